@@ -1,0 +1,14 @@
+import { keystone } from './keystone.js';
+import { mariadb } from './mariadb.js';
+import { memcached } from './memcached.js';
+import { rabbitmq } from './rabbitmq.js';
+import type { ServiceDefinition } from './types.js';
+
+/** Every service podstack knows, infrastructure first. Adding a service: add its file, list it here. */
+export const catalog: readonly ServiceDefinition[] = [mariadb, memcached, rabbitmq, keystone];
+
+export function allSecretNames(services: readonly ServiceDefinition[] = catalog): string[] {
+  return [...new Set(services.flatMap((s) => s.secrets))].sort();
+}
+
+export type { ImageRecipe, RenderContext, ServiceDefinition } from './types.js';

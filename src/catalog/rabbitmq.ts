@@ -1,0 +1,85 @@
+import { mergeIni, renderKeyValue } from '../config/ini.js';
+import {
+  componentLabels,
+  deployment,
+  persistentVolumeClaim,
+  secret,
+  service,
+  startContainer,
+} from '../plan/objects.js';
+import { configBundle, configMount, podMounts, readinessTcp } from './_pod.js';
+import type { ServiceDefinition } from './types.js';
+
+export const RABBITMQ_HOST = 'rabbitmq';
+export const RABBITMQ_USER = 'openstack';
+
+export const rabbitmq: ServiceDefinition = {
+  name: 'rabbitmq',
+  description: 'RabbitMQ, the message bus between OpenStack services',
+  kind: 'infrastructure',
+  enabledByDefault: true,
+  requires: [],
+  secrets: ['rabbitmq_password'],
+  images: [{ name: 'rabbitmq', parent: 'base' }],
+  configFiles: ['rabbitmq.conf'],
+  render(ctx) {
+    const labels = componentLabels('rabbitmq', 'server');
+    const conf = mergeIni(
+      {
+        '': {
+          default_user: RABBITMQ_USER,
+          default_pass: ctx.secrets.rabbitmq_password!,
+          default_vhost: '/',
+          loopback_users: 'none',
+          'listeners.tcp.default': 5672,
+          'log.console': 'true',
+          'log.file': 'false',
+          'vm_memory_high_watermark.relative': 0.2,
+        },
+      },
+      ctx.overrides('rabbitmq.conf'),
+    );
+    const { volumes, volumeMounts } = podMounts([
+      configMount('rabbitmq-config'),
+      { name: 'data', source: { claim: 'rabbitmq-data' }, path: '/var/lib/rabbitmq' },
+    ]);
+    return [
+      {
+        name: 'rabbitmq',
+        service: 'rabbitmq',
+        description: 'RabbitMQ broker with its data volume',
+        dependsOn: [],
+        objects: [
+          secret(
+            'rabbitmq-config',
+            labels,
+            configBundle([
+              {
+                key: 'rabbitmq.conf',
+                dest: '/etc/rabbitmq/rabbitmq.conf',
+                owner: 'rabbitmq',
+                mode: '0600',
+                content: renderKeyValue('rabbitmq.conf', conf),
+              },
+            ]),
+          ),
+          persistentVolumeClaim('rabbitmq-data', labels, '2Gi'),
+          deployment('rabbitmq', labels, {
+            // RabbitMQ names its node and its data after the host name: it must not change between restarts.
+            hostname: RABBITMQ_HOST,
+            volumes,
+            containers: [
+              startContainer('rabbitmq', ctx.image('rabbitmq'), ['podstack-rabbitmq-start'], {
+                env: [{ name: 'RABBITMQ_NODENAME', value: `rabbit@${RABBITMQ_HOST}` }],
+                ports: [{ name: 'amqp', containerPort: 5672 }],
+                volumeMounts,
+                readinessProbe: readinessTcp(5672),
+              }),
+            ],
+          }),
+          service(RABBITMQ_HOST, labels, [{ name: 'amqp', port: 5672 }]),
+        ],
+      },
+    ];
+  },
+};

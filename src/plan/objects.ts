@@ -1,0 +1,166 @@
+import type {
+  V1ConfigMap,
+  V1Container,
+  V1Deployment,
+  V1Job,
+  V1ObjectMeta,
+  V1PersistentVolumeClaim,
+  V1PodSpec,
+  V1Secret,
+  V1Service,
+} from '@kubernetes/client-node';
+
+/**
+ * The one intermediate form both engines consume: plain Kubernetes objects.
+ * These builders are pure and only fill in what every podstack object shares;
+ * the catalog says everything else.
+ */
+
+type Named<T> = Omit<T, 'metadata' | 'kind' | 'apiVersion'> & { metadata: V1ObjectMeta & { name: string } };
+
+export type ConfigMap = Named<V1ConfigMap> & { apiVersion: 'v1'; kind: 'ConfigMap' };
+export type Secret = Named<V1Secret> & { apiVersion: 'v1'; kind: 'Secret' };
+export type Service = Named<V1Service> & { apiVersion: 'v1'; kind: 'Service' };
+export type PersistentVolumeClaim = Named<V1PersistentVolumeClaim> & {
+  apiVersion: 'v1';
+  kind: 'PersistentVolumeClaim';
+};
+export type Deployment = Named<V1Deployment> & { apiVersion: 'apps/v1'; kind: 'Deployment' };
+export type Job = Named<V1Job> & { apiVersion: 'batch/v1'; kind: 'Job' };
+
+export type KubeObject = ConfigMap | Secret | Service | PersistentVolumeClaim | Deployment | Job;
+export type Workload = Deployment | Job;
+
+export const LABEL = {
+  name: 'app.kubernetes.io/name',
+  component: 'app.kubernetes.io/component',
+  instance: 'app.kubernetes.io/instance',
+  partOf: 'app.kubernetes.io/part-of',
+  managedBy: 'app.kubernetes.io/managed-by',
+  unit: 'podstack.dev/unit',
+} as const;
+
+export const ANNOTATION = {
+  /** Hash of every ConfigMap and Secret a pod uses: a change rolls exactly those pods. */
+  configHash: 'podstack.dev/config-hash',
+  /** host:port a Service's port is published on outside the cloud (the Podman engine honours it). */
+  publish: 'podstack.dev/publish',
+} as const;
+
+/** Selector labels for a component of a service; the plan adds the cloud-wide ones. */
+export function componentLabels(service: string, component: string): Record<string, string> {
+  return { [LABEL.name]: service, [LABEL.component]: component };
+}
+
+export function secret(name: string, labels: Record<string, string>, files: Record<string, string>): Secret {
+  const data = Object.fromEntries(
+    Object.entries(files)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([k, v]) => [k, Buffer.from(v, 'utf8').toString('base64')]),
+  );
+  return { apiVersion: 'v1', kind: 'Secret', metadata: { name, labels }, type: 'Opaque', data };
+}
+
+export function configMap(
+  name: string,
+  labels: Record<string, string>,
+  files: Record<string, string>,
+): ConfigMap {
+  const data = Object.fromEntries(Object.entries(files).sort(([a], [b]) => a.localeCompare(b)));
+  return { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, labels }, data };
+}
+
+export function persistentVolumeClaim(
+  name: string,
+  labels: Record<string, string>,
+  size: string,
+): PersistentVolumeClaim {
+  return {
+    apiVersion: 'v1',
+    kind: 'PersistentVolumeClaim',
+    metadata: { name, labels },
+    spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: size } } },
+  };
+}
+
+export interface ServicePort {
+  readonly name: string;
+  readonly port: number;
+  /** host:port to publish on outside the cloud, if clients outside must reach it. */
+  readonly publish?: { readonly address: string; readonly port: number };
+}
+
+export function service(
+  name: string,
+  selector: Record<string, string>,
+  ports: readonly ServicePort[],
+): Service {
+  const published = ports
+    .filter((p) => p.publish)
+    .map((p) => `${p.name}=${p.publish!.address}:${p.publish!.port}`);
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: {
+      name,
+      labels: selector,
+      ...(published.length > 0 ? { annotations: { [ANNOTATION.publish]: published.join(',') } } : {}),
+    },
+    spec: {
+      selector,
+      ports: ports.map((p) => ({ name: p.name, port: p.port, targetPort: p.port, protocol: 'TCP' })),
+    },
+  };
+}
+
+export function deployment(name: string, labels: Record<string, string>, pod: V1PodSpec): Deployment {
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, labels },
+    spec: {
+      replicas: 1,
+      // One replica holding a ReadWriteOnce volume: the old pod must stop before the new one starts.
+      strategy: { type: 'Recreate' },
+      selector: { matchLabels: labels },
+      template: { metadata: { labels }, spec: { ...pod, restartPolicy: 'Always' } },
+    },
+  };
+}
+
+export function job(name: string, labels: Record<string, string>, pod: V1PodSpec): Job {
+  return {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: { name, labels },
+    spec: {
+      backoffLimit: 2,
+      template: { metadata: { labels }, spec: { ...pod, restartPolicy: 'OnFailure' } },
+    },
+  };
+}
+
+export const CONFIG_DIR = '/etc/podstack/config';
+
+/** A container started through the images' start protocol (podstack-start copies config, drops privileges). */
+export function startContainer(
+  name: string,
+  image: string,
+  args: readonly string[],
+  options: Partial<V1Container> & { user?: string } = {},
+): V1Container {
+  const { user, env, ...rest } = options;
+  return {
+    name,
+    image,
+    imagePullPolicy: 'IfNotPresent',
+    command: ['podstack-start'],
+    args: [...args],
+    env: [...(user ? [{ name: 'PODSTACK_USER', value: user }] : []), ...(env ?? [])],
+    ...rest,
+  };
+}
+
+export function isWorkload(o: KubeObject): o is Workload {
+  return o.kind === 'Deployment' || o.kind === 'Job';
+}
