@@ -58,6 +58,7 @@ export function parseCloud(text: string, file: string, catalog: readonly Service
       };
     }),
   );
+  issues.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
   throw new SpecError(file, issues);
 }
 

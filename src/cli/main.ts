@@ -1,0 +1,217 @@
+#!/usr/bin/env node
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { PodstackError } from '../errors.js';
+import { silent } from '../events.js';
+import { buildProject } from '../lifecycle/build.js';
+import { publishedEndpoints } from '../lifecycle/endpoints.js';
+import { type EngineName, engineFor } from '../lifecycle/engine.js';
+import { writeOpenrc } from '../lifecycle/openrc.js';
+import { initProject, openProject, type ProjectOptions } from '../lifecycle/project.js';
+import { up } from '../lifecycle/up.js';
+import { planToDot, planToText, planToYaml } from '../plan/render.js';
+import { lineReporter } from './progress.js';
+
+interface GlobalOptions {
+  file: string;
+  secrets?: string;
+}
+
+const program = new Command('podstack')
+  .description('Deploy OpenStack as containers from one declarative cloud file.')
+  .option('-f, --file <path>', 'the cloud file', 'cloud.yaml')
+  .option('--secrets <path>', 'the secrets file (default: secrets.yaml beside the cloud file)')
+  .showHelpAfterError()
+  .configureHelp({ sortSubcommands: false });
+
+function projectOptions(cmd: Command): ProjectOptions {
+  const g = cmd.optsWithGlobals<GlobalOptions>();
+  return { file: g.file, ...(g.secrets ? { secretsFile: g.secrets } : {}), report: lineReporter() };
+}
+
+const engineOption = () =>
+  new Option('--engine <engine>', 'where the cloud runs').choices(['podman', 'kubernetes']).default('podman');
+
+function output(choices: string[], fallback: string) {
+  return new Option('-o, --output <format>', 'output format').choices(choices).default(fallback);
+}
+
+const print = (text: string): void => void process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+const printJson = (value: unknown): void => print(JSON.stringify(value, null, 2));
+
+program
+  .command('init')
+  .description('write a commented cloud.yaml and generate secrets.yaml (never overwrites either)')
+  .action(async (_o, cmd: Command) => {
+    const r = await initProject(projectOptions(cmd));
+    print(r.wroteCloudFile ? `wrote ${r.file}` : `${r.file} exists: left as it is`);
+    print(
+      r.addedSecrets.length > 0
+        ? `generated ${r.addedSecrets.length} secret(s) in ${r.secretsFile} (mode 0600)`
+        : `${r.secretsFile} has every secret`,
+    );
+  });
+
+program
+  .command('build')
+  .description('build the images the cloud needs (unchanged images are not rebuilt)')
+  .addOption(output(['text', 'json'], 'text'))
+  .action(async (o: { output: string }, cmd: Command) => {
+    const opts = projectOptions(cmd);
+    const project = await openProject(opts);
+    const r = await buildProject(project, opts.report ?? silent);
+    if (o.output === 'json') printJson({ ...r, images: project.imageRefs });
+    else print(`${r.built.length} built, ${r.cached.length} already up to date`);
+  });
+
+program
+  .command('plan')
+  .description('show what `up` would do: units, their objects, and what changes against the running cloud')
+  .addOption(output(['text', 'yaml', 'json'], 'text'))
+  .addOption(engineOption())
+  .option('--offline', 'do not compare with the running cloud')
+  .action(async (o: { output: string; engine: EngineName; offline?: boolean }, cmd: Command) => {
+    const project = await openProject(projectOptions(cmd));
+    if (o.output === 'yaml') return print(planToYaml(project.plan));
+    const changes = o.offline
+      ? undefined
+      : await (await engineFor(project, o.engine)).engine.diff(project.plan);
+    if (o.output === 'json') {
+      return printJson({
+        cloud: project.plan.cloud,
+        waves: project.plan.waves,
+        units: project.plan.units.map((u) => ({
+          name: u.name,
+          service: u.service,
+          kind: u.kind,
+          hash: u.hash,
+          dependsOn: u.dependsOn,
+          objects: u.objects.map((x) => `${x.kind}/${x.metadata.name}`),
+          ...(changes ? { action: changes.find((c) => c.unit === u.name)?.action } : {}),
+        })),
+        ...(changes ? { changes } : {}),
+      });
+    }
+    print(planToText(project.plan, changes));
+  });
+
+program
+  .command('graph')
+  .description('print the run-time relationships as a Graphviz graph (render with `| dot -Tsvg > cloud.svg`)')
+  .action(async (_o, cmd: Command) => {
+    const project = await openProject(projectOptions(cmd));
+    print(planToDot(project.plan));
+  });
+
+program
+  .command('up')
+  .description(
+    'bring the cloud to what cloud.yaml describes: install, init, build, apply, wait until healthy',
+  )
+  .addOption(engineOption())
+  .option('--no-install', 'do not install missing host packages')
+  .option('--concurrency <n>', 'units applied at once', (v) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a whole number of at least 1');
+    return n;
+  })
+  .addOption(output(['text', 'json'], 'text'))
+  .action(
+    async (
+      o: { engine: EngineName; install: boolean; concurrency?: number; output: string },
+      cmd: Command,
+    ) => {
+      const opts = projectOptions(cmd);
+      const r = await up({
+        ...opts,
+        report: opts.report ?? silent,
+        engine: o.engine,
+        installHostPackages: o.install,
+        ...(o.concurrency ? { concurrency: o.concurrency } : {}),
+      });
+      if (o.output === 'json') {
+        return printJson({
+          cloud: r.project.spec.name,
+          revision: r.revision,
+          images: { built: r.build.built, cached: r.build.cached },
+          ...r.apply,
+          endpoints: r.endpoints,
+        });
+      }
+      print(
+        `cloud "${r.project.spec.name}" is up (revision ${r.revision}): ${r.apply.changed.length} unit(s) changed, ${r.apply.unchanged.length} unchanged`,
+      );
+      for (const e of r.endpoints) print(`  ${e.name.padEnd(16)} ${e.url}`);
+      print('Use it:  podstack openrc && source admin-openrc.sh && openstack token issue');
+    },
+  );
+
+program
+  .command('status')
+  .description('every unit of the cloud: healthy or not, and why')
+  .addOption(engineOption())
+  .addOption(output(['text', 'json'], 'text'))
+  .action(async (o: { engine: EngineName; output: string }, cmd: Command) => {
+    const project = await openProject({ ...projectOptions(cmd), report: silent });
+    const statuses = await (await engineFor(project, o.engine)).engine.status(project.plan);
+    const endpoints = publishedEndpoints(project.plan);
+    if (o.output === 'json') return printJson({ cloud: project.spec.name, units: statuses, endpoints });
+    for (const s of statuses) {
+      print(`${s.unit.padEnd(20)} ${s.kind.padEnd(10)} ${s.state.padEnd(10)} ${s.reason ?? ''}`.trimEnd());
+    }
+    for (const e of endpoints) print(`endpoint ${e.name}: ${e.url}`);
+    const healthy = statuses.every((s) => ['ready', 'completed', 'applied'].includes(s.state));
+    if (!healthy) process.exitCode = 3;
+  });
+
+program
+  .command('openrc')
+  .description(
+    'write admin credentials for the openstack CLI: admin-openrc.sh and a clouds.yaml entry (mode 0600)',
+  )
+  .option('--dir <dir>', 'where to write them (default: beside the cloud file)')
+  .action(async (o: { dir?: string }, cmd: Command) => {
+    const project = await openProject({ ...projectOptions(cmd), report: silent });
+    const r = await writeOpenrc(project, o.dir);
+    print(`wrote ${r.openrc} and ${r.cloudsYaml} (cloud "${r.cloudName}")`);
+    print(
+      `Use either:  source ${r.openrc}   or:  export OS_CLOUD=${r.cloudName} (from ${r.cloudsYaml}'s folder)`,
+    );
+  });
+
+program
+  .command('down')
+  .description("remove the cloud's containers; its data volumes stay unless --purge")
+  .addOption(engineOption())
+  .option('--purge', 'also delete the data volumes (databases, keys): the cloud is gone for good')
+  .action(async (o: { engine: EngineName; purge?: boolean }, cmd: Command) => {
+    const opts = projectOptions(cmd);
+    const project = await openProject({ ...opts, report: silent });
+    const r = await (await engineFor(project, o.engine)).engine.destroy({
+      purge: o.purge ?? false,
+      report: opts.report ?? silent,
+    });
+    print(
+      `removed ${r.removed.length} unit(s)${o.purge ? ' and the data volumes' : '; data volumes kept (--purge deletes them)'}`,
+    );
+  });
+
+export async function main(argv: readonly string[]): Promise<number> {
+  try {
+    await program.parseAsync(argv as string[]);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (err) {
+    if (err instanceof PodstackError) {
+      process.stderr.write(`error: ${err.message}\n`);
+      if (err.hint) process.stderr.write(`${err.hint}\n`);
+      return err.exitCode;
+    }
+    process.stderr.write(
+      `internal error (a bug in podstack; please report it with this output):\n${(err as Error).stack ?? String(err)}\n`,
+    );
+    return 70;
+  }
+}
+
+main(process.argv).then((code) => {
+  process.exitCode = code;
+});

@@ -1,0 +1,168 @@
+import type { V1Container, V1PodSpec, V1Probe, V1Volume } from '@kubernetes/client-node';
+import { ANNOTATION, type KubeObject, LABEL, type Service, type Workload } from '../../plan/objects.js';
+import type { Plan, PlannedUnit } from '../../plan/unit.js';
+
+/**
+ * Podman 4.3 has no Services, Jobs or readiness probes (DESIGN.md), so the
+ * Podman engine maps the plan's Kubernetes objects onto what Podman has:
+ *   Deployment -> a pod (shared network namespace, like a Kubernetes pod)
+ *   Job        -> containers run to completion, kept afterwards as the record
+ *   Service    -> network aliases on the pods it selects; published ports
+ *   PVC        -> a named volume; ConfigMap/Secret -> a host folder mounted read-only
+ * This file is the pure half of that mapping: objects in, podman arguments out.
+ */
+
+export const PODMAN_LABEL = {
+  hash: 'podstack.dev/hash',
+  role: 'podstack.dev/role',
+} as const;
+
+export interface ContainerRun {
+  readonly name: string;
+  readonly role: 'init' | 'main';
+  /** Arguments for `podman create`, without the name, pod and labels. */
+  readonly args: readonly string[];
+  readonly readiness?: V1Probe;
+}
+
+export interface PodmanWorkload {
+  readonly unit: string;
+  readonly kind: 'deployment' | 'job';
+  readonly hash: string;
+  /** Pod name for deployments; the prefix of container names for jobs. */
+  readonly name: string;
+  readonly hostname?: string;
+  readonly aliases: readonly string[];
+  /** host-address:host-port:container-port */
+  readonly publish: readonly string[];
+  readonly containers: readonly ContainerRun[];
+  readonly claims: readonly string[];
+  readonly backoffLimit: number;
+}
+
+export interface PodmanNames {
+  readonly cloud: string;
+  readonly network: string;
+  volume(claim: string): string;
+  /** Host folder holding a ConfigMap's or Secret's files. */
+  configDir(kind: 'Secret' | 'ConfigMap', name: string): string;
+}
+
+function matches(
+  selector: Record<string, string> | undefined,
+  labels: Record<string, string> | undefined,
+): boolean {
+  if (!selector || Object.keys(selector).length === 0) return false;
+  return Object.entries(selector).every(([k, v]) => labels?.[k] === v);
+}
+
+/** Service name -> published ports, from the publish annotation ("name=addr:port,..."). */
+function publishedPorts(svc: Service): string[] {
+  const spec = svc.metadata.annotations?.[ANNOTATION.publish];
+  if (!spec) return [];
+  return spec.split(',').map((entry) => {
+    const [portName, target] = entry.split('=') as [string, string];
+    const at = target.lastIndexOf(':');
+    const port = svc.spec?.ports?.find((p) => p.name === portName);
+    if (!port)
+      throw new Error(`Service ${svc.metadata.name}: published port ${portName} is not one of its ports`);
+    const address = target.slice(0, at).replace(/^\[|\]$/g, '');
+    return `${address.includes(':') ? `[${address}]` : address}:${target.slice(at + 1)}:${port.targetPort ?? port.port}`;
+  });
+}
+
+function volumeArg(v: V1Volume, mountPath: string, readOnly: boolean, names: PodmanNames): string {
+  const ro = readOnly ? ':ro' : '';
+  if (v.persistentVolumeClaim) return `${names.volume(v.persistentVolumeClaim.claimName)}:${mountPath}${ro}`;
+  if (v.secret?.secretName) {
+    if (v.secret.items)
+      throw new Error(`volume ${v.name}: secret items are not supported by the Podman engine`);
+    return `${names.configDir('Secret', v.secret.secretName)}:${mountPath}:ro`;
+  }
+  if (v.configMap?.name) {
+    if (v.configMap.items)
+      throw new Error(`volume ${v.name}: configMap items are not supported by the Podman engine`);
+    return `${names.configDir('ConfigMap', v.configMap.name)}:${mountPath}:ro`;
+  }
+  throw new Error(`volume ${v.name}: only persistentVolumeClaim, secret and configMap volumes are supported`);
+}
+
+function containerArgs(c: V1Container, pod: V1PodSpec, names: PodmanNames): string[] {
+  const args: string[] = [];
+  for (const e of c.env ?? []) {
+    if (e.valueFrom)
+      throw new Error(`container ${c.name}: env ${e.name} uses valueFrom; mount the Secret instead`);
+    args.push('--env', `${e.name}=${e.value ?? ''}`);
+  }
+  for (const m of c.volumeMounts ?? []) {
+    const v = pod.volumes?.find((x) => x.name === m.name);
+    if (!v) throw new Error(`container ${c.name}: volume ${m.name} is not defined in the pod`);
+    if (m.subPath)
+      throw new Error(`container ${c.name}: subPath mounts are not supported by the Podman engine`);
+    args.push('--volume', volumeArg(v, m.mountPath, m.readOnly ?? false, names));
+  }
+  if (c.securityContext?.privileged) args.push('--privileged');
+  if (c.workingDir) args.push('--workdir', c.workingDir);
+  if (c.command) args.push('--entrypoint', JSON.stringify(c.command));
+  if (!c.image) throw new Error(`container ${c.name} has no image`);
+  args.push(c.image, ...(c.args ?? []));
+  return args;
+}
+
+export function translateWorkload(
+  unit: PlannedUnit,
+  workload: Workload,
+  services: readonly Service[],
+  names: PodmanNames,
+): PodmanWorkload {
+  const template = workload.spec!.template;
+  const pod = template.spec!;
+  const labels = template.metadata?.labels;
+  const selecting = services.filter((s) => matches(s.spec?.selector, labels));
+  const claims = (pod.volumes ?? []).flatMap((v) =>
+    v.persistentVolumeClaim ? [v.persistentVolumeClaim.claimName] : [],
+  );
+  const run = (c: V1Container, role: 'init' | 'main'): ContainerRun => ({
+    name: c.name,
+    role,
+    args: containerArgs(c, pod, names),
+    ...(c.readinessProbe ? { readiness: c.readinessProbe } : {}),
+  });
+  return {
+    unit: unit.name,
+    kind: workload.kind === 'Deployment' ? 'deployment' : 'job',
+    hash: unit.hash,
+    name: `${names.cloud}-${unit.name}`,
+    ...(pod.hostname ? { hostname: pod.hostname } : {}),
+    aliases: selecting.map((s) => s.metadata.name).sort(),
+    publish: selecting.flatMap(publishedPorts),
+    containers: [
+      ...(pod.initContainers ?? []).map((c) => run(c, 'init')),
+      ...pod.containers.map((c) => run(c, 'main')),
+    ],
+    claims,
+    backoffLimit: workload.kind === 'Job' ? (workload.spec?.backoffLimit ?? 2) : 0,
+  };
+}
+
+/** Every workload of the plan, mapped for Podman, keyed by unit name. */
+export function translatePlan(plan: Plan, names: PodmanNames): Map<string, PodmanWorkload> {
+  const all: KubeObject[] = plan.units.flatMap((u) => u.objects);
+  const services = all.filter((o): o is Service => o.kind === 'Service');
+  const out = new Map<string, PodmanWorkload>();
+  for (const unit of plan.units) {
+    const workload = unit.objects.find((o): o is Workload => o.kind === 'Deployment' || o.kind === 'Job');
+    if (workload) out.set(unit.name, translateWorkload(unit, workload, services, names));
+  }
+  return out;
+}
+
+/** Labels every podman object of a unit carries: the plan's identity labels plus the unit hash. */
+export function podmanLabels(cloud: string, unit: string, hash: string): Record<string, string> {
+  return {
+    [LABEL.managedBy]: 'podstack',
+    [LABEL.instance]: cloud,
+    [LABEL.unit]: unit,
+    [PODMAN_LABEL.hash]: hash,
+  };
+}

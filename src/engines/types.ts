@@ -1,0 +1,56 @@
+import type { Reporter } from '../events.js';
+import type { Plan, UnitKind } from '../plan/unit.js';
+
+export type UnitState =
+  | 'ready'
+  | 'completed'
+  | 'applied'
+  | 'running'
+  | 'not-ready'
+  | 'failed'
+  | 'outdated'
+  | 'missing';
+
+export interface UnitStatus {
+  readonly unit: string;
+  readonly service: string;
+  readonly kind: UnitKind;
+  readonly state: UnitState;
+  /** Why it is in that state, when it is not healthy (or a useful detail when it is). */
+  readonly reason?: string;
+}
+
+export type ChangeAction = 'create' | 'update' | 'unchanged' | 'delete';
+
+export interface UnitChange {
+  readonly unit: string;
+  readonly action: ChangeAction;
+  /** What differs, for updates: object kinds and names, or a short reason. */
+  readonly details: readonly string[];
+}
+
+export interface ApplyOptions {
+  readonly report: Reporter;
+  /** Units applied at once (independent ones only). */
+  readonly concurrency?: number;
+  /** Seconds a Deployment may take to become ready. */
+  readonly readyTimeout?: number;
+  /** Seconds a Job may run. */
+  readonly jobTimeout?: number;
+}
+
+export interface ApplyResult {
+  readonly changed: readonly string[];
+  readonly unchanged: readonly string[];
+  readonly removed: readonly string[];
+}
+
+/** What every engine does with a plan. Podman and Kubernetes implement the same contract. */
+export interface Engine {
+  readonly name: 'podman' | 'kubernetes';
+  diff(plan: Plan): Promise<UnitChange[]>;
+  apply(plan: Plan, options: ApplyOptions): Promise<ApplyResult>;
+  status(plan: Plan): Promise<UnitStatus[]>;
+  /** Removes the cloud; data volumes stay unless purge. */
+  destroy(options: { purge: boolean; report: Reporter }): Promise<{ removed: readonly string[] }>;
+}

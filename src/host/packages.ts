@@ -1,0 +1,63 @@
+import { execa } from 'execa';
+import { HostError } from '../errors.js';
+import type { Reporter } from '../events.js';
+
+/**
+ * The Debian packages podstack needs on the host. `podstack up` installs the
+ * missing ones when it runs as root (the README's first command must work on
+ * a fresh Debian 12 machine); otherwise it says exactly what to install.
+ */
+export const HOST_PACKAGES = [
+  'podman',
+  // Podman's default runtime on Debian 12 is crun, which fails on hybrid cgroup hosts; runc works everywhere.
+  'runc',
+  // Pods' infra containers are built locally from catatonit: there is no registry to pull a pause image from.
+  'catatonit',
+  'debootstrap',
+  'containernetworking-plugins',
+  // Name resolution between pods on the CNI network backend (Podman 4.3 on Debian 12).
+  'golang-github-containernetworking-plugin-dnsname',
+  'dnsmasq-base',
+  'iptables',
+  'uidmap',
+] as const;
+
+/** Which of `packages` dpkg does not have installed. */
+export async function missingPackages(packages: readonly string[]): Promise<string[]> {
+  const r = await execa('dpkg-query', ['-W', '-f', '${Package} ${db:Status-Status}\n', ...packages], {
+    reject: false,
+  });
+  const installed = new Set(
+    String(r.stdout)
+      .split('\n')
+      .filter((l) => l.endsWith(' installed'))
+      .map((l) => l.split(' ')[0]),
+  );
+  return packages.filter((p) => !installed.has(p));
+}
+
+export async function ensurePackages(packages: readonly string[], report: Reporter): Promise<string[]> {
+  const missing = await missingPackages(packages);
+  if (missing.length === 0) return [];
+  const command = `apt-get install -y --no-install-recommends ${missing.join(' ')}`;
+  if (process.getuid?.() !== 0) {
+    throw new HostError(`missing host packages: ${missing.join(', ')}`, {
+      hint: `Install them as root (\`sudo ${command}\`) or run podstack as root.`,
+    });
+  }
+  report({ type: 'step', message: `installing host packages: ${missing.join(' ')}` });
+  const env = { DEBIAN_FRONTEND: 'noninteractive' };
+  const update = await execa('apt-get', ['update'], { reject: false, env, all: true });
+  if (update.exitCode !== 0) {
+    throw new HostError(`apt-get update failed:\n${String(update.all).split('\n').slice(-10).join('\n')}`);
+  }
+  const install = await execa('apt-get', ['install', '-y', '--no-install-recommends', ...missing], {
+    reject: false,
+    env,
+    all: true,
+  });
+  if (install.exitCode !== 0) {
+    throw new HostError(`${command} failed:\n${String(install.all).split('\n').slice(-15).join('\n')}`);
+  }
+  return missing;
+}

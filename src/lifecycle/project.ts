@@ -1,0 +1,104 @@
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { writeFileAtomic } from '../_fs.js';
+import { packageRoot } from '../_paths.js';
+import { allSecretNames, catalog as defaultCatalog, type ServiceDefinition } from '../catalog/index.js';
+import type { ImageRecipe } from '../catalog/types.js';
+import { type Reporter, silent } from '../events.js';
+import { imageRefs, imagesFor, type RootfsInputs } from '../images/recipes.js';
+import { debianSourcesFor, readHostSources } from '../images/sources.js';
+import { buildPlan, enabledServices } from '../plan/build.js';
+import type { Plan } from '../plan/unit.js';
+import { loadCloud } from '../spec/load.js';
+import type { CloudSpec } from '../spec/schema.js';
+import { ensureSecrets } from '../spec/secrets.js';
+import { CLOUD_TEMPLATE } from '../spec/template.js';
+
+export interface ProjectOptions {
+  /** Path of the cloud file (default ./cloud.yaml). */
+  readonly file?: string;
+  /** Path of the secrets file (default: secrets.yaml beside the cloud file). */
+  readonly secretsFile?: string;
+  readonly catalog?: readonly ServiceDefinition[];
+  readonly report?: Reporter;
+}
+
+/** Everything a command needs, derived from the cloud file and secrets: spec -> images -> plan. */
+export interface Project {
+  readonly file: string;
+  readonly secretsFile: string;
+  readonly spec: CloudSpec;
+  readonly secrets: Readonly<Record<string, string>>;
+  readonly services: readonly ServiceDefinition[];
+  readonly imageWaves: readonly (readonly ImageRecipe[])[];
+  readonly imageRefs: Readonly<Record<string, string>>;
+  readonly rootfs: RootfsInputs;
+  readonly imagesDir: string;
+  readonly plan: Plan;
+  /** podstack's state for this cloud. */
+  readonly stateDir: string;
+}
+
+export function projectPaths(o: ProjectOptions): { file: string; secretsFile: string } {
+  const file = resolve(o.file ?? 'cloud.yaml');
+  return { file, secretsFile: resolve(o.secretsFile ?? join(dirname(file), 'secrets.yaml')) };
+}
+
+export interface InitResult {
+  readonly file: string;
+  readonly secretsFile: string;
+  readonly wroteCloudFile: boolean;
+  readonly addedSecrets: readonly string[];
+}
+
+/** Writes the commented cloud file if there is none, and generates missing secrets. Never overwrites. */
+export async function initProject(o: ProjectOptions = {}): Promise<InitResult> {
+  const { file, secretsFile } = projectPaths(o);
+  const wroteCloudFile = !existsSync(file);
+  if (wroteCloudFile) await writeFileAtomic(file, CLOUD_TEMPLATE, 0o644);
+  const { added } = await ensureSecrets(secretsFile, allSecretNames(o.catalog ?? defaultCatalog));
+  return { file, secretsFile, wroteCloudFile, addedSecrets: added };
+}
+
+export async function openProject(o: ProjectOptions = {}): Promise<Project> {
+  const report = o.report ?? silent;
+  const catalog = o.catalog ?? defaultCatalog;
+  const { file, secretsFile } = projectPaths(o);
+  const spec = await loadCloud(file, catalog);
+  const secretsResult = await ensureSecrets(secretsFile, allSecretNames(catalog));
+  if (secretsResult.added.length > 0) {
+    report({
+      type: 'step',
+      message: `generated ${secretsResult.added.length} secret(s) in ${secretsFile} (mode 0600): ${secretsResult.added.join(', ')}`,
+    });
+  }
+  if (secretsResult.tightened)
+    report({ type: 'warning', message: `${secretsFile} was readable by others: now 0600` });
+  const services = enabledServices(spec, catalog);
+  const debian = debianSourcesFor(spec.images.debian.suite, await readHostSources(), {
+    ...(spec.images.debian.mirror ? { mirror: spec.images.debian.mirror } : {}),
+    ...(spec.images.debian.securityMirror ? { securityMirror: spec.images.debian.securityMirror } : {}),
+  });
+  const rootfs: RootfsInputs = {
+    suite: spec.images.debian.suite,
+    mirror: debian.mirror,
+    extraContext: { base: { 'debian.sources': debian.sourcesFile } },
+  };
+  const imagesDir = join(packageRoot(), 'images');
+  const imageWaves = imagesFor(services);
+  const refs = await imageRefs(imageWaves, spec.images.prefix, imagesDir, rootfs);
+  const plan = buildPlan({ spec, secrets: secretsResult.secrets, catalog, imageRefs: refs });
+  return {
+    file,
+    secretsFile,
+    spec,
+    secrets: secretsResult.secrets,
+    services,
+    imageWaves,
+    imageRefs: refs,
+    rootfs,
+    imagesDir,
+    plan,
+    stateDir: join(spec.dataDir, spec.name),
+  };
+}

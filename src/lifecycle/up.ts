@@ -1,0 +1,74 @@
+import { mkdir, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../_fs.js';
+import type { ApplyResult } from '../engines/types.js';
+import type { Reporter } from '../events.js';
+import { ensurePackages, HOST_PACKAGES } from '../host/packages.js';
+import type { BuildResult } from '../images/build.js';
+import { buildProject } from './build.js';
+import { type Endpoint, publishedEndpoints } from './endpoints.js';
+import { type EngineName, engineFor } from './engine.js';
+import { initProject, openProject, type Project, type ProjectOptions } from './project.js';
+
+export interface UpOptions extends ProjectOptions {
+  readonly report: Reporter;
+  readonly engine?: EngineName;
+  /** Install missing host packages (as root). */
+  readonly installHostPackages?: boolean;
+  readonly concurrency?: number;
+}
+
+export interface UpResult {
+  readonly project: Project;
+  readonly build: BuildResult;
+  readonly apply: ApplyResult;
+  readonly endpoints: readonly Endpoint[];
+  readonly revision: number;
+}
+
+/**
+ * Records what was applied: unit hashes and image references (never secret
+ * values), numbered, so history and rollback have something to stand on.
+ * A re-apply that changed nothing records nothing.
+ */
+async function recordRevision(project: Project, apply: ApplyResult): Promise<number> {
+  const dir = join(project.stateDir, 'revisions');
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const existing = (await readdir(dir))
+    .filter((f) => /^\d+\.json$/.test(f))
+    .map((f) => Number.parseInt(f, 10));
+  const last = existing.length > 0 ? Math.max(...existing) : 0;
+  if (apply.changed.length === 0 && apply.removed.length === 0 && last > 0) return last;
+  const revision = last + 1;
+  const record = {
+    revision,
+    appliedAt: new Date().toISOString(),
+    cloud: project.spec.name,
+    images: project.imageRefs,
+    units: Object.fromEntries(project.plan.units.map((u) => [u.name, u.hash])),
+    changed: apply.changed,
+    removed: apply.removed,
+  };
+  await writeFileAtomic(
+    join(dir, `${String(revision).padStart(6, '0')}.json`),
+    `${JSON.stringify(record, null, 2)}\n`,
+  );
+  return revision;
+}
+
+/** init (if needed) -> build (what changed) -> apply (what changed) -> record. */
+export async function up(o: UpOptions): Promise<UpResult> {
+  if (o.installHostPackages ?? true) await ensurePackages(HOST_PACKAGES, o.report);
+  const init = await initProject(o);
+  if (init.wroteCloudFile)
+    o.report({ type: 'step', message: `wrote ${init.file} (the default cloud; edit and re-run)` });
+  const project = await openProject(o);
+  const build = await buildProject(project, o.report);
+  const { engine } = await engineFor(project, o.engine);
+  const apply = await engine.apply(project.plan, {
+    report: o.report,
+    ...(o.concurrency ? { concurrency: o.concurrency } : {}),
+  });
+  const revision = await recordRevision(project, apply);
+  return { project, build, apply, endpoints: publishedEndpoints(project.plan), revision };
+}
