@@ -16,6 +16,8 @@ export interface UpOptions extends ProjectOptions {
   /** Install missing host packages (as root). */
   readonly installHostPackages?: boolean;
   readonly concurrency?: number;
+  /** Seconds a Deployment may take to become ready (default 300). */
+  readonly readyTimeout?: number;
 }
 
 export interface UpResult {
@@ -68,6 +70,7 @@ export async function up(o: UpOptions): Promise<UpResult> {
   const apply = await engine.apply(project.plan, {
     report: o.report,
     ...(o.concurrency ? { concurrency: o.concurrency } : {}),
+    ...(o.readyTimeout ? { readyTimeout: o.readyTimeout } : {}),
   });
   const revision = await recordRevision(project, apply);
   return { project, build, apply, endpoints: publishedEndpoints(project.plan), revision };

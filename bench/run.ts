@@ -1,0 +1,78 @@
+// podstack's speed targets, measured (never asserted in tests): prints one line per number.
+//   npm run bench                    no-op build, cold up with images built (until a token is issued), no-op up
+//   npm run bench -- --from-scratch  also a build from nothing, with an image prefix of its own
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { silent } from '../src/events.js';
+import { buildProject } from '../src/lifecycle/build.js';
+import { engineFor } from '../src/lifecycle/engine.js';
+import { writeOpenrc } from '../src/lifecycle/openrc.js';
+import { openProject } from '../src/lifecycle/project.js';
+import { up } from '../src/lifecycle/up.js';
+
+const CLOUD = 'podstack-bench';
+const fromScratch = process.argv.includes('--from-scratch');
+const dir = await mkdtemp(join(tmpdir(), 'podstack-bench-'));
+const file = join(dir, 'cloud.yaml');
+const prefix = fromScratch ? `localhost/podstack-bench-${Date.now()}` : 'localhost/podstack';
+await writeFile(
+  file,
+  `name: ${CLOUD}\ndataDir: ${join(dir, 'data')}\nimages:\n  prefix: ${prefix}\nservices:\n  keystone:\n    port: 15100\n`,
+);
+
+const time = async <T>(fn: () => Promise<T>): Promise<[number, T]> => {
+  const start = process.hrtime.bigint();
+  const value = await fn();
+  return [Number(process.hrtime.bigint() - start) / 1e9, value];
+};
+const line = (metric: string, seconds: number, note = '') =>
+  console.log(`${metric.padEnd(44)} ${seconds.toFixed(2).padStart(8)} s${note ? `   ${note}` : ''}`);
+
+async function destroy(): Promise<void> {
+  const { engine } = await engineFor(await openProject({ file }));
+  await engine.destroy({ purge: true, report: silent });
+}
+
+try {
+  const project = await openProject({ file });
+  if (fromScratch) {
+    const [s, r] = await time(() => buildProject(project, silent));
+    line('build from scratch', s, `${r.built.length} images`);
+  } else {
+    await buildProject(project, silent); // make sure every image exists before timing
+  }
+  const [noop] = await time(() => buildProject(project, silent));
+  line('build with nothing changed (target < 3 s)', noop);
+
+  await destroy();
+  const [cold] = await time(async () => {
+    await up({ file, report: silent, installHostPackages: false });
+    await writeOpenrc(project, dir);
+    await execa('openstack', ['token', 'issue', '-f', 'value', '-c', 'id'], {
+      cwd: dir,
+      env: { OS_CLOUD: CLOUD },
+    });
+  });
+  line('cold up, images built, until a token is issued', cold);
+
+  const runs: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const [s, r] = await time(() => up({ file, report: silent, installHostPackages: false }));
+    if (r.apply.changed.length > 0) throw new Error(`a no-op up changed ${r.apply.changed.join(', ')}`);
+    runs.push(s);
+  }
+  line(
+    'up with nothing changed (target < 2 s)',
+    Math.min(...runs),
+    `runs: ${runs.map((r) => r.toFixed(2)).join(', ')}`,
+  );
+} finally {
+  await destroy();
+  if (fromScratch) {
+    const images = await execa('podman', ['images', '--format', '{{.Repository}}:{{.Tag}}']);
+    const ours = images.stdout.split('\n').filter((i) => i.startsWith(`${prefix}/`));
+    if (ours.length > 0) await execa('podman', ['rmi', ...ours], { reject: false });
+  }
+}

@@ -1,0 +1,249 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { execa } from 'execa';
+import { UnitFailedError } from '../../src/errors.js';
+import type { ProgressEvent } from '../../src/events.js';
+import { ensurePackages } from '../../src/host/packages.js';
+import { engineFor } from '../../src/lifecycle/engine.js';
+import { openProject } from '../../src/lifecycle/project.js';
+import { up } from '../../src/lifecycle/up.js';
+
+/**
+ * The foundation, end to end, for real: podstack brings up MariaDB, memcached,
+ * RabbitMQ and Keystone in Podman, and the real openstack CLI uses the cloud.
+ * A cloud of its own name and port, so a developer's default cloud is left alone.
+ */
+const CLOUD = 'podstack-e2e';
+const PORT = 15000;
+const root = new URL('../..', import.meta.url).pathname;
+const isRoot = process.getuid?.() === 0;
+
+let dir: string;
+let file: string;
+const cloudYaml = (extra = '') =>
+  `name: ${CLOUD}\ndataDir: ${join(dir, 'data')}\nservices:\n  keystone:\n    port: ${PORT}\n${extra}`;
+
+const events: ProgressEvent[] = [];
+const report = (e: ProgressEvent) => {
+  events.push(e);
+  if (e.type !== 'unit' || e.state !== 'unchanged') process.stderr.write(`    ${JSON.stringify(e)}\n`);
+};
+
+/** Runs the podstack CLI from source, as a user would run it. */
+const podstack = (...args: string[]) =>
+  execa('node', ['--import', 'tsx', join(root, 'src/cli/main.ts'), '-f', file, ...args], {
+    cwd: dir,
+    reject: false,
+    env: { NODE_OPTIONS: '' },
+  });
+
+/** The openstack CLI with the credentials `podstack openrc` wrote (clouds.yaml in the cloud file's folder). */
+async function openstack(...args: string[]) {
+  const r = await execa('openstack', args, { cwd: dir, reject: false, env: { OS_CLOUD: CLOUD } });
+  assert.equal(r.exitCode, 0, `openstack ${args.join(' ')} failed:\n${r.stderr}`);
+  return r.stdout;
+}
+
+/** Container name -> ID of every container of the test cloud. */
+async function containers(): Promise<Record<string, string>> {
+  const r = await execa('podman', [
+    'ps',
+    '-a',
+    '--format',
+    '{{.Names}} {{.ID}}',
+    '--filter',
+    `label=app.kubernetes.io/instance=${CLOUD}`,
+  ]);
+  return Object.fromEntries(
+    r.stdout
+      .split('\n')
+      .filter((l) => l && !l.includes('-infra '))
+      .map((l) => l.split(' ') as [string, string]),
+  );
+}
+
+async function volumes(): Promise<string[]> {
+  const r = await execa('podman', [
+    'volume',
+    'ls',
+    '-q',
+    '--filter',
+    `label=app.kubernetes.io/instance=${CLOUD}`,
+  ]);
+  return r.stdout.split('\n').filter(Boolean).sort();
+}
+
+const seconds = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e9;
+
+describe('keystone on podman, end to end', { skip: isRoot ? false : 'needs root (rootful Podman)' }, () => {
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'podstack-e2e-'));
+    file = join(dir, 'cloud.yaml');
+    await writeFile(file, cloudYaml());
+    await ensurePackages(['python3-openstackclient'], report);
+    // A cloud left behind by an interrupted run would make the first assertions lie.
+    await podstack('down', '--purge');
+  });
+
+  after(async () => {
+    if (process.env.PODSTACK_E2E_KEEP) return;
+    await podstack('down', '--purge');
+  });
+
+  it('up brings up a cloud whose Keystone issues tokens to the openstack CLI', async () => {
+    const start = process.hrtime.bigint();
+    const r = await up({ file, report });
+    console.log(
+      `    up (cold, images ${r.build.built.length > 0 ? 'built' : 'cached'}): ${seconds(start).toFixed(1)}s`,
+    );
+    assert.equal(r.apply.unchanged.length, 0);
+    assert.deepEqual(
+      r.endpoints.map((e) => e.url),
+      [`http://127.0.0.1:${PORT}`],
+    );
+    const openrc = await podstack('openrc');
+    assert.equal(openrc.exitCode, 0, openrc.stderr);
+    for (const f of ['admin-openrc.sh', 'clouds.yaml', 'secrets.yaml']) {
+      assert.equal((await stat(join(dir, f))).mode & 0o777, 0o600, `${f} must be private`);
+    }
+    const token = JSON.parse(await openstack('token', 'issue', '-f', 'json'));
+    assert.match(token.id, /^gAAAAA/); // a Fernet token
+    await openstack('project', 'create', 'demo', '--description', 'made by the e2e test');
+    await openstack('user', 'create', '--project', 'demo', '--password', 'alice-pw', 'alice');
+    const projects = JSON.parse(await openstack('project', 'list', '-f', 'json')) as { Name: string }[];
+    assert.ok(projects.some((p) => p.Name === 'demo'));
+    const endpoints = JSON.parse(await openstack('endpoint', 'list', '-f', 'json')) as Record<
+      string,
+      string
+    >[];
+    const publicIdentity = endpoints.find(
+      (e) => e['Service Type'] === 'identity' && e.Interface === 'public',
+    );
+    assert.equal(publicIdentity?.URL, `http://127.0.0.1:${PORT}/v3`);
+  });
+
+  it('the openrc file works as well as clouds.yaml', async () => {
+    const r = await execa(
+      'bash',
+      ['-c', 'source ./admin-openrc.sh && openstack token issue -f value -c id'],
+      {
+        cwd: dir,
+        reject: false,
+      },
+    );
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.match(r.stdout, /^gAAAAA/);
+  });
+
+  it('up again with nothing changed restarts nothing', async () => {
+    const before = await containers();
+    const start = process.hrtime.bigint();
+    const r = await up({ file, report, installHostPackages: false });
+    console.log(`    up (nothing changed): ${seconds(start).toFixed(2)}s`);
+    assert.deepEqual(r.apply.changed, []);
+    assert.deepEqual(await containers(), before);
+  });
+
+  it('status reports every unit healthy, from the CLI, as JSON', async () => {
+    const r = await podstack('status', '-o', 'json');
+    assert.equal(r.exitCode, 0, r.stdout + r.stderr);
+    const status = JSON.parse(r.stdout) as { units: { unit: string; state: string }[] };
+    for (const u of status.units)
+      assert.ok(['ready', 'completed', 'applied'].includes(u.state), `${u.unit}: ${u.state}`);
+    assert.equal(status.units.length, 9);
+  });
+
+  it('an invalid cloud file is refused with exit code 2 and nothing changes', async () => {
+    const good = await readFile(file, 'utf8');
+    const before = await containers();
+    await writeFile(file, cloudYaml('    enabeld: true\n'));
+    const r = await podstack('up', '--no-install');
+    await writeFile(file, good);
+    assert.equal(r.exitCode, 2, r.stderr);
+    assert.match(r.stderr, /services\.keystone\.enabeld: unknown key; did you mean "enabled"\?/);
+    assert.deepEqual(await containers(), before);
+  });
+
+  it('plan shows a config change before up applies it; only the services it touches restart', async () => {
+    const before = await containers();
+    await writeFile(
+      file,
+      cloudYaml('    config:\n      keystone.conf:\n        DEFAULT:\n          debug: true\n'),
+    );
+    const plan = await podstack('plan', '-o', 'json');
+    assert.equal(plan.exitCode, 0, plan.stderr);
+    const actions = Object.fromEntries(
+      (JSON.parse(plan.stdout) as { units: { name: string; action: string }[] }).units.map((u) => [
+        u.name,
+        u.action,
+      ]),
+    );
+    assert.equal(actions['keystone-api'], 'update');
+    assert.equal(actions['keystone-config'], 'update');
+    assert.equal(actions.mariadb, 'unchanged');
+    assert.equal(actions.rabbitmq, 'unchanged');
+
+    const r = await up({ file, report, installHostPackages: false });
+    assert.ok(r.apply.changed.includes('keystone-api'));
+    for (const infra of ['mariadb', 'memcached', 'rabbitmq'])
+      assert.ok(r.apply.unchanged.includes(infra), infra);
+    const afterIds = await containers();
+    for (const infra of ['mariadb', 'memcached', 'rabbitmq']) {
+      const name = `${CLOUD}-${infra}-${infra}`;
+      assert.equal(afterIds[name], before[name], `${infra} was restarted`);
+    }
+    assert.notEqual(
+      afterIds[`${CLOUD}-keystone-api-keystone-api`],
+      before[`${CLOUD}-keystone-api-keystone-api`],
+    );
+    await openstack('token', 'issue');
+  });
+
+  it('a unit that fails is named, with the last lines of its log', async () => {
+    await writeFile(
+      file,
+      cloudYaml(
+        '    config:\n      keystone-uwsgi.ini:\n        uwsgi:\n          wsgi-file: /nonexistent/keystone.wsgi\n',
+      ),
+    );
+    await assert.rejects(
+      up({ file, report, installHostPackages: false, readyTimeout: 20 }),
+      (err: unknown) => {
+        assert.ok(err instanceof UnitFailedError, String(err));
+        assert.equal(err.unit, 'keystone-api');
+        assert.match(err.message, /keystone-api/);
+        assert.ok(err.logTail.length > 0, 'no log lines');
+        return true;
+      },
+    );
+    await writeFile(file, cloudYaml());
+    await up({ file, report, installHostPackages: false });
+    await openstack('token', 'issue');
+  });
+
+  it('down keeps the data: after up again the project is still there', async () => {
+    const down = await podstack('down');
+    assert.equal(down.exitCode, 0, down.stderr);
+    assert.deepEqual(await containers(), {});
+    assert.equal((await volumes()).length, 4);
+    await up({ file, report, installHostPackages: false });
+    const projects = JSON.parse(await openstack('project', 'list', '-f', 'json')) as { Name: string }[];
+    assert.ok(
+      projects.some((p) => p.Name === 'demo'),
+      'project demo is gone after down + up',
+    );
+    const users = JSON.parse(await openstack('user', 'list', '-f', 'json')) as { Name: string }[];
+    assert.ok(users.some((u) => u.Name === 'alice'));
+  });
+
+  it('down --purge removes containers and data', async () => {
+    const project = await openProject({ file });
+    const { engine } = await engineFor(project);
+    await engine.destroy({ purge: true, report });
+    assert.deepEqual(await containers(), {});
+    assert.deepEqual(await volumes(), []);
+  });
+});

@@ -1,0 +1,43 @@
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { catalog } from '../../src/catalog/index.js';
+import { imageRefs, imagesFor } from '../../src/images/recipes.js';
+
+describe('image graph', () => {
+  it('builds parents before children, only what the services need', () => {
+    const keystoneOnly = catalog.filter((s) => s.name === 'keystone');
+    assert.deepEqual(
+      imagesFor(keystoneOnly).map((w) => w.map((r) => r.name)),
+      [['base'], ['openstack-base'], ['keystone']],
+    );
+    assert.deepEqual(
+      imagesFor(catalog)[1]?.map((r) => r.name),
+      ['mariadb', 'memcached', 'openstack-base', 'rabbitmq'],
+    );
+  });
+
+  it('tags images by their inputs: a changed file retags the image and its children only', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'podstack-images-'));
+    for (const name of ['base', 'openstack-base', 'keystone', 'mariadb', 'memcached', 'rabbitmq']) {
+      await mkdir(join(dir, name));
+      await writeFile(join(dir, name, 'Containerfile'), `FROM x\n# ${name}\n`);
+    }
+    const waves = imagesFor(catalog);
+    const rootfs = { suite: 'bookworm', mirror: 'http://m.example/debian', extraContext: {} };
+    const before = await imageRefs(waves, 'localhost/p', dir, rootfs);
+    assert.deepEqual(await imageRefs(waves, 'localhost/p', dir, rootfs), before);
+    await writeFile(join(dir, 'openstack-base', 'Containerfile'), 'FROM x\n# changed\n');
+    const after = await imageRefs(waves, 'localhost/p', dir, rootfs);
+    const changed = Object.keys(before).filter((k) => before[k] !== after[k]);
+    assert.deepEqual(changed.sort(), ['keystone', 'openstack-base']);
+    assert.match(after.keystone!, /^localhost\/p\/keystone:[0-9a-f]{16}$/);
+    const otherMirror = await imageRefs(waves, 'localhost/p', dir, {
+      ...rootfs,
+      mirror: 'http://n.example/debian',
+    });
+    assert.notEqual(otherMirror.base, after.base);
+  });
+});

@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { type PodmanNames, translatePlan } from '../../src/engines/podman/translate.js';
+import { planOf } from './_fixtures.js';
+
+const names: PodmanNames = {
+  cloud: 'c1',
+  network: 'c1',
+  volume: (claim) => `c1-${claim}`,
+  configDir: (kind, name) => `/state/${kind}/${name}`,
+};
+
+describe('podman translation', () => {
+  const workloads = translatePlan(planOf('name: c1\nservices:\n  keystone: {port: 15000}\n'), names);
+
+  it('turns a Deployment and the Services selecting it into a pod with aliases and published ports', () => {
+    const api = workloads.get('keystone-api')!;
+    assert.equal(api.kind, 'deployment');
+    assert.equal(api.name, 'c1-keystone-api');
+    assert.deepEqual(api.aliases, ['keystone']);
+    assert.deepEqual(api.publish, ['127.0.0.1:15000:5000']);
+    const args = api.containers[0]!.args;
+    assert.ok(args.includes('/state/Secret/keystone-config:/etc/podstack/config:ro'));
+    assert.ok(args.includes('c1-keystone-fernet-keys:/etc/keystone/fernet-keys'));
+    assert.deepEqual(args.slice(args.indexOf('--entrypoint'), args.indexOf('--entrypoint') + 2), [
+      '--entrypoint',
+      '["podstack-start"]',
+    ]);
+    assert.ok(api.containers[0]!.readiness?.httpGet);
+  });
+
+  it('keeps hostnames that services depend on', () => {
+    assert.equal(workloads.get('rabbitmq')!.hostname, 'rabbitmq');
+    assert.deepEqual(workloads.get('mariadb')!.aliases, ['mariadb']);
+  });
+
+  it('turns Jobs into run-to-completion workloads without aliases', () => {
+    const job = workloads.get('keystone-db-sync')!;
+    assert.equal(job.kind, 'job');
+    assert.deepEqual(job.aliases, []);
+    assert.equal(job.backoffLimit, 2);
+  });
+
+  it('has no workload for config-only units', () => {
+    assert.equal(workloads.has('keystone-config'), false);
+  });
+});
