@@ -179,10 +179,11 @@ export const keystone: ServiceDefinition = {
         name: 'keystone-bootstrap',
         service: 'keystone',
         description: 'admin user, project and role; region and identity endpoints',
-        dependsOn: ['keystone-db-sync'],
+        // bootstrap refuses to run without the Fernet keys it would sign with.
+        dependsOn: ['keystone-db-sync', 'keystone-keys'],
         objects: [
           job('keystone-bootstrap', label('bootstrap'), {
-            volumes: withConfig.volumes,
+            volumes: withKeys.volumes,
             containers: [
               startContainer(
                 'bootstrap',
@@ -198,7 +199,8 @@ export const keystone: ServiceDefinition = {
                     ` --bootstrap-admin-url ${urls.internal} --bootstrap-internal-url ${urls.internal}` +
                     ` --bootstrap-public-url ${urls.public}`,
                 ],
-                { user: 'keystone', volumeMounts: withConfig.volumeMounts },
+                // As root: the password file is root's alone, and bootstrap writes no files.
+                { volumeMounts: withKeys.volumeMounts },
               ),
             ],
           }),

@@ -31,6 +31,12 @@ export interface HostAdaptation {
 const CAP_SYS_RESOURCE = 24n;
 /** Podman gives rootful containers this many open files and processes unless told otherwise. */
 const PODMAN_DEFAULT_RLIMIT = 1048576;
+/**
+ * Podman 4.3 starts conmon (the parent of every container's runtime) with an nproc
+ * limit of 32768 on such hosts, whatever its own limit: a container asking for more
+ * fails with "error setting rlimit type 6". Measured, not documented.
+ */
+const CONMON_NPROC = 32768;
 
 export function adaptationFor(facts: HostFacts): HostAdaptation {
   const containers: string[] = [];
@@ -39,7 +45,7 @@ export function adaptationFor(facts: HostFacts): HostAdaptation {
   const canRaise = (facts.capEff >> CAP_SYS_RESOURCE) & 1n;
   if (!canRaise && (facts.hardNofile < PODMAN_DEFAULT_RLIMIT || facts.hardNproc < PODMAN_DEFAULT_RLIMIT)) {
     const nofile = Math.min(facts.hardNofile, PODMAN_DEFAULT_RLIMIT);
-    const nproc = Math.min(facts.hardNproc, PODMAN_DEFAULT_RLIMIT);
+    const nproc = Math.min(facts.hardNproc, CONMON_NPROC);
     containers.push(`default_ulimits = ["nofile=${nofile}:${nofile}", "nproc=${nproc}:${nproc}"]`);
     reasons.push(
       `no CAP_SYS_RESOURCE: container rlimits capped at this process's hard limits (nofile ${nofile}, nproc ${nproc})`,

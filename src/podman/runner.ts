@@ -7,6 +7,13 @@ export interface RunResult {
   readonly exitCode: number;
 }
 
+export interface RunOptions {
+  readonly input?: string;
+  readonly timeoutMs?: number;
+  /** stdout and stderr merged in the order they were written, as stdout (for logs people read). */
+  readonly merge?: boolean;
+}
+
 /**
  * Runs podman with the environment and global flags this host needs (see
  * host.ts). Every podman call of podstack goes through one of these, so the
@@ -19,35 +26,32 @@ export class Podman {
   ) {}
 
   /** Runs podman; never throws on a non-zero exit (callers decide what failure means). */
-  async run(
-    args: readonly string[],
-    options: { input?: string; timeoutMs?: number } = {},
-  ): Promise<RunResult> {
+  async run(args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
     const result = await execa('podman', [...this.globalArgs, ...args], {
       env: this.env,
       reject: false,
       stripFinalNewline: true,
+      all: options.merge ?? false,
       ...(options.input === undefined ? { stdin: 'ignore' as const } : { input: options.input }),
       ...(options.timeoutMs === undefined ? {} : { timeout: options.timeoutMs }),
     });
-    if (result.failed && result.exitCode === undefined) {
-      const missing = (result as { code?: string }).code === 'ENOENT';
-      throw new PodstackError(
-        missing ? 'podman is not installed' : `podman ${args[0]} failed: ${result.message}`,
-        {
-          hint: missing ? 'Run `podstack up` as root to install it, or `apt-get install podman`.' : undefined,
-        } as { hint?: string },
-      );
+    if (result.failed && result.exitCode === undefined && !result.timedOut) {
+      if ((result as { code?: string }).code === 'ENOENT') {
+        throw new PodstackError('podman is not installed', {
+          hint: 'Run `podstack up` as root to install it, or `apt-get install podman`.',
+        });
+      }
+      throw new PodstackError(`podman ${args[0]} failed: ${result.message}`);
     }
     return {
-      stdout: String(result.stdout ?? ''),
-      stderr: String(result.stderr ?? ''),
+      stdout: String((options.merge ? result.all : result.stdout) ?? ''),
+      stderr: options.merge ? '' : String(result.stderr ?? ''),
       exitCode: result.exitCode ?? 1,
     };
   }
 
   /** Runs podman and returns stdout, throwing a PodstackError that quotes podman's error on failure. */
-  async ok(args: readonly string[], options: { input?: string; timeoutMs?: number } = {}): Promise<string> {
+  async ok(args: readonly string[], options: RunOptions = {}): Promise<string> {
     const r = await this.run(args, options);
     if (r.exitCode !== 0) {
       const detail = (r.stderr || r.stdout).trim().split('\n').slice(-5).join('\n');

@@ -22,8 +22,10 @@ describe('podman host adaptation', () => {
 
   it('caps container rlimits at the hard limits when root cannot raise them', () => {
     const a = adaptationFor(facts({ capEff: NO_SYS_RESOURCE, hardNofile: 20000, hardNproc: 96364 }));
-    assert.match(a.containersConf ?? '', /default_ulimits = \["nofile=20000:20000", "nproc=96364:96364"\]/);
+    assert.match(a.containersConf ?? '', /default_ulimits = \["nofile=20000:20000", "nproc=32768:32768"\]/);
     assert.match(a.reasons[0]!, /CAP_SYS_RESOURCE/);
+    const small = adaptationFor(facts({ capEff: NO_SYS_RESOURCE, hardNofile: 4096, hardNproc: 2048 }));
+    assert.match(small.containersConf ?? '', /"nofile=4096:4096", "nproc=2048:2048"/);
   });
 
   it('keeps the defaults when root may raise limits', () => {

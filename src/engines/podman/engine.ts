@@ -167,8 +167,8 @@ export class PodmanEngine implements Engine {
   }
 
   private async logTail(container: string, lines = 30): Promise<string> {
-    const r = await this.podman.run(['logs', '--tail', String(lines), container]);
-    return `${r.stdout}\n${r.stderr}`.trim();
+    const r = await this.podman.run(['logs', '--tail', String(lines), container], { merge: true });
+    return r.stdout.trim();
   }
 
   private async createPod(w: PodmanWorkload): Promise<void> {
