@@ -4,7 +4,7 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execa } from 'execa';
+import { exec } from '../src/_exec.js';
 import { silent } from '../src/events.js';
 import { buildProject } from '../src/lifecycle/build.js';
 import { engineFor } from '../src/lifecycle/engine.js';
@@ -50,7 +50,7 @@ try {
   const [cold] = await time(async () => {
     await up({ file, report: silent, installHostPackages: false });
     await writeOpenrc(project, dir);
-    await execa('openstack', ['token', 'issue', '-f', 'value', '-c', 'id'], {
+    await exec('openstack', ['token', 'issue', '-f', 'value', '-c', 'id'], {
       cwd: dir,
       env: { OS_CLOUD: CLOUD },
     });
@@ -71,8 +71,8 @@ try {
 } finally {
   await destroy();
   if (fromScratch) {
-    const images = await execa('podman', ['images', '--format', '{{.Repository}}:{{.Tag}}']);
+    const images = await exec('podman', ['images', '--format', '{{.Repository}}:{{.Tag}}']);
     const ours = images.stdout.split('\n').filter((i) => i.startsWith(`${prefix}/`));
-    if (ours.length > 0) await execa('podman', ['rmi', ...ours], { reject: false });
+    if (ours.length > 0) await exec('podman', ['rmi', ...ours]);
   }
 }

@@ -3,7 +3,7 @@
 // `npm test -- unit` runs only the fast tier.
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { execa } from 'execa';
+import { exec } from '../src/_exec.js';
 
 const tier = process.argv[2] ?? 'all';
 const root = new URL('..', import.meta.url).pathname;
@@ -15,7 +15,7 @@ const files = (dir: string) =>
 
 async function step(title: string, file: string, args: string[]): Promise<void> {
   console.log(`\n== ${title}`);
-  const r = await execa(file, args, { cwd: root, stdio: 'inherit', reject: false });
+  const r = await exec(file, args, { cwd: root, output: 'inherit' });
   if (r.exitCode !== 0) {
     console.error(`\n${title} failed (exit ${r.exitCode})`);
     process.exit(r.exitCode ?? 1);

@@ -1,4 +1,4 @@
-import { execa } from 'execa';
+import { exec } from '../_exec.js';
 import { HostError } from '../errors.js';
 import type { Reporter } from '../events.js';
 
@@ -24,11 +24,9 @@ export const HOST_PACKAGES = [
 
 /** Which of `packages` dpkg does not have installed. */
 export async function missingPackages(packages: readonly string[]): Promise<string[]> {
-  const r = await execa('dpkg-query', ['-W', '-f', '${Package} ${db:Status-Status}\n', ...packages], {
-    reject: false,
-  });
+  const r = await exec('dpkg-query', ['-W', '-f', '${Package} ${db:Status-Status}\n', ...packages]);
   const installed = new Set(
-    String(r.stdout)
+    r.stdout
       .split('\n')
       .filter((l) => l.endsWith(' installed'))
       .map((l) => l.split(' ')[0]),
@@ -47,17 +45,13 @@ export async function ensurePackages(packages: readonly string[], report: Report
   }
   report({ type: 'step', message: `installing host packages: ${missing.join(' ')}` });
   const env = { DEBIAN_FRONTEND: 'noninteractive' };
-  const update = await execa('apt-get', ['update'], { reject: false, env, all: true });
+  const update = await exec('apt-get', ['update'], { env });
   if (update.exitCode !== 0) {
-    throw new HostError(`apt-get update failed:\n${String(update.all).split('\n').slice(-10).join('\n')}`);
+    throw new HostError(`apt-get update failed:\n${update.output.split('\n').slice(-10).join('\n')}`);
   }
-  const install = await execa('apt-get', ['install', '-y', '--no-install-recommends', ...missing], {
-    reject: false,
-    env,
-    all: true,
-  });
+  const install = await exec('apt-get', ['install', '-y', '--no-install-recommends', ...missing], { env });
   if (install.exitCode !== 0) {
-    throw new HostError(`${command} failed:\n${String(install.all).split('\n').slice(-15).join('\n')}`);
+    throw new HostError(`${command} failed:\n${install.output.split('\n').slice(-15).join('\n')}`);
   }
   return missing;
 }

@@ -1,7 +1,7 @@
 import { createWriteStream } from 'node:fs';
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { execa } from 'execa';
+import { exec } from '../_exec.js';
 import type { ImageRecipe } from '../catalog/types.js';
 import { BuildError } from '../errors.js';
 import type { Reporter } from '../events.js';
@@ -49,10 +49,10 @@ async function logged(
 ) {
   const stream = createWriteStream(log, { flags: 'a' });
   await new Promise((resolve) => stream.once('open', resolve));
-  const r = await execa(file, args, { stdout: stream, stderr: stream, reject: false, stdin: 'ignore', env });
+  const r = await exec(file, args, { env, output: stream });
   await new Promise((resolve) => stream.end(resolve));
   if (r.exitCode !== 0) {
-    throw new BuildError(image, `${file} exited with ${r.exitCode ?? r.signal}`, await tail(log), log);
+    throw new BuildError(image, r.failure ?? `${file} exited with ${r.exitCode}`, await tail(log), log);
   }
 }
 

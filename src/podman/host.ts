@@ -87,18 +87,20 @@ export async function readHostFacts(): Promise<HostFacts> {
   ]);
   const capEff = BigInt(`0x${/^CapEff:\s*([0-9a-f]+)/m.exec(status)?.[1] ?? '0'}`);
   const { nofile, nproc } = parseLimits(limits);
-  const info = await new Podman().json<{ host?: { ociRuntime?: { name?: string } } }>([
-    'info',
-    '--format',
-    'json',
-  ]);
   const paths = (process.env.PATH ?? '/usr/bin').split(':');
-  const runcAvailable = (await Promise.all(paths.map((p) => exists(join(p, 'runc'))))).some(Boolean);
+  const onPath = async (binary: string) =>
+    (await Promise.all(paths.map((p) => exists(join(p, binary))))).some(Boolean);
+  // `podman info` takes most of a second; its runtime answer only matters where crun exists.
+  const runtime = (await onPath('crun'))
+    ? ((await new Podman().json<{ host?: { ociRuntime?: { name?: string } } }>(['info', '--format', 'json']))
+        .host?.ociRuntime?.name ?? 'unknown')
+    : 'runc';
+  const runcAvailable = await onPath('runc');
   return {
     capEff,
     hardNofile: nofile,
     hardNproc: nproc,
-    runtime: info.host?.ociRuntime?.name ?? 'unknown',
+    runtime,
     runcAvailable,
     cgroupHybrid: await exists('/sys/fs/cgroup/unified/cgroup.controllers').then(
       async (v2) => v2 && (await exists('/sys/fs/cgroup/memory')),

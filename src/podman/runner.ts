@@ -1,4 +1,4 @@
-import { execa } from 'execa';
+import { exec } from '../_exec.js';
 import { PodstackError } from '../errors.js';
 
 export interface RunResult {
@@ -27,26 +27,20 @@ export class Podman {
 
   /** Runs podman; never throws on a non-zero exit (callers decide what failure means). */
   async run(args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
-    const result = await execa('podman', [...this.globalArgs, ...args], {
+    const r = await exec('podman', [...this.globalArgs, ...args], {
       env: this.env,
-      reject: false,
-      stripFinalNewline: true,
-      all: options.merge ?? false,
-      ...(options.input === undefined ? { stdin: 'ignore' as const } : { input: options.input }),
-      ...(options.timeoutMs === undefined ? {} : { timeout: options.timeoutMs }),
+      ...(options.input === undefined ? {} : { input: options.input }),
+      ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
     });
-    if (result.failed && result.exitCode === undefined && !result.timedOut) {
-      if ((result as { code?: string }).code === 'ENOENT') {
-        throw new PodstackError('podman is not installed', {
-          hint: 'Run `podstack up` as root to install it, or `apt-get install podman`.',
-        });
-      }
-      throw new PodstackError(`podman ${args[0]} failed: ${result.message}`);
+    if (r.notFound) {
+      throw new PodstackError('podman is not installed', {
+        hint: 'Run `podstack up` as root to install it, or `apt-get install podman`.',
+      });
     }
     return {
-      stdout: String((options.merge ? result.all : result.stdout) ?? ''),
-      stderr: options.merge ? '' : String(result.stderr ?? ''),
-      exitCode: result.exitCode ?? 1,
+      stdout: options.merge ? r.output : r.stdout,
+      stderr: options.merge ? '' : r.stderr,
+      exitCode: r.exitCode ?? 1,
     };
   }
 

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { execa } from 'execa';
+import { exec } from '../../src/_exec.js';
 import { UnitFailedError } from '../../src/errors.js';
 import type { ProgressEvent } from '../../src/events.js';
 import { ensurePackages } from '../../src/host/packages.js';
@@ -34,22 +34,22 @@ const report = (e: ProgressEvent) => {
 
 /** Runs the podstack CLI from source, as a user would run it. */
 const podstack = (...args: string[]) =>
-  execa('node', ['--import', 'tsx', join(root, 'src/cli/main.ts'), '-f', file, ...args], {
+  exec('node', ['--import', 'tsx', join(root, 'src/cli/main.ts'), '-f', file, ...args], {
     cwd: dir,
-    reject: false,
+
     env: { NODE_OPTIONS: '' },
   });
 
 /** The openstack CLI with the credentials `podstack openrc` wrote (clouds.yaml in the cloud file's folder). */
 async function openstack(...args: string[]) {
-  const r = await execa('openstack', args, { cwd: dir, reject: false, env: { OS_CLOUD: CLOUD } });
+  const r = await exec('openstack', args, { cwd: dir, env: { OS_CLOUD: CLOUD } });
   assert.equal(r.exitCode, 0, `openstack ${args.join(' ')} failed:\n${r.stderr}`);
   return r.stdout;
 }
 
 /** Container name -> ID of every container of the test cloud. */
 async function containers(): Promise<Record<string, string>> {
-  const r = await execa('podman', [
+  const r = await exec('podman', [
     'ps',
     '-a',
     '--format',
@@ -66,7 +66,7 @@ async function containers(): Promise<Record<string, string>> {
 }
 
 async function volumes(): Promise<string[]> {
-  const r = await execa('podman', [
+  const r = await exec('podman', [
     'volume',
     'ls',
     '-q',
@@ -126,14 +126,9 @@ describe('keystone on podman, end to end', { skip: isRoot ? false : 'needs root 
   });
 
   it('the openrc file works as well as clouds.yaml', async () => {
-    const r = await execa(
-      'bash',
-      ['-c', 'source ./admin-openrc.sh && openstack token issue -f value -c id'],
-      {
-        cwd: dir,
-        reject: false,
-      },
-    );
+    const r = await exec('bash', ['-c', 'source ./admin-openrc.sh && openstack token issue -f value -c id'], {
+      cwd: dir,
+    });
     assert.equal(r.exitCode, 0, r.stderr);
     assert.match(r.stdout, /^gAAAAA/);
   });

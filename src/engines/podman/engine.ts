@@ -30,9 +30,11 @@ interface PsEntry {
 
 interface Observed {
   readonly byUnit: Map<string, PsEntry[]>;
-  readonly volumes: Set<string>;
-  readonly networkExists: boolean;
+  /** Pod name -> its address on the cloud's network, for pods that exist. */
+  readonly addresses: Map<string, string>;
 }
+
+type InfraInspect = { NetworkSettings: { Networks?: Record<string, { IPAddress: string }> } };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -49,6 +51,8 @@ export class PodmanEngine implements Engine {
   private readonly podman: Podman;
   private readonly cloud: string;
   private readonly stateDir: string;
+  private network: Promise<void> | undefined;
+  private volumes: Promise<Set<string>> | undefined;
 
   constructor(o: PodmanEngineOptions) {
     this.podman = o.podman;
@@ -73,18 +77,39 @@ export class PodmanEngine implements Engine {
   }
 
   private async observe(): Promise<Observed> {
-    const [containers, volumes, network] = await Promise.all([
+    const [containers, pods] = await Promise.all([
       this.podman.json<PsEntry[]>(['ps', '-a', '--format', 'json', ...this.filterArgs()]),
-      this.podman.json<{ Name: string }[]>(['volume', 'ls', '--format', 'json', ...this.filterArgs()]),
-      this.podman.run(['network', 'exists', this.names.network]),
+      this.podman.json<{ Name: string; InfraId: string }[]>([
+        'pod',
+        'ps',
+        '--format',
+        'json',
+        ...this.filterArgs(),
+      ]),
     ]);
+    // One inspect for every pod's address: a no-op `up` probes each pod and must not pay per pod.
+    const infra = pods.filter((p) => p.InfraId);
+    const inspected =
+      infra.length === 0
+        ? []
+        : await this.podman.json<InfraInspect[]>([
+            'inspect',
+            '--format',
+            'json',
+            ...infra.map((p) => p.InfraId),
+          ]);
+    const addresses = new Map<string, string>();
+    infra.forEach((p, i) => {
+      const ip = inspected[i]?.NetworkSettings.Networks?.[this.names.network]?.IPAddress;
+      if (ip) addresses.set(p.Name, ip);
+    });
     const byUnit = new Map<string, PsEntry[]>();
     for (const c of containers) {
       const unit = c.Labels?.[LABEL.unit];
       if (!unit) continue;
       byUnit.set(unit, [...(byUnit.get(unit) ?? []), c]);
     }
-    return { byUnit, volumes: new Set(volumes.map((v) => v.Name)), networkExists: network.exitCode === 0 };
+    return { byUnit, addresses };
   }
 
   /** Folder content of every ConfigMap and Secret of a unit, as files. Secrets are 0600 in a 0700 folder. */
@@ -107,11 +132,20 @@ export class PodmanEngine implements Engine {
     return changed;
   }
 
-  private async ensureVolumes(unit: PlannedUnit, observed: Observed): Promise<void> {
+  /** The cloud's volumes, listed once, the first time a unit that is not current needs them. */
+  private existingVolumes(): Promise<Set<string>> {
+    this.volumes ??= this.podman
+      .json<{ Name: string }[]>(['volume', 'ls', '--format', 'json', ...this.filterArgs()])
+      .then((vs) => new Set(vs.map((v) => v.Name)));
+    return this.volumes;
+  }
+
+  private async ensureVolumes(unit: PlannedUnit): Promise<void> {
     for (const o of unit.objects) {
       if (o.kind !== 'PersistentVolumeClaim') continue;
       const name = this.names.volume(o.metadata.name);
-      if (observed.volumes.has(name)) continue;
+      const existing = await this.existingVolumes();
+      if (existing.has(name)) continue;
       const labels = Object.entries(podmanLabels(this.cloud, unit.name, '')).filter(
         ([k]) => k !== PODMAN_LABEL.hash,
       );
@@ -121,12 +155,18 @@ export class PodmanEngine implements Engine {
         ...labels.flatMap(([k, v]) => ['--label', `${k}=${v}`]),
         name,
       ]);
-      observed.volumes.add(name);
+      existing.add(name);
     }
   }
 
-  private async ensureNetwork(observed: Observed): Promise<void> {
-    if (observed.networkExists) return;
+  /** Creates the cloud's network the first time something needs it (a no-op `up` never asks). */
+  private ensureNetwork(): Promise<void> {
+    this.network ??= this.createNetwork();
+    return this.network;
+  }
+
+  private async createNetwork(): Promise<void> {
+    if ((await this.podman.run(['network', 'exists', this.names.network])).exitCode === 0) return;
     // A network per cloud: its DNS resolves pods by their Services' names (network aliases).
     const r = await this.podman.run([
       'network',
@@ -240,11 +280,16 @@ export class PodmanEngine implements Engine {
     return name;
   }
 
-  private async podAddress(w: PodmanWorkload): Promise<string> {
+  private async podAddress(w: PodmanWorkload, known?: ReadonlyMap<string, string>): Promise<string> {
+    const cached = known?.get(w.name);
+    if (cached) return cached;
     const pod = await this.podman.json<{ InfraContainerID?: string }>(['pod', 'inspect', w.name]);
-    const infra = await this.podman.json<
-      { NetworkSettings: { Networks?: Record<string, { IPAddress: string }> } }[]
-    >(['inspect', '--format', 'json', pod.InfraContainerID ?? '']);
+    const infra = await this.podman.json<InfraInspect[]>([
+      'inspect',
+      '--format',
+      'json',
+      pod.InfraContainerID ?? '',
+    ]);
     const ip = infra[0]?.NetworkSettings.Networks?.[this.names.network]?.IPAddress;
     if (!ip)
       throw new UnitFailedError(w.unit, `pod ${w.name} has no address on network ${this.names.network}`, '');
@@ -252,26 +297,18 @@ export class PodmanEngine implements Engine {
   }
 
   /** Waits until every main container passes its readiness probe; fails fast on a container that keeps dying. */
-  private async waitReady(w: PodmanWorkload, timeoutSeconds: number, report: Reporter): Promise<void> {
+  private async waitReady(
+    w: PodmanWorkload,
+    timeoutSeconds: number,
+    report: Reporter,
+    known?: ReadonlyMap<string, string>,
+  ): Promise<void> {
     const deadline = Date.now() + timeoutSeconds * 1000;
     const mains = w.containers.filter((c) => c.role === 'main');
-    const address = await this.podAddress(w);
+    const address = await this.podAddress(w, known);
     let last = 'not probed yet';
     let announced = false;
-    for (;;) {
-      const states = await this.podman.json<
-        { Name: string; RestartCount: number; State: { Status: string; ExitCode: number } }[]
-      >(['inspect', '--format', 'json', ...mains.map((c) => `${w.name}-${c.name}`)]);
-      const dying = states.find(
-        (s) => s.RestartCount >= 3 || (s.State.Status === 'exited' && s.RestartCount >= 1),
-      );
-      if (dying) {
-        throw new UnitFailedError(
-          w.unit,
-          `${dying.Name} keeps exiting (exit code ${dying.State.ExitCode}, restarted ${dying.RestartCount} times)`,
-          await this.logTail(dying.Name),
-        );
-      }
+    for (let round = 0; ; round++) {
       const results = await Promise.all(
         mains.map((c) =>
           c.readiness
@@ -288,6 +325,7 @@ export class PodmanEngine implements Engine {
         .filter((r) => !r.ok)
         .map((r) => r.detail)
         .join('; ');
+      if (round > 0) await this.failIfDying(w, mains);
       if (Date.now() > deadline) {
         const logs = await Promise.all(mains.map((c) => this.logTail(`${w.name}-${c.name}`)));
         throw new UnitFailedError(w.unit, `not ready after ${timeoutSeconds}s (${last})`, logs.join('\n'));
@@ -300,17 +338,39 @@ export class PodmanEngine implements Engine {
     }
   }
 
+  /** A container that keeps exiting will never become ready: say so now, with its log, instead of at the timeout. */
+  private async failIfDying(
+    w: PodmanWorkload,
+    mains: readonly PodmanWorkload['containers'][number][],
+  ): Promise<void> {
+    const states = await this.podman.json<
+      { Name: string; RestartCount: number; State: { Status: string; ExitCode: number } }[]
+    >(['inspect', '--format', 'json', ...mains.map((c) => `${w.name}-${c.name}`)]);
+    const dying = states.find(
+      (s) => s.RestartCount >= 3 || (s.State.Status === 'exited' && s.RestartCount >= 1),
+    );
+    if (dying) {
+      throw new UnitFailedError(
+        w.unit,
+        `${dying.Name} keeps exiting (exit code ${dying.State.ExitCode}, restarted ${dying.RestartCount} times)`,
+        await this.logTail(dying.Name),
+      );
+    }
+  }
+
   private async applyWorkload(
     w: PodmanWorkload,
     existing: readonly PsEntry[],
     o: Required<Omit<ApplyOptions, 'report'>> & { report: Reporter },
+    addresses: ReadonlyMap<string, string>,
   ): Promise<boolean> {
     if (this.isCurrent(w, existing)) {
-      if (w.kind === 'deployment') await this.waitReady(w, o.readyTimeout, o.report);
+      if (w.kind === 'deployment') await this.waitReady(w, o.readyTimeout, o.report, addresses);
       return false;
     }
     o.report({ type: 'unit', unit: w.unit, state: existing.length > 0 ? 'replacing' : 'creating' });
     await this.removeUnit(w.name, existing);
+    await this.ensureNetwork();
     if (w.kind === 'deployment') await this.createPod(w);
     for (const c of w.containers) {
       const name = await this.createContainer(w, c);
@@ -326,7 +386,6 @@ export class PodmanEngine implements Engine {
   async apply(plan: Plan, options: ApplyOptions): Promise<ApplyResult> {
     const o = { concurrency: 4, readyTimeout: 300, jobTimeout: 900, ...options };
     const observed = await this.observe();
-    await this.ensureNetwork(observed);
     const workloads = translatePlan(plan, this.names);
     const changed: string[] = [];
     const unchanged: string[] = [];
@@ -337,11 +396,14 @@ export class PodmanEngine implements Engine {
         const unit = units.get(name)!;
         const started = Date.now();
         let didChange = await this.writeConfig(unit);
-        await this.ensureVolumes(unit, observed);
         const w = workloads.get(name);
+        // A running current workload proves its volumes exist: a no-op `up` does not list them.
+        if (!w || !this.isCurrent(w, observed.byUnit.get(name) ?? [])) await this.ensureVolumes(unit);
         if (w) {
           try {
-            didChange = (await this.applyWorkload(w, observed.byUnit.get(name) ?? [], o)) || didChange;
+            didChange =
+              (await this.applyWorkload(w, observed.byUnit.get(name) ?? [], o, observed.addresses)) ||
+              didChange;
           } catch (err) {
             o.report({ type: 'unit', unit: name, state: 'failed', seconds: (Date.now() - started) / 1000 });
             throw err;
@@ -444,7 +506,7 @@ export class PodmanEngine implements Engine {
         const down = mains.find((e) => e.State !== 'running');
         if (down) return { ...base, state: 'failed', reason: `${down.Names[0]} is ${down.State}` };
         try {
-          const address = await this.podAddress(w);
+          const address = await this.podAddress(w, observed.addresses);
           for (const c of w.containers.filter((x) => x.role === 'main' && x.readiness)) {
             const r = await probe(
               c.readiness!,
@@ -485,7 +547,7 @@ export class PodmanEngine implements Engine {
     await this.podman.run(['network', 'rm', '-f', this.names.network]);
     await rm(join(this.stateDir, 'objects'), { recursive: true, force: true });
     if (options.purge) {
-      for (const v of observed.volumes) {
+      for (const v of await this.existingVolumes()) {
         await this.podman.ok(['volume', 'rm', '-f', v]);
         options.report({ type: 'step', message: `removed volume ${v}` });
       }
