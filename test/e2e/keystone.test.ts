@@ -32,11 +32,16 @@ const report = (e: ProgressEvent) => {
   if (e.type !== 'unit' || e.state !== 'unchanged') process.stderr.write(`    ${JSON.stringify(e)}\n`);
 };
 
+// Resolved here, not by name: the CLI runs with the test's temporary folder as its
+// working directory, where Node would look for tsx and not find it. And spawned as
+// process.execPath, not `node`: nano-spawn gives a `node` child this process's own
+// flags, which under the test runner include a bare `--import tsx`.
+const tsxLoader = import.meta.resolve('tsx');
+
 /** Runs the podstack CLI from source, as a user would run it. */
 const podstack = (...args: string[]) =>
-  exec('node', ['--import', 'tsx', join(root, 'src/cli/main.ts'), '-f', file, ...args], {
+  exec(process.execPath, ['--import', tsxLoader, join(root, 'src/cli/main.ts'), '-f', file, ...args], {
     cwd: dir,
-
     env: { NODE_OPTIONS: '' },
   });
 
