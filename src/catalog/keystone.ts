@@ -9,7 +9,7 @@ import {
   startContainer,
 } from '../plan/objects.js';
 import { DATABASE_PASSWORD_KEY, databaseJob, databaseUrl } from './_openstack.js';
-import { configBundle, configMount, type Mount, podMounts } from './_pod.js';
+import { configBundle, configMount, type Mount, podMounts, publishedPort } from './_pod.js';
 import { MEMCACHED_SERVERS } from './memcached.js';
 import type { RenderContext, ServiceDefinition } from './types.js';
 
@@ -115,7 +115,6 @@ export const keystone: ServiceDefinition = {
     const withConfig = podMounts([configMount('keystone-config')]);
     const withKeys = podMounts([configMount('keystone-config'), ...keyVolumes]);
     const port = ctx.spec.services.keystone?.port ?? KEYSTONE_PORT;
-    const bind = ctx.spec.endpoints.bind || ctx.spec.endpoints.address;
     return [
       {
         name: 'keystone-config',
@@ -221,7 +220,7 @@ export const keystone: ServiceDefinition = {
                 ['uwsgi_python3', '--ini', '/etc/keystone/keystone-uwsgi.ini'],
                 {
                   user: 'keystone',
-                  ports: [{ name: 'api', containerPort: KEYSTONE_PORT }],
+                  ports: [publishedPort(ctx, 'api', KEYSTONE_PORT, port)],
                   volumeMounts: withKeys.volumeMounts,
                   readinessProbe: {
                     httpGet: { path: '/v3', port: KEYSTONE_PORT },
@@ -232,9 +231,7 @@ export const keystone: ServiceDefinition = {
               ),
             ],
           }),
-          service(KEYSTONE_HOST, label('api'), [
-            { name: 'api', port: KEYSTONE_PORT, publish: { address: bind, port } },
-          ]),
+          service(KEYSTONE_HOST, label('api'), [{ name: 'api', port: KEYSTONE_PORT }]),
         ],
       },
     ];

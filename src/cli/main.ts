@@ -153,7 +153,7 @@ program
   .action(async (o: { engine: EngineName; output: string }, cmd: Command) => {
     const project = await openProject({ ...projectOptions(cmd), report: silent });
     const statuses = await (await engineFor(project, o.engine)).engine.status(project.plan);
-    const endpoints = publishedEndpoints(project.plan);
+    const endpoints = publishedEndpoints(project.plan, project.spec.endpoints.address);
     if (o.output === 'json') return printJson({ cloud: project.spec.name, units: statuses, endpoints });
     for (const s of statuses) {
       print(`${s.unit.padEnd(20)} ${s.kind.padEnd(10)} ${s.state.padEnd(10)} ${s.reason ?? ''}`.trimEnd());

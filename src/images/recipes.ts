@@ -1,6 +1,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import type { ImageRecipe, ServiceDefinition } from '../catalog/types.js';
+import { WAIT_IMAGE } from '../plan/build.js';
 import { topologicalWaves } from '../plan/graph.js';
 import { hashOf } from '../plan/hash.js';
 
@@ -27,6 +28,8 @@ export function imagesFor(services: readonly ServiceDefinition[]): ImageRecipe[]
     add(recipe.parent);
   };
   for (const s of services) for (const r of s.images) add(r.name);
+  // Every cloud's waiting pods run podstack-wait from openstack-base (plan/build.ts WAIT_IMAGE).
+  add(WAIT_IMAGE);
   const waves = topologicalWaves(
     new Map([...needed.values()].map((r) => [r.name, r.parent === ROOTFS ? [] : [r.parent]])),
   );

@@ -73,5 +73,11 @@ export async function up(o: UpOptions): Promise<UpResult> {
     ...(o.readyTimeout ? { readyTimeout: o.readyTimeout } : {}),
   });
   const revision = await recordRevision(project, apply);
-  return { project, build, apply, endpoints: publishedEndpoints(project.plan), revision };
+  return {
+    project,
+    build,
+    apply,
+    endpoints: publishedEndpoints(project.plan, project.spec.endpoints.address),
+    revision,
+  };
 }

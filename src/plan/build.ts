@@ -3,7 +3,15 @@ import type { RenderContext, ServiceDefinition } from '../catalog/types.js';
 import type { CloudSpec } from '../spec/schema.js';
 import { topologicalWaves } from './graph.js';
 import { hashOf } from './hash.js';
-import { ANNOTATION, isWorkload, type KubeObject, LABEL } from './objects.js';
+import {
+  ANNOTATION,
+  isWorkload,
+  type KubeObject,
+  LABEL,
+  WAIT_ACCOUNT,
+  WAIT_CONTAINER,
+  waitAccess,
+} from './objects.js';
 import type { Plan, PlannedUnit, Unit, UnitKind } from './unit.js';
 
 export interface PlanInputs {
@@ -13,6 +21,11 @@ export interface PlanInputs {
   /** image name -> full reference, from the image graph. */
   readonly imageRefs: Readonly<Record<string, string>>;
 }
+
+/** The image that carries podstack-wait (it needs Python, which openstack-base has). */
+export const WAIT_IMAGE = 'openstack-base';
+/** The unit holding the waiting pods' ServiceAccount and its Role. */
+export const ACCESS_UNIT = 'podstack-access';
 
 export function enabledServices(spec: CloudSpec, catalog: readonly ServiceDefinition[]): ServiceDefinition[] {
   return catalog.filter((def) => spec.services[def.name]?.enabled);
@@ -41,7 +54,8 @@ export function buildPlan(inputs: PlanInputs): Plan {
     units.push(...def.render(ctx));
   }
   checkNames(units);
-  const labelled = units.map((u) => ({
+  const waiting = withWaiting(units, inputs.imageRefs[WAIT_IMAGE]);
+  const labelled = waiting.map((u) => ({
     ...u,
     objects: u.objects.map((o) => withCloudLabels(o, spec.name, u.name)),
   }));
@@ -57,6 +71,63 @@ export function buildPlan(inputs: PlanInputs): Plan {
     return { ...unit, objects, kind: unitKind(unit), hash: hashOf(objects) };
   });
   return { cloud: spec.name, units: planned, waves };
+}
+
+/**
+ * What a workload waits for, per unit it depends on: a Job's completion, or a
+ * Deployment's Service having ready endpoints (or, without a Service, the
+ * Deployment being available). Config units need no wait: a pod cannot start
+ * before the Secrets and ConfigMaps it mounts exist.
+ */
+function waitTargets(dep: Unit): string[] {
+  const workload = dep.objects.find(isWorkload);
+  if (!workload) return [];
+  if (workload.kind === 'Job') return [`job/${workload.metadata.name}`];
+  const services = dep.objects.filter((o) => o.kind === 'Service').map((o) => `service/${o.metadata.name}`);
+  return services.length > 0 ? services : [`deployment/${workload.metadata.name}`];
+}
+
+/** Adds the wait init container to every workload with run-time dependencies (see WAIT_CONTAINER). */
+function withWaiting(units: readonly Unit[], waitImage: string | undefined): Unit[] {
+  const byName = new Map(units.map((u) => [u.name, u]));
+  let anyWaits = false;
+  const out = units.map((u): Unit => {
+    const targets = u.dependsOn.flatMap((d) => {
+      const dep = byName.get(d);
+      if (!dep) throw new Error(`unit ${u.name} depends on ${d}, which no enabled service defines`);
+      return waitTargets(dep);
+    });
+    if (targets.length === 0 || !u.objects.some(isWorkload)) return u;
+    if (waitImage === undefined)
+      throw new Error(`image ${WAIT_IMAGE} is needed by podstack-wait but not built`);
+    anyWaits = true;
+    const objects = u.objects.map((o) => {
+      if (!isWorkload(o) || !o.spec?.template.spec) return o;
+      const out = structuredClone(o);
+      const pod = out.spec!.template.spec!;
+      pod.serviceAccountName = WAIT_ACCOUNT;
+      pod.initContainers = [
+        {
+          name: WAIT_CONTAINER,
+          image: waitImage,
+          imagePullPolicy: 'IfNotPresent',
+          command: ['podstack-wait', ...targets],
+        },
+        ...(pod.initContainers ?? []),
+      ];
+      return out;
+    });
+    return { ...u, objects, dependsOn: [...u.dependsOn, ACCESS_UNIT] };
+  });
+  if (!anyWaits) return out;
+  const access: Unit = {
+    name: ACCESS_UNIT,
+    service: 'podstack',
+    description: 'lets waiting pods read Endpoints, Jobs and Deployments',
+    dependsOn: [],
+    objects: waitAccess({ [LABEL.name]: 'podstack', [LABEL.component]: 'wait' }),
+  };
+  return [access, ...out];
 }
 
 function checkNames(units: readonly Unit[]): void {

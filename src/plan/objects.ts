@@ -6,8 +6,11 @@ import type {
   V1ObjectMeta,
   V1PersistentVolumeClaim,
   V1PodSpec,
+  V1Role,
+  V1RoleBinding,
   V1Secret,
   V1Service,
+  V1ServiceAccount,
 } from '@kubernetes/client-node';
 
 /**
@@ -27,8 +30,23 @@ export type PersistentVolumeClaim = Named<V1PersistentVolumeClaim> & {
 };
 export type Deployment = Named<V1Deployment> & { apiVersion: 'apps/v1'; kind: 'Deployment' };
 export type Job = Named<V1Job> & { apiVersion: 'batch/v1'; kind: 'Job' };
+export type ServiceAccount = Named<V1ServiceAccount> & { apiVersion: 'v1'; kind: 'ServiceAccount' };
+export type Role = Named<V1Role> & { apiVersion: 'rbac.authorization.k8s.io/v1'; kind: 'Role' };
+export type RoleBinding = Named<V1RoleBinding> & {
+  apiVersion: 'rbac.authorization.k8s.io/v1';
+  kind: 'RoleBinding';
+};
 
-export type KubeObject = ConfigMap | Secret | Service | PersistentVolumeClaim | Deployment | Job;
+export type KubeObject =
+  | ConfigMap
+  | Secret
+  | Service
+  | PersistentVolumeClaim
+  | Deployment
+  | Job
+  | ServiceAccount
+  | Role
+  | RoleBinding;
 export type Workload = Deployment | Job;
 
 export const LABEL = {
@@ -43,8 +61,8 @@ export const LABEL = {
 export const ANNOTATION = {
   /** Hash of every ConfigMap and Secret a pod uses: a change rolls exactly those pods. */
   configHash: 'podstack.dev/config-hash',
-  /** host:port a Service's port is published on outside the cloud (the Podman engine honours it). */
-  publish: 'podstack.dev/publish',
+  /** Hash of the unit an object belongs to: engines compare it to decide what changed. */
+  unitHash: 'podstack.dev/unit-hash',
 } as const;
 
 /** Selector labels for a component of a service; the plan adds the cloud-wide ones. */
@@ -86,26 +104,22 @@ export function persistentVolumeClaim(
 export interface ServicePort {
   readonly name: string;
   readonly port: number;
-  /** host:port to publish on outside the cloud, if clients outside must reach it. */
-  readonly publish?: { readonly address: string; readonly port: number };
 }
 
+/**
+ * In-cloud name and port of a component. Clients outside the cloud reach an
+ * API through the hostPort of its container instead (see publishedPort), which
+ * both engines honour the same way.
+ */
 export function service(
   name: string,
   selector: Record<string, string>,
   ports: readonly ServicePort[],
 ): Service {
-  const published = ports
-    .filter((p) => p.publish)
-    .map((p) => `${p.name}=${p.publish!.address}:${p.publish!.port}`);
   return {
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: {
-      name,
-      labels: selector,
-      ...(published.length > 0 ? { annotations: { [ANNOTATION.publish]: published.join(',') } } : {}),
-    },
+    metadata: { name, labels: selector },
     spec: {
       selector,
       ports: ports.map((p) => ({ name: p.name, port: p.port, targetPort: p.port, protocol: 'TCP' })),
@@ -163,4 +177,37 @@ export function startContainer(
 
 export function isWorkload(o: KubeObject): o is Workload {
   return o.kind === 'Deployment' || o.kind === 'Job';
+}
+
+/**
+ * The init container that makes a pod wait, inside the cluster, for what its
+ * unit depends on (openstack-helm's kubernetes-entrypoint, in a few lines of
+ * Python): so a pod that Kubernetes restarts later still waits, without podstack.
+ */
+export const WAIT_CONTAINER = 'podstack-wait';
+/** The ServiceAccount waiting pods run as: it may read Endpoints, Jobs and Deployments, nothing else. */
+export const WAIT_ACCOUNT = 'podstack-wait';
+
+export function waitAccess(labels: Record<string, string>): KubeObject[] {
+  const metadata = { name: WAIT_ACCOUNT, labels };
+  return [
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'Role',
+      metadata,
+      rules: [
+        { apiGroups: [''], resources: ['endpoints'], verbs: ['get', 'list', 'watch'] },
+        { apiGroups: ['batch'], resources: ['jobs'], verbs: ['get', 'list', 'watch'] },
+        { apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'list', 'watch'] },
+      ],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata,
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: WAIT_ACCOUNT },
+      subjects: [{ kind: 'ServiceAccount', name: WAIT_ACCOUNT }],
+    },
+  ];
 }

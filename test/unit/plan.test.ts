@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseAllDocuments } from 'yaml';
+import { publishedEndpoints } from '../../src/lifecycle/endpoints.js';
 import { topologicalWaves } from '../../src/plan/graph.js';
-import { ANNOTATION, LABEL } from '../../src/plan/objects.js';
+import { ANNOTATION, LABEL, WAIT_ACCOUNT, WAIT_CONTAINER } from '../../src/plan/objects.js';
 import { planToDot, planToText, planToYaml } from '../../src/plan/render.js';
 import { IMAGE_REFS, planOf, SECRETS } from './_fixtures.js';
 
@@ -21,7 +22,13 @@ describe('plan', () => {
       for (const d of u.dependsOn) assert.ok(seen.has(d), `${u.name} comes before its dependency ${d}`);
       seen.add(u.name);
     }
-    assert.deepEqual(plan.waves[0], ['keystone-config', 'mariadb', 'memcached', 'rabbitmq']);
+    assert.deepEqual(plan.waves[0], [
+      'keystone-config',
+      'mariadb',
+      'memcached',
+      'podstack-access',
+      'rabbitmq',
+    ]);
     assert.deepEqual(plan.waves.at(-1), ['keystone-api']);
   });
 
@@ -71,10 +78,14 @@ describe('plan', () => {
 
   it('registers the public endpoint on the cloud file address and port', () => {
     const plan = planOf('endpoints: {address: 192.0.2.10}\nservices:\n  keystone: {port: 15000}\n');
-    const svc = plan.units
-      .flatMap((u) => u.objects)
-      .find((o) => o.kind === 'Service' && o.metadata.name === 'keystone');
-    assert.equal(svc?.metadata.annotations?.[ANNOTATION.publish], 'api=192.0.2.10:15000');
+    const api = plan.units.flatMap((u) => u.objects).find((o) => o.metadata.name === 'keystone-api');
+    assert.ok(api?.kind === 'Deployment');
+    assert.deepEqual(api.spec?.template.spec?.containers[0]?.ports, [
+      { name: 'api', containerPort: 5000, hostPort: 15000, hostIP: '192.0.2.10', protocol: 'TCP' },
+    ]);
+    assert.deepEqual(publishedEndpoints(plan, '192.0.2.10'), [
+      { service: 'keystone', name: 'keystone-api/api', url: 'http://192.0.2.10:15000' },
+    ]);
     assert.match(JSON.stringify(plan), /--bootstrap-public-url http:\/\/192\.0\.2\.10:15000\/v3/);
   });
 
@@ -96,9 +107,39 @@ describe('plan', () => {
       'Deployment',
       'Job',
       'PersistentVolumeClaim',
+      'Role',
+      'RoleBinding',
       'Secret',
       'Service',
+      'ServiceAccount',
     ]);
+  });
+
+  it('makes pods wait in the cluster for what their unit depends on', () => {
+    const plan = planOf();
+    const pod = (unit: string) => {
+      const w = plan.units
+        .find((u) => u.name === unit)
+        ?.objects.find((o) => o.kind === 'Deployment' || o.kind === 'Job');
+      assert.ok(w?.kind === 'Deployment' || w?.kind === 'Job');
+      return w.spec!.template.spec!;
+    };
+    const api = pod('keystone-api');
+    assert.equal(api.serviceAccountName, WAIT_ACCOUNT);
+    assert.deepEqual(api.initContainers?.[0]?.command, [
+      'podstack-wait',
+      'job/keystone-db-sync',
+      'job/keystone-keys',
+      'job/keystone-bootstrap',
+      'service/memcached',
+    ]);
+    assert.equal(api.initContainers?.[0]?.name, WAIT_CONTAINER);
+    assert.equal(api.initContainers?.[0]?.image, IMAGE_REFS['openstack-base']);
+    // Config-only dependencies need no wait: a pod cannot start before what it mounts exists.
+    assert.deepEqual(pod('keystone-db').initContainers?.[0]?.command, ['podstack-wait', 'service/mariadb']);
+    // Nothing to wait for, nothing added.
+    assert.equal(pod('mariadb').initContainers, undefined);
+    assert.equal(pod('mariadb').serviceAccountName, undefined);
   });
 
   it('uses the images it was given', () => {

@@ -29,6 +29,18 @@ describe('podman translation', () => {
     assert.ok(api.containers[0]!.readiness?.httpGet);
   });
 
+  it('leaves out the in-cluster wait container: on Podman, podstack orders units itself', () => {
+    for (const w of workloads.values())
+      assert.ok(
+        w.containers.every((c) => c.name !== 'podstack-wait'),
+        `${w.unit} kept podstack-wait`,
+      );
+    assert.deepEqual(
+      workloads.get('keystone-api')!.containers.map((c) => c.name),
+      ['keystone-api'],
+    );
+  });
+
   it('keeps hostnames that services depend on', () => {
     assert.equal(workloads.get('rabbitmq')!.hostname, 'rabbitmq');
     assert.deepEqual(workloads.get('mariadb')!.aliases, ['mariadb']);

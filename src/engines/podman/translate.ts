@@ -1,5 +1,5 @@
 import type { V1Container, V1PodSpec, V1Probe, V1Volume } from '@kubernetes/client-node';
-import { ANNOTATION, type KubeObject, LABEL, type Service, type Workload } from '../../plan/objects.js';
+import { type KubeObject, LABEL, type Service, WAIT_CONTAINER, type Workload } from '../../plan/objects.js';
 import type { Plan, PlannedUnit } from '../../plan/unit.js';
 
 /**
@@ -7,8 +7,10 @@ import type { Plan, PlannedUnit } from '../../plan/unit.js';
  * Podman engine maps the plan's Kubernetes objects onto what Podman has:
  *   Deployment -> a pod (shared network namespace, like a Kubernetes pod)
  *   Job        -> containers run to completion, kept afterwards as the record
- *   Service    -> network aliases on the pods it selects; published ports
+ *   Service    -> network aliases on the pods it selects
+ *   hostPort   -> a published port
  *   PVC        -> a named volume; ConfigMap/Secret -> a host folder mounted read-only
+ * ServiceAccounts and RBAC only serve the in-cluster waiting below; Podman has no API to grant.
  * This file is the pure half of that mapping: objects in, podman arguments out.
  */
 
@@ -56,19 +58,16 @@ function matches(
   return Object.entries(selector).every(([k, v]) => labels?.[k] === v);
 }
 
-/** Service name -> published ports, from the publish annotation ("name=addr:port,..."). */
-function publishedPorts(svc: Service): string[] {
-  const spec = svc.metadata.annotations?.[ANNOTATION.publish];
-  if (!spec) return [];
-  return spec.split(',').map((entry) => {
-    const [portName, target] = entry.split('=') as [string, string];
-    const at = target.lastIndexOf(':');
-    const port = svc.spec?.ports?.find((p) => p.name === portName);
-    if (!port)
-      throw new Error(`Service ${svc.metadata.name}: published port ${portName} is not one of its ports`);
-    const address = target.slice(0, at).replace(/^\[|\]$/g, '');
-    return `${address.includes(':') ? `[${address}]` : address}:${target.slice(at + 1)}:${port.targetPort ?? port.port}`;
-  });
+/** host-address:host-port:container-port for every container port with a hostPort. */
+function publishedPorts(pod: V1PodSpec): string[] {
+  return pod.containers.flatMap((c) =>
+    (c.ports ?? []).flatMap((p) => {
+      if (p.hostPort === undefined) return [];
+      const address = p.hostIP ?? '';
+      const host = address.includes(':') ? `[${address}]` : address;
+      return [`${host}:${p.hostPort}:${p.containerPort}`];
+    }),
+  );
 }
 
 function volumeArg(v: V1Volume, mountPath: string, readOnly: boolean, names: PodmanNames): string {
@@ -135,9 +134,11 @@ export function translateWorkload(
     name: `${names.cloud}-${unit.name}`,
     ...(pod.hostname ? { hostname: pod.hostname } : {}),
     aliases: selecting.map((s) => s.metadata.name).sort(),
-    publish: selecting.flatMap(publishedPorts),
+    publish: publishedPorts(pod),
     containers: [
-      ...(pod.initContainers ?? []).map((c) => run(c, 'init')),
+      // On Podman, podstack itself starts units in dependency order, so the in-cluster
+      // wait container (which asks the Kubernetes API) has nothing to do and is left out.
+      ...(pod.initContainers ?? []).filter((c) => c.name !== WAIT_CONTAINER).map((c) => run(c, 'init')),
       ...pod.containers.map((c) => run(c, 'main')),
     ],
     claims,
