@@ -2,9 +2,9 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { PodstackError } from '../errors.js';
 import { silent } from '../events.js';
-import { buildProject } from '../lifecycle/build.js';
+import { buildProject, pushProject } from '../lifecycle/build.js';
 import { publishedEndpoints } from '../lifecycle/endpoints.js';
-import { type EngineName, engineFor } from '../lifecycle/engine.js';
+import { type EngineChoice, type EngineName, engineFor } from '../lifecycle/engine.js';
 import { writeOpenrc } from '../lifecycle/openrc.js';
 import { initProject, openProject, type ProjectOptions } from '../lifecycle/project.js';
 import { up } from '../lifecycle/up.js';
@@ -28,8 +28,39 @@ function projectOptions(cmd: Command): ProjectOptions {
   return { file: g.file, ...(g.secrets ? { secretsFile: g.secrets } : {}), report: lineReporter() };
 }
 
-const engineOption = () =>
-  new Option('--engine <engine>', 'where the cloud runs').choices(['podman', 'kubernetes']).default('podman');
+interface EngineOptions {
+  engine: EngineName;
+  kubeconfig?: string;
+  context?: string;
+  namespace?: string;
+}
+
+/** --engine, and where the cluster is for --engine kubernetes (read as kubectl reads them). */
+function withEngine(cmd: Command): Command {
+  return cmd
+    .addOption(
+      new Option('--engine <engine>', 'where the cloud runs')
+        .choices(['podman', 'kubernetes'])
+        .default('podman'),
+    )
+    .option(
+      '--kubeconfig <file>',
+      'kubeconfig for --engine kubernetes (default: $KUBECONFIG, ~/.kube/config)',
+    )
+    .option('--context <name>', "kubeconfig context (default: the kubeconfig's current context)")
+    .option('-n, --namespace <name>', "namespace (default: the context's, else default)");
+}
+
+function engineChoice(o: EngineOptions): EngineChoice {
+  return {
+    name: o.engine,
+    cluster: {
+      ...(o.kubeconfig ? { kubeconfig: o.kubeconfig } : {}),
+      ...(o.context ? { context: o.context } : {}),
+      ...(o.namespace ? { namespace: o.namespace } : {}),
+    },
+  };
+}
 
 function output(choices: string[], fallback: string) {
   return new Option('-o, --output <format>', 'output format').choices(choices).default(fallback);
@@ -54,27 +85,28 @@ program
 program
   .command('build')
   .description('build the images the cloud needs (unchanged images are not rebuilt)')
+  .option('--push', 'push them to the registry images.prefix names (for a Kubernetes cluster)')
   .addOption(output(['text', 'json'], 'text'))
-  .action(async (o: { output: string }, cmd: Command) => {
+  .action(async (o: { output: string; push?: boolean }, cmd: Command) => {
     const opts = projectOptions(cmd);
     const project = await openProject(opts);
     const r = await buildProject(project, opts.report ?? silent);
-    if (o.output === 'json') printJson({ ...r, images: project.imageRefs });
-    else print(`${r.built.length} built, ${r.cached.length} already up to date`);
+    const pushed = o.push ? await pushProject(project, opts.report ?? silent) : [];
+    if (o.output === 'json') return printJson({ ...r, pushed, images: project.imageRefs });
+    print(`${r.built.length} built, ${r.cached.length} already up to date`);
+    if (o.push) print(`${pushed.length} pushed to ${project.spec.images.prefix}`);
   });
 
-program
-  .command('plan')
+withEngine(program.command('plan'))
   .description('show what `up` would do: units, their objects, and what changes against the running cloud')
   .addOption(output(['text', 'yaml', 'json'], 'text'))
-  .addOption(engineOption())
   .option('--offline', 'do not compare with the running cloud')
-  .action(async (o: { output: string; engine: EngineName; offline?: boolean }, cmd: Command) => {
+  .action(async (o: EngineOptions & { output: string; offline?: boolean }, cmd: Command) => {
     const project = await openProject(projectOptions(cmd));
     if (o.output === 'yaml') return print(planToYaml(project.plan));
     const changes = o.offline
       ? undefined
-      : await (await engineFor(project, o.engine)).engine.diff(project.plan);
+      : await (await engineFor(project, engineChoice(o))).engine.diff(project.plan);
     if (o.output === 'json') {
       return printJson({
         cloud: project.plan.cloud,
@@ -102,12 +134,10 @@ program
     print(planToDot(project.plan));
   });
 
-program
-  .command('up')
+withEngine(program.command('up'))
   .description(
     'bring the cloud to what cloud.yaml describes: install, init, build, apply, wait until healthy',
   )
-  .addOption(engineOption())
   .option('--no-install', 'do not install missing host packages')
   .option('--concurrency <n>', 'units applied at once', (v) => {
     const n = Number(v);
@@ -116,15 +146,12 @@ program
   })
   .addOption(output(['text', 'json'], 'text'))
   .action(
-    async (
-      o: { engine: EngineName; install: boolean; concurrency?: number; output: string },
-      cmd: Command,
-    ) => {
+    async (o: EngineOptions & { install: boolean; concurrency?: number; output: string }, cmd: Command) => {
       const opts = projectOptions(cmd);
       const r = await up({
         ...opts,
         report: opts.report ?? silent,
-        engine: o.engine,
+        engine: engineChoice(o),
         installHostPackages: o.install,
         ...(o.concurrency ? { concurrency: o.concurrency } : {}),
       });
@@ -145,14 +172,12 @@ program
     },
   );
 
-program
-  .command('status')
+withEngine(program.command('status'))
   .description('every unit of the cloud: healthy or not, and why')
-  .addOption(engineOption())
   .addOption(output(['text', 'json'], 'text'))
-  .action(async (o: { engine: EngineName; output: string }, cmd: Command) => {
+  .action(async (o: EngineOptions & { output: string }, cmd: Command) => {
     const project = await openProject({ ...projectOptions(cmd), report: silent });
-    const statuses = await (await engineFor(project, o.engine)).engine.status(project.plan);
+    const statuses = await (await engineFor(project, engineChoice(o))).engine.status(project.plan);
     const endpoints = publishedEndpoints(project.plan, project.spec.endpoints.address);
     if (o.output === 'json') return printJson({ cloud: project.spec.name, units: statuses, endpoints });
     for (const s of statuses) {
@@ -178,15 +203,13 @@ program
     );
   });
 
-program
-  .command('down')
+withEngine(program.command('down'))
   .description("remove the cloud's containers; its data volumes stay unless --purge")
-  .addOption(engineOption())
   .option('--purge', 'also delete the data volumes (databases, keys): the cloud is gone for good')
-  .action(async (o: { engine: EngineName; purge?: boolean }, cmd: Command) => {
+  .action(async (o: EngineOptions & { purge?: boolean }, cmd: Command) => {
     const opts = projectOptions(cmd);
     const project = await openProject({ ...opts, report: silent });
-    const r = await (await engineFor(project, o.engine)).engine.destroy({
+    const r = await (await engineFor(project, engineChoice(o))).engine.destroy({
       purge: o.purge ?? false,
       report: opts.report ?? silent,
     });

@@ -37,12 +37,19 @@ export interface ApplyOptions {
   readonly readyTimeout?: number;
   /** Seconds a Job may run. */
   readonly jobTimeout?: number;
+  /**
+   * Wait until every unit is healthy (default); false returns once the objects are applied.
+   * The Podman engine always waits: it is what starts units in dependency order.
+   */
+  readonly wait?: boolean;
 }
 
 export interface ApplyResult {
   readonly changed: readonly string[];
   readonly unchanged: readonly string[];
   readonly removed: readonly string[];
+  /** Objects created, changed or replaced (where the engine counts them). */
+  readonly written?: number;
 }
 
 /** What every engine does with a plan. Podman and Kubernetes implement the same contract. */

@@ -119,6 +119,15 @@ export async function buildImages(o: BuildOptions): Promise<BuildResult> {
       o.report({ type: 'image', image: name, state: 'cached', detail: ref });
       return;
     }
+    // The same inputs built under another prefix: the same image, so a new name is all it needs.
+    const suffix = ref.slice(ref.lastIndexOf('/'));
+    const same = [...have].find((h) => h.endsWith(suffix));
+    if (same) {
+      await o.podman.ok(['tag', same, ref]);
+      cached.push(name);
+      o.report({ type: 'image', image: name, state: 'cached', detail: `${ref} (tagged from ${same})` });
+      return;
+    }
     const log = join(o.workDir, 'logs', `${name}.log`);
     await writeFile(log, `# podstack build of ${ref}\n`);
     const started = Date.now();

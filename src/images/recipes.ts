@@ -79,7 +79,10 @@ export async function imageRefs(
     const hashes = await Promise.all(
       wave.map(async (r) => {
         const files = await contextFiles(join(imagesDir, r.name));
-        return hashOf({ parent: refs[r.parent], files, extra: rootfs.extraContext[r.name] ?? {} });
+        // The parent's tag, not its full name: renaming images (another prefix, a registry)
+        // must not make them count as different, or change of prefix would rebuild everything.
+        const parentTag = refs[r.parent]!.slice(refs[r.parent]!.lastIndexOf(':') + 1);
+        return hashOf({ parent: parentTag, files, extra: rootfs.extraContext[r.name] ?? {} });
       }),
     );
     wave.forEach((r, i) => {

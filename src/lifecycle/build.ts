@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import type { Reporter } from '../events.js';
 import { type BuildResult, buildImages } from '../images/build.js';
+import { pushImages } from '../images/push.js';
 import { podmanForHost } from '../podman/host.js';
 import type { Project } from './project.js';
 
@@ -20,4 +21,10 @@ export async function buildProject(project: Project, report: Reporter): Promise<
     workDir: join(project.spec.dataDir, 'build'),
     report,
   });
+}
+
+/** Pushes the cloud's images to the registry images.prefix names. */
+export async function pushProject(project: Project, report: Reporter): Promise<string[]> {
+  const { podman } = await podmanForHost(project.stateDir);
+  return pushImages({ podman, refs: project.imageRefs, tlsVerify: project.spec.images.tlsVerify, report });
 }

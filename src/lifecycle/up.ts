@@ -2,17 +2,18 @@ import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../_fs.js';
 import type { ApplyResult } from '../engines/types.js';
+import { PodstackError } from '../errors.js';
 import type { Reporter } from '../events.js';
 import { ensurePackages, HOST_PACKAGES } from '../host/packages.js';
 import type { BuildResult } from '../images/build.js';
-import { buildProject } from './build.js';
+import { buildProject, pushProject } from './build.js';
 import { type Endpoint, publishedEndpoints } from './endpoints.js';
-import { type EngineName, engineFor } from './engine.js';
+import { type EngineChoice, engineFor } from './engine.js';
 import { initProject, openProject, type Project, type ProjectOptions } from './project.js';
 
 export interface UpOptions extends ProjectOptions {
   readonly report: Reporter;
-  readonly engine?: EngineName;
+  readonly engine?: EngineChoice;
   /** Install missing host packages (as root). */
   readonly installHostPackages?: boolean;
   readonly concurrency?: number;
@@ -65,8 +66,20 @@ export async function up(o: UpOptions): Promise<UpResult> {
   if (init.wroteCloudFile)
     o.report({ type: 'step', message: `wrote ${init.file} (the default cloud; edit and re-run)` });
   const project = await openProject(o);
-  const build = await buildProject(project, o.report);
+  const kubernetes = o.engine?.name === 'kubernetes';
+  if (kubernetes && project.spec.images.prefix.startsWith('localhost/')) {
+    throw new PodstackError(
+      `images.prefix is ${project.spec.images.prefix}: a cluster cannot pull from there`,
+      {
+        hint: 'Set images.prefix in the cloud file to a registry the cluster pulls from, as <registry host>:<port>/podstack.',
+        exitCode: 2,
+      },
+    );
+  }
+  // Reach the cluster before building for minutes: a wrong kubeconfig should fail at once.
   const { engine } = await engineFor(project, o.engine);
+  const build = await buildProject(project, o.report);
+  if (kubernetes) await pushProject(project, o.report);
   const apply = await engine.apply(project.plan, {
     report: o.report,
     ...(o.concurrency ? { concurrency: o.concurrency } : {}),

@@ -71,7 +71,13 @@ export function buildCloudSchema(catalog: readonly ServiceDefinition[]) {
             .string()
             .regex(/^[a-z0-9.:/_-]+$/, 'must be an image name prefix such as localhost/podstack')
             .default('localhost/podstack')
-            .describe('Images are named <prefix>/<image>:<hash of its inputs>'),
+            .describe(
+              'Images are named <prefix>/<image>:<hash of its inputs>; for Kubernetes, a registry the cluster pulls from, as <registry host>:<port>/podstack',
+            ),
+          tlsVerify: z
+            .boolean()
+            .default(true)
+            .describe('Verify TLS when pushing to the registry in prefix (false for a plain-http registry)'),
           debian: z
             .strictObject({
               suite: z
@@ -130,6 +136,7 @@ export interface CloudSpec {
   readonly endpoints: { readonly address: string; readonly bind: string };
   readonly images: {
     readonly prefix: string;
+    readonly tlsVerify: boolean;
     readonly debian: {
       readonly suite: 'bookworm';
       readonly mirror?: string;

@@ -23,8 +23,12 @@ endpoints:
   bind: ""
 
 images:
-  # Images are named <prefix>/<image>:<hash of its inputs>.
+  # Images are named <prefix>/<image>:<hash of its inputs>. For a Kubernetes cluster, name
+  # a registry it pulls from (<registry host>:<port>/podstack); \`podstack build --push\`
+  # and \`podstack up --engine kubernetes\` push the images there.
   prefix: localhost/podstack
+  # Verify TLS when pushing; false for a plain-http registry.
+  tlsVerify: true
   debian:
     suite: bookworm
     # Debian mirror for building images. Unset: the mirror in this host's apt sources.

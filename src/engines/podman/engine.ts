@@ -361,7 +361,7 @@ export class PodmanEngine implements Engine {
   private async applyWorkload(
     w: PodmanWorkload,
     existing: readonly PsEntry[],
-    o: Required<Omit<ApplyOptions, 'report'>> & { report: Reporter },
+    o: Required<Omit<ApplyOptions, 'report' | 'wait'>> & { report: Reporter },
     addresses: ReadonlyMap<string, string>,
   ): Promise<boolean> {
     if (this.isCurrent(w, existing)) {

@@ -1,0 +1,43 @@
+import { PodstackError } from '../errors.js';
+import type { Reporter } from '../events.js';
+import type { Podman } from '../podman/runner.js';
+import { ROOTFS } from './recipes.js';
+
+export interface PushOptions {
+  readonly podman: Podman;
+  /** image name -> reference; the references name the registry (images.prefix). */
+  readonly refs: Readonly<Record<string, string>>;
+  /** false for a plain-http registry (images.tlsVerify). */
+  readonly tlsVerify: boolean;
+  readonly report: Reporter;
+}
+
+/**
+ * Pushes the cloud's images to the registry their names point at, so a
+ * Kubernetes cluster can pull them. Layers the registry has are not sent again,
+ * so pushing an unchanged set is quick. The rootfs is only ever a parent, never run.
+ */
+export async function pushImages(o: PushOptions): Promise<string[]> {
+  const pushed: string[] = [];
+  for (const [name, ref] of Object.entries(o.refs)) {
+    if (name === ROOTFS) continue;
+    const started = Date.now();
+    o.report({ type: 'image', image: name, state: 'pushing', detail: ref });
+    const r = await o.podman.run(['push', '--quiet', `--tls-verify=${o.tlsVerify}`, ref]);
+    if (r.exitCode !== 0) {
+      const why = r.stderr.trim().split('\n').slice(-5).join('\n');
+      throw new PodstackError(`pushing image ${ref} failed:\n${why}`, {
+        hint: 'images.prefix must name a registry this host can push to (a plain-http one needs images.tlsVerify: false).',
+      });
+    }
+    pushed.push(ref);
+    o.report({
+      type: 'image',
+      image: name,
+      state: 'pushed',
+      seconds: (Date.now() - started) / 1000,
+      detail: ref,
+    });
+  }
+  return pushed;
+}
