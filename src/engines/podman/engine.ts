@@ -394,6 +394,7 @@ export class PodmanEngine implements Engine {
       new Map(plan.units.map((u) => [u.name, u.dependsOn])),
       async (name) => {
         const unit = units.get(name)!;
+        if (!realizedOnPodman(unit)) return;
         const started = Date.now();
         let didChange = await this.writeConfig(unit);
         const w = workloads.get(name);
@@ -436,7 +437,7 @@ export class PodmanEngine implements Engine {
     const observed = await this.observe();
     const workloads = translatePlan(plan, this.names);
     const changes: UnitChange[] = [];
-    for (const unit of plan.units) {
+    for (const unit of plan.units.filter(realizedOnPodman)) {
       const w = workloads.get(unit.name);
       const existing = observed.byUnit.get(unit.name) ?? [];
       const configChanged = await this.configDiffers(unit);
@@ -483,7 +484,7 @@ export class PodmanEngine implements Engine {
     const observed = await this.observe();
     const workloads = translatePlan(plan, this.names);
     return Promise.all(
-      plan.units.map(async (unit): Promise<UnitStatus> => {
+      plan.units.filter(realizedOnPodman).map(async (unit): Promise<UnitStatus> => {
         const base = { unit: unit.name, service: unit.service, kind: unit.kind };
         const w = workloads.get(unit.name);
         if (!w) {
@@ -561,4 +562,14 @@ function configFiles(o: ConfigMap | Secret): Record<string, string> {
   return Object.fromEntries(
     Object.entries(o.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]),
   );
+}
+
+/**
+ * Whether Podman has anything to do for a unit. Some units exist only for the cluster's own
+ * machinery (the pods' read-only API access for waiting on their dependencies): on Podman,
+ * podstack itself waits, so they are neither applied nor shown.
+ */
+const PODMAN_KINDS = new Set(['ConfigMap', 'Secret', 'Deployment', 'Job', 'Service', 'PersistentVolumeClaim']);
+function realizedOnPodman(unit: PlannedUnit): boolean {
+  return unit.objects.some((o) => PODMAN_KINDS.has(o.kind));
 }
