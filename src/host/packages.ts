@@ -45,11 +45,16 @@ export async function ensurePackages(packages: readonly string[], report: Report
   }
   report({ type: 'step', message: `installing host packages: ${missing.join(' ')}` });
   const env = { DEBIAN_FRONTEND: 'noninteractive' };
-  const update = await exec('apt-get', ['update'], { env });
+  // Another apt run (unattended upgrades, a second podstack) holds the lock for a while: wait
+  // for it rather than fail.
+  const wait = ['-o', 'DPkg::Lock::Timeout=300'];
+  const update = await exec('apt-get', [...wait, 'update'], { env });
   if (update.exitCode !== 0) {
     throw new HostError(`apt-get update failed:\n${update.output.split('\n').slice(-10).join('\n')}`);
   }
-  const install = await exec('apt-get', ['install', '-y', '--no-install-recommends', ...missing], { env });
+  const install = await exec('apt-get', [...wait, 'install', '-y', '--no-install-recommends', ...missing], {
+    env,
+  });
   if (install.exitCode !== 0) {
     throw new HostError(`${command} failed:\n${install.output.split('\n').slice(-15).join('\n')}`);
   }
