@@ -108,7 +108,12 @@ export class KubernetesEngine implements Engine {
       const objects = new Map<string, Live>();
       lists.forEach((list, i) => {
         for (const item of list.items)
-          objects.set(`${KINDS[i]}/${item.metadata?.name}`, { ...item, kind: KINDS[i]! } as Live);
+          objects.set(`${KINDS[i]}/${item.metadata?.name}`, {
+            ...item,
+            // A list's items carry neither: the list request says what they are.
+            apiVersion: versions.get(KINDS[i]!)!,
+            kind: KINDS[i]!,
+          } as Live);
       });
       return { objects, pods: pods.items };
     } catch (e) {
@@ -150,10 +155,20 @@ export class KubernetesEngine implements Engine {
    * its inputs changed, so it must run again) deletes and recreates the object.
    */
   private async applyObject(o: Live, live: Live | undefined): Promise<ObjectResult> {
+    // A Job is the record of a run: the same inputs (its unit hash) mean there is nothing to
+    // apply. Not even a no-op apply: kube-apiserver 1.20 was seen to rewrite podstack's
+    // managed-fields entry (a new resourceVersion, a write) on such an apply of a Job that mounts
+    // claims, with no field changed.
+    if (
+      o.kind === 'Job' &&
+      live &&
+      live.metadata.annotations?.[ANNOTATION.unitHash] === o.metadata.annotations?.[ANNOTATION.unitHash]
+    )
+      return 'unchanged';
     try {
       const result = await this.serverSideApply(o);
       if (!live) return 'created';
-      return result.metadata.resourceVersion === live.metadata.resourceVersion ? 'unchanged' : 'updated';
+      return sameWrite(result, live) ? 'unchanged' : 'updated';
     } catch (e) {
       if (live && isImmutableChange(e)) {
         await this.deleteAndWait(live);
@@ -166,7 +181,9 @@ export class KubernetesEngine implements Engine {
 
   private async deleteAndWait(o: Live, timeoutMs = 120_000): Promise<void> {
     try {
-      await this.cluster.objects.delete(o, undefined, undefined, undefined, undefined, 'Foreground');
+      // Background: the object goes at once and the garbage collector removes its pods;
+      // Foreground would hang on a cluster without a controller-manager.
+      await this.cluster.objects.delete(o, undefined, undefined, undefined, undefined, 'Background');
     } catch (e) {
       if (statusOf(e) === 404) return;
       throw new PodstackError(`deleting ${keyOf(o)} failed: ${messageOf(e)}`, { cause: e });
@@ -346,6 +363,23 @@ export class KubernetesEngine implements Engine {
     }
   }
 
+  /** `down` returns when the cloud's pods are gone, not merely asked to go. */
+  private async podsGone(timeoutMs = 120_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const pods = await this.cluster.core.listNamespacedPod({
+        namespace: this.namespace,
+        labelSelector: this.selector,
+      });
+      if (pods.items.length === 0) return;
+      if (Date.now() > deadline)
+        throw new PodstackError(
+          `${pods.items.length} pod(s) of ${this.cloud} still there after ${timeoutMs / 1000}s`,
+        );
+      await sleep(1000);
+    }
+  }
+
   private async logTail(health: Health): Promise<string> {
     if (!health.logOf) return '';
     try {
@@ -388,8 +422,25 @@ export class KubernetesEngine implements Engine {
       if (!removed.has(unit)) options.report({ type: 'unit', unit, state: 'removed' });
       removed.add(unit);
     });
+    await this.podsGone();
     return { removed: [...removed] };
   }
+}
+
+/**
+ * Whether an apply left the object as it was. The resourceVersion says so for objects only
+ * podstack writes; a Deployment's or Job's also moves whenever its controller records status, so
+ * for those the spec's generation and podstack's own managed-fields entry (whose time changes
+ * only when podstack's apply changed something) decide.
+ */
+export function sameWrite(after: Live, before: Live): boolean {
+  if (after.metadata.resourceVersion === before.metadata.resourceVersion) return true;
+  if (before.metadata.generation === undefined) return false;
+  const ours = (o: Live) =>
+    JSON.stringify(
+      (o.metadata.managedFields ?? []).find((f) => f.manager === FIELD_MANAGER && f.operation === 'Apply'),
+    );
+  return after.metadata.generation === before.metadata.generation && ours(after) === ours(before);
 }
 
 function isImmutableChange(e: unknown): boolean {
