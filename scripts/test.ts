@@ -1,9 +1,12 @@
-// The whole test suite, as `npm test` runs it: lint and format, types, then every test file
-// (unit tests first, then end-to-end tests against real Podman) in one node:test run.
+// The whole test suite, as `npm test` runs it: lint and format, types, then every test file in
+// one node:test run: unit tests, end-to-end tests against real Podman, then the Kubernetes engine
+// against a real cluster (test/kube: the API-only tier, then the full one).
 // `npm test -- unit` runs only the fast tier.
-import { readdirSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdirSync, openSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { exec } from '../src/_exec.js';
+import { DEFAULT_STATE_DIR, stopCluster } from '../test/kube-cluster/cluster.js';
 
 const tier = process.argv[2] ?? 'all';
 const root = new URL('..', import.meta.url).pathname;
@@ -13,20 +16,42 @@ const files = (dir: string) =>
     .sort()
     .map((f) => join(dir, f));
 
+let cleanUp = async () => {};
+
 async function step(title: string, file: string, args: string[]): Promise<void> {
   console.log(`\n== ${title}`);
   const r = await exec(file, args, { cwd: root, output: 'inherit' });
   if (r.exitCode !== 0) {
     console.error(`\n${title} failed (exit ${r.exitCode})`);
+    await cleanUp();
     process.exit(r.exitCode ?? 1);
   }
 }
 
 await step('lint and format (biome)', 'npx', ['biome', 'check', '.']);
 await step('types (tsc)', 'npx', ['tsc', '--noEmit', '-p', 'tsconfig.json']);
-const tests = [...files('test/unit'), ...(tier === 'unit' ? [] : files('test/e2e'))];
+const tests = [
+  ...files('test/unit'),
+  ...(tier === 'unit' ? [] : [...files('test/e2e'), ...files('test/kube')]),
+];
+if (tier !== 'unit') {
+  // The cluster's binaries take ~15 minutes to build the first time, mostly CPU, while the image
+  // builds of the Podman tests mostly wait on disk and network: overlapping them saves most of
+  // that. The cluster tests wait for this build (binaries.ts holds a lock) rather than start one.
+  mkdirSync(join(root, '.test-logs'), { recursive: true });
+  const log = openSync(join(root, '.test-logs', 'kubernetes-build.log'), 'w');
+  spawn(process.execPath, ['--import', 'tsx', 'scripts/kube-cluster.ts', 'binaries'], {
+    cwd: root,
+    stdio: ['ignore', log, log],
+    detached: true,
+  }).unref();
+  console.log('building the test cluster binaries in the background: .test-logs/kubernetes-build.log');
+}
 // One run, so the closing summary counts every test; files one at a time, because the
 // end-to-end files share the host's Podman and ports.
+// The test cluster is shared by the files that need it; it goes when the run ends, unless
+// asked to stay for a look (`npm run cluster -- env` then points kubectl at it).
+if (tier !== 'unit' && !process.env.PODSTACK_KEEP_CLUSTER) cleanUp = () => stopCluster(DEFAULT_STATE_DIR);
 await step(`tests (${tests.length} files)`, 'node', [
   '--import',
   'tsx',
@@ -34,3 +59,4 @@ await step(`tests (${tests.length} files)`, 'node', [
   '--test-concurrency=1',
   ...tests,
 ]);
+await cleanUp();

@@ -159,13 +159,16 @@ export const keystone: ServiceDefinition = {
             volumes: withKeys.volumes,
             containers: [
               // Both setups leave an existing key repository alone, so re-running is safe.
+              // keystone-manage writes the keys as the keystone user: a fresh volume (a hostPath or
+              // local PV, unlike a Podman volume) is root's until it is handed over.
               startContainer(
                 'keys',
                 image,
                 [
                   'sh',
                   '-ec',
-                  'keystone-manage fernet_setup --keystone-user keystone --keystone-group keystone\n' +
+                  'install -d -o keystone -g keystone -m 0700 /etc/keystone/fernet-keys /etc/keystone/credential-keys\n' +
+                    'keystone-manage fernet_setup --keystone-user keystone --keystone-group keystone\n' +
                     'keystone-manage credential_setup --keystone-user keystone --keystone-group keystone',
                 ],
                 { volumeMounts: withKeys.volumeMounts },

@@ -18,26 +18,28 @@ export interface PushOptions {
  * so pushing an unchanged set is quick. The rootfs is only ever a parent, never run.
  */
 export async function pushImages(o: PushOptions): Promise<string[]> {
-  const pushed: string[] = [];
-  for (const [name, ref] of Object.entries(o.refs)) {
-    if (name === ROOTFS) continue;
-    const started = Date.now();
-    o.report({ type: 'image', image: name, state: 'pushing', detail: ref });
-    const r = await o.podman.run(['push', '--quiet', `--tls-verify=${o.tlsVerify}`, ref]);
-    if (r.exitCode !== 0) {
-      const why = r.stderr.trim().split('\n').slice(-5).join('\n');
-      throw new PodstackError(`pushing image ${ref} failed:\n${why}`, {
-        hint: 'images.prefix must name a registry this host can push to (a plain-http one needs images.tlsVerify: false).',
-      });
-    }
-    pushed.push(ref);
-    o.report({
-      type: 'image',
-      image: name,
-      state: 'pushed',
-      seconds: (Date.now() - started) / 1000,
-      detail: ref,
+  // All at once: each push is mostly a round trip per layer the registry already has, and
+  // shared parent layers uploaded twice at the same time are stored once.
+  const entries = Object.entries(o.refs).filter(([name]) => name !== ROOTFS);
+  await Promise.all(entries.map(([name, ref]) => pushOne(o, name, ref)));
+  return entries.map(([, ref]) => ref);
+}
+
+async function pushOne(o: PushOptions, name: string, ref: string): Promise<void> {
+  const started = Date.now();
+  o.report({ type: 'image', image: name, state: 'pushing', detail: ref });
+  const r = await o.podman.run(['push', '--quiet', `--tls-verify=${o.tlsVerify}`, ref]);
+  if (r.exitCode !== 0) {
+    const why = r.stderr.trim().split('\n').slice(-5).join('\n');
+    throw new PodstackError(`pushing image ${ref} failed:\n${why}`, {
+      hint: 'images.prefix must name a registry this host can push to (a plain-http one needs images.tlsVerify: false).',
     });
   }
-  return pushed;
+  o.report({
+    type: 'image',
+    image: name,
+    state: 'pushed',
+    seconds: (Date.now() - started) / 1000,
+    detail: ref,
+  });
 }

@@ -26,6 +26,11 @@ interface WatchState {
   readonly since: Map<string, number>;
   /** The last reason reported per unit, so each is said once. */
   readonly said: Map<string, string>;
+  /**
+   * The log of each unit's last failed container, read when the failure was seen: by the time
+   * a Job gives up, its controller may have deleted the pods that held the log.
+   */
+  readonly failedLog: Map<string, string>;
 }
 
 export interface KubernetesEngineOptions {
@@ -311,7 +316,7 @@ export class KubernetesEngine implements Engine {
    * it depends on are healthy, since until then its pods are rightly waiting.
    */
   private async waitHealthy(plan: Plan, changed: ReadonlySet<string>, o: WaitOptions, started: number) {
-    const watch: WatchState = { healthy: new Set(), since: new Map(), said: new Map() };
+    const watch: WatchState = { healthy: new Set(), since: new Map(), said: new Map(), failedLog: new Map() };
     for (;;) {
       const observed = await this.observe();
       for (const unit of plan.units) {
@@ -355,9 +360,17 @@ export class KubernetesEngine implements Engine {
         ? (health.reason ?? 'failed')
         : `not ${unit.kind === 'job' ? 'complete' : 'ready'} after ${timeout / 1000}s: ${health.reason ?? ''}`;
       o.report({ type: 'unit', unit: unit.name, state: 'failed', detail: reason });
-      throw new UnitFailedError(unit.name, reason, await this.logTail(health));
+      const log = await this.logTail(health);
+      throw new UnitFailedError(unit.name, reason, log || w.failedLog.get(unit.name) || '');
     }
     if (health.reason && w.said.get(unit.name) !== health.reason) {
+      if (/exited with [1-9]|CrashLoopBackOff|Error/.test(health.reason)) {
+        const log = await this.logTail({
+          ...health,
+          logOf: health.logOf && { ...health.logOf, previous: false },
+        });
+        if (log) w.failedLog.set(unit.name, log);
+      }
       w.said.set(unit.name, health.reason);
       o.report({ type: 'unit', unit: unit.name, state: 'waiting', detail: health.reason });
     }
@@ -391,8 +404,8 @@ export class KubernetesEngine implements Engine {
         previous: health.logOf.previous,
       });
       return String(log).trimEnd();
-    } catch (e) {
-      return `(no log: ${messageOf(e)})`;
+    } catch {
+      return '';
     }
   }
 

@@ -569,7 +569,14 @@ function configFiles(o: ConfigMap | Secret): Record<string, string> {
  * machinery (the pods' read-only API access for waiting on their dependencies): on Podman,
  * podstack itself waits, so they are neither applied nor shown.
  */
-const PODMAN_KINDS = new Set(['ConfigMap', 'Secret', 'Deployment', 'Job', 'Service', 'PersistentVolumeClaim']);
+const PODMAN_KINDS = new Set([
+  'ConfigMap',
+  'Secret',
+  'Deployment',
+  'Job',
+  'Service',
+  'PersistentVolumeClaim',
+]);
 function realizedOnPodman(unit: PlannedUnit): boolean {
   return unit.objects.some((o) => PODMAN_KINDS.has(o.kind));
 }

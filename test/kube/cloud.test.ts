@@ -1,0 +1,176 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { exec } from '../../src/_exec.js';
+import { connect } from '../../src/engines/kubernetes/client.js';
+import type { ProgressEvent } from '../../src/events.js';
+import { ensurePackages } from '../../src/host/packages.js';
+import { type EngineChoice, engineFor } from '../../src/lifecycle/engine.js';
+import { writeOpenrc } from '../../src/lifecycle/openrc.js';
+import { openProject } from '../../src/lifecycle/project.js';
+import { up } from '../../src/lifecycle/up.js';
+import { LABEL } from '../../src/plan/objects.js';
+import { type Cluster, startCluster } from '../kube-cluster/cluster.js';
+
+/**
+ * The full tier: the same cloud file as on Podman, deployed by the Kubernetes
+ * engine to a real single-node cluster (kubelet, containerd, kube-proxy), with
+ * images pushed through a local registry, and used with the real openstack CLI.
+ */
+const CLOUD = 'podstack-k8s';
+const NAMESPACE = 'podstack-e2e';
+const PORT = 15300;
+const isRoot = process.getuid?.() === 0;
+
+let cluster: Cluster;
+let dir: string;
+let file: string;
+let engine: EngineChoice;
+
+const cloudYaml = (extra = '') =>
+  [
+    `name: ${CLOUD}`,
+    `dataDir: ${join(dir, 'data')}`,
+    `endpoints: {address: ${cluster.nodeIp}}`,
+    `images: {prefix: ${cluster.registry}/podstack, tlsVerify: false}`,
+    'services:',
+    '  keystone:',
+    `    port: ${PORT}`,
+    extra,
+  ].join('\n');
+
+const report = (e: ProgressEvent) => {
+  if (e.type !== 'unit' || e.state !== 'unchanged') process.stderr.write(`    ${JSON.stringify(e)}\n`);
+};
+
+async function openstack(...args: string[]) {
+  const r = await exec('openstack', args, { cwd: dir, env: { OS_CLOUD: CLOUD } });
+  assert.equal(r.exitCode, 0, `openstack ${args.join(' ')} failed:\n${r.stderr}`);
+  return r.stdout;
+}
+
+/** Pod name -> uid of every pod of the cloud that is running (Deployments' pods). */
+async function runningPods(): Promise<Record<string, string>> {
+  const c = connect({ kubeconfig: cluster.kubeconfig, namespace: NAMESPACE });
+  const pods = await c.core.listNamespacedPod({
+    namespace: NAMESPACE,
+    labelSelector: `${LABEL.instance}=${CLOUD}`,
+  });
+  return Object.fromEntries(
+    pods.items
+      .filter((p) => p.status?.phase === 'Running')
+      .map((p) => [p.metadata?.labels?.[LABEL.unit] ?? '', p.metadata?.uid ?? '']),
+  );
+}
+
+const seconds = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e9;
+
+describe('keystone on kubernetes, end to end', {
+  skip: isRoot ? false : 'needs root (a node of its own)',
+}, () => {
+  before(async () => {
+    cluster = await startCluster({ tier: 'full', report: (line) => process.stderr.write(`    ${line}\n`) });
+    dir = await mkdtemp(join(tmpdir(), 'podstack-k8s-'));
+    file = join(dir, 'cloud.yaml');
+    engine = { name: 'kubernetes', cluster: { kubeconfig: cluster.kubeconfig, namespace: NAMESPACE } };
+    await writeFile(file, cloudYaml());
+    await ensurePackages(['python3-openstackclient'], report);
+    const project = await openProject({ file, report });
+    await (await engineFor(project, engine)).engine.destroy({ purge: true, report });
+  });
+
+  after(async () => {
+    if (process.env.PODSTACK_E2E_KEEP || !file) return;
+    const project = await openProject({ file, report });
+    await (await engineFor(project, engine)).engine.destroy({ purge: true, report });
+  });
+
+  it('up brings up a cloud whose Keystone issues tokens to the openstack CLI', async () => {
+    const start = process.hrtime.bigint();
+    const r = await up({ file, report, engine });
+    console.log(
+      `    up --engine kubernetes (images ${r.build.built.length > 0 ? 'built' : 'cached'}): ${seconds(start).toFixed(1)}s`,
+    );
+    assert.deepEqual(
+      r.endpoints.map((e) => e.url),
+      [`http://${cluster.nodeIp}:${PORT}`],
+    );
+    await writeOpenrc(r.project);
+    const token = JSON.parse(await openstack('token', 'issue', '-f', 'json'));
+    assert.match(token.id, /^gAAAAA/);
+    await openstack('project', 'create', 'demo');
+    const endpoints = JSON.parse(await openstack('endpoint', 'list', '-f', 'json')) as Record<
+      string,
+      string
+    >[];
+    const pub = endpoints.find((e) => e['Service Type'] === 'identity' && e.Interface === 'public');
+    assert.equal(pub?.URL, `http://${cluster.nodeIp}:${PORT}/v3`);
+  });
+
+  it('up again with nothing changed writes no object and restarts nothing', async () => {
+    const before = await runningPods();
+    const start = process.hrtime.bigint();
+    const r = await up({ file, report, engine, installHostPackages: false });
+    console.log(`    up --engine kubernetes (nothing changed): ${seconds(start).toFixed(2)}s`);
+    assert.equal(r.apply.written, 0);
+    assert.deepEqual(r.apply.changed, []);
+    assert.deepEqual(await runningPods(), before);
+  });
+
+  it('status reports every unit healthy from the cluster', async () => {
+    const project = await openProject({ file, report });
+    const statuses = await (await engineFor(project, engine)).engine.status(project.plan);
+    const unhealthy = statuses.filter((s) => !['ready', 'completed', 'applied'].includes(s.state));
+    assert.deepEqual(unhealthy, []);
+  });
+
+  it('a config change rolls only the Deployment whose config changed', async () => {
+    const before = await runningPods();
+    await writeFile(file, cloudYaml('    config:\n      keystone.conf:\n        DEFAULT: {debug: true}\n'));
+    const r = await up({ file, report, engine, installHostPackages: false });
+    assert.ok(
+      r.apply.changed.every((u) => u.startsWith('keystone')),
+      `changed: ${r.apply.changed}`,
+    );
+    const after = await runningPods();
+    for (const unit of ['mariadb', 'rabbitmq', 'memcached'])
+      assert.equal(after[unit], before[unit], `${unit} restarted`);
+    assert.notEqual(after['keystone-api'], before['keystone-api']);
+    assert.match(await openstack('token', 'issue', '-f', 'value', '-c', 'id'), /^gAAAAA/);
+    const projects = JSON.parse(await openstack('project', 'list', '-f', 'json')) as { Name: string }[];
+    assert.ok(
+      projects.some((p) => p.Name === 'demo'),
+      'the database did not survive the rollout',
+    );
+  });
+
+  it('down leaves nothing of podstack behind but its claims; --purge removes those', async () => {
+    const project = await openProject({ file, report });
+    const { engine: k8s } = await engineFor(project, engine);
+    await k8s.destroy({ purge: false, report });
+    const c = connect({ kubeconfig: cluster.kubeconfig, namespace: NAMESPACE });
+    const selector = `${LABEL.instance}=${CLOUD}`;
+    const left = async (apiVersion: string, kind: string) =>
+      (
+        await c.objects.list(
+          apiVersion,
+          kind,
+          NAMESPACE,
+          undefined,
+          undefined,
+          undefined,
+          undefined,
+          selector,
+        )
+      ).items.length;
+    assert.equal(await left('apps/v1', 'Deployment'), 0);
+    assert.equal(await left('batch/v1', 'Job'), 0);
+    assert.equal(await left('v1', 'Pod'), 0);
+    assert.equal(await left('v1', 'Secret'), 0);
+    assert.equal(await left('v1', 'PersistentVolumeClaim'), 4);
+    await k8s.destroy({ purge: true, report });
+    assert.equal(await left('v1', 'PersistentVolumeClaim'), 0);
+  });
+});
