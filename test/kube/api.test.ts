@@ -3,10 +3,10 @@ import { after, before, describe, it } from 'node:test';
 import { connect } from '../../src/engines/kubernetes/client.js';
 import { KubernetesEngine } from '../../src/engines/kubernetes/engine.js';
 import type { ProgressEvent } from '../../src/events.js';
-import { LABEL } from '../../src/plan/objects.js';
 import type { Plan } from '../../src/plan/unit.js';
 import { startCluster } from '../kube-cluster/cluster.js';
 import { planOf } from '../unit/_fixtures.js';
+import { objectsOf } from './_objects.js';
 
 /**
  * The fast tier: the Kubernetes engine against a real kube-apiserver and etcd,
@@ -32,7 +32,6 @@ describe('kubernetes engine against kube-apiserver (no node)', { skip: !isRoot &
    * for those, the spec's generation and podstack's managed-fields entry.
    */
   async function versions(): Promise<Record<string, string>> {
-    const cluster = connect({ kubeconfig, namespace: NAMESPACE });
     const out: Record<string, string> = {};
     for (const [apiVersion, kind] of [
       ['v1', 'ConfigMap'],
@@ -45,17 +44,8 @@ describe('kubernetes engine against kube-apiserver (no node)', { skip: !isRoot &
       ['rbac.authorization.k8s.io/v1', 'Role'],
       ['rbac.authorization.k8s.io/v1', 'RoleBinding'],
     ] as const) {
-      const list = await cluster.objects.list(
-        apiVersion,
-        kind,
-        NAMESPACE,
-        undefined,
-        undefined,
-        undefined,
-        undefined,
-        `${LABEL.instance}=${CLOUD}`,
-      );
-      for (const o of list.items) {
+      const list = await objectsOf(kubeconfig, NAMESPACE, CLOUD, apiVersion, kind);
+      for (const o of list) {
         const m = o.metadata;
         out[`${kind}/${m?.name}`] =
           kind === 'Deployment' || kind === 'Job'

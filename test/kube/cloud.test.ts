@@ -13,6 +13,7 @@ import { openProject } from '../../src/lifecycle/project.js';
 import { up } from '../../src/lifecycle/up.js';
 import { LABEL } from '../../src/plan/objects.js';
 import { type Cluster, startCluster } from '../kube-cluster/cluster.js';
+import { objectsOf } from './_objects.js';
 
 /**
  * The full tier: the same cloud file as on Podman, deployed by the Kubernetes
@@ -150,21 +151,8 @@ describe('keystone on kubernetes, end to end', {
     const project = await openProject({ file, report });
     const { engine: k8s } = await engineFor(project, engine);
     await k8s.destroy({ purge: false, report });
-    const c = connect({ kubeconfig: cluster.kubeconfig, namespace: NAMESPACE });
-    const selector = `${LABEL.instance}=${CLOUD}`;
     const left = async (apiVersion: string, kind: string) =>
-      (
-        await c.objects.list(
-          apiVersion,
-          kind,
-          NAMESPACE,
-          undefined,
-          undefined,
-          undefined,
-          undefined,
-          selector,
-        )
-      ).items.length;
+      (await objectsOf(cluster.kubeconfig, NAMESPACE, CLOUD, apiVersion, kind)).length;
     assert.equal(await left('apps/v1', 'Deployment'), 0);
     assert.equal(await left('batch/v1', 'Job'), 0);
     assert.equal(await left('v1', 'Pod'), 0);
