@@ -47,6 +47,8 @@ const POD_CIDR = '10.244.0.0/24';
 const SERVICE_CIDR = '10.96.0.0/16';
 const DNS_IP = '10.96.0.10';
 const BRIDGE = 'podstack-k8s0';
+/** The CNI network name: portmap's rules carry it, which is how ours are told apart. */
+const NETWORK = 'podstack-test';
 const API_PORT = 16443;
 const ETCD_PORT = 12379;
 const REGISTRY = '127.0.0.1:15500';
@@ -331,6 +333,7 @@ class Starter {
 
     const containerdSock = join(dir, 'containerd', 'containerd.sock');
     if (!running('containerd')) {
+      await removeHostPortRules(); // left by a cluster that was not stopped cleanly
       await this.startContainerd(containerdSock);
       await this.importPause(home, containerdSock);
       this.step('cluster: containerd ready, pause image imported');
@@ -431,7 +434,7 @@ class Starter {
       join(this.dir, 'cni', 'net.d', '10-podstack.conflist'),
       JSON.stringify({
         cniVersion: '0.4.0',
-        name: 'podstack-test',
+        name: NETWORK,
         plugins: [
           {
             type: 'bridge',
@@ -644,7 +647,30 @@ export async function stopCluster(stateDir = DEFAULT_STATE_DIR, report: Report =
   for (const m of mounts) await exec('umount', ['-l', m]);
   const proxy = join(binaryCache(), 'bin', 'kube-proxy');
   if (existsSync(join(stateDir, 'kube-proxy')) && existsSync(proxy)) await exec(proxy, ['--cleanup']);
+  await removeHostPortRules();
   await exec('ip', ['link', 'del', BRIDGE]);
   await rm(stateDir, { recursive: true, force: true });
   report('cluster: stopped and removed');
+}
+
+/**
+ * The CNI portmap plugin's DNAT rules for our pods' hostPorts. Killing the pods with the node
+ * skips the CNI teardown that would remove them, and a stale rule for a port sends the next
+ * cluster's traffic for it to an address nobody has ("no route to host").
+ */
+async function removeHostPortRules(): Promise<void> {
+  const list = await exec('iptables', ['-t', 'nat', '-L', 'CNI-HOSTPORT-DNAT', '-n', '--line-numbers']);
+  if (list.exitCode !== 0) return;
+  const ours = list.stdout
+    .split('\n')
+    .filter((l) => l.includes(`dnat name: "${NETWORK}"`))
+    .map((l) => ({ number: Number(l.split(/\s+/)[0]), chain: l.split(/\s+/)[1] ?? '' }))
+    .reverse(); // deleting by number from the bottom keeps the numbers above valid
+  for (const rule of ours) {
+    await exec('iptables', ['-t', 'nat', '-D', 'CNI-HOSTPORT-DNAT', String(rule.number)]);
+    if (rule.chain.startsWith('CNI-DN-')) {
+      await exec('iptables', ['-t', 'nat', '-F', rule.chain]);
+      await exec('iptables', ['-t', 'nat', '-X', rule.chain]);
+    }
+  }
 }

@@ -147,7 +147,7 @@ describe('keystone on kubernetes, end to end', {
     );
   });
 
-  it('down leaves nothing of podstack behind but its claims; --purge removes those', async () => {
+  it('down leaves nothing of podstack behind but its claims; --purge removes those and the namespace', async () => {
     const project = await openProject({ file, report });
     const { engine: k8s } = await engineFor(project, engine);
     await k8s.destroy({ purge: false, report });
@@ -160,5 +160,8 @@ describe('keystone on kubernetes, end to end', {
     assert.equal(await left('v1', 'PersistentVolumeClaim'), 4);
     await k8s.destroy({ purge: true, report });
     assert.equal(await left('v1', 'PersistentVolumeClaim'), 0);
+    // podstack made the namespace and nothing else is in it: it goes too.
+    const namespaces = await connect({ kubeconfig: cluster.kubeconfig }).core.listNamespace();
+    assert.ok(!namespaces.items.some((n) => n.metadata?.name === NAMESPACE), `${NAMESPACE} is still there`);
   });
 });

@@ -364,16 +364,19 @@ export class KubernetesEngine implements Engine {
       throw new UnitFailedError(unit.name, reason, log || w.failedLog.get(unit.name) || '');
     }
     if (health.reason && w.said.get(unit.name) !== health.reason) {
-      if (/exited with [1-9]|CrashLoopBackOff|Error/.test(health.reason)) {
-        const log = await this.logTail({
-          ...health,
-          logOf: health.logOf && { ...health.logOf, previous: false },
-        });
-        if (log) w.failedLog.set(unit.name, log);
-      }
+      await this.rememberFailedLog(unit.name, health, w);
       w.said.set(unit.name, health.reason);
       o.report({ type: 'unit', unit: unit.name, state: 'waiting', detail: health.reason });
     }
+  }
+
+  private async rememberFailedLog(unit: string, health: Health, w: WatchState): Promise<void> {
+    if (!/exited with [1-9]|CrashLoopBackOff|Error/.test(health.reason ?? '')) return;
+    const log = await this.logTail({
+      ...health,
+      ...(health.logOf && { logOf: { ...health.logOf, previous: false } }),
+    });
+    if (log) w.failedLog.set(unit, log);
   }
 
   /** `down` returns when the cloud's pods are gone, not merely asked to go. */
@@ -436,8 +439,49 @@ export class KubernetesEngine implements Engine {
       removed.add(unit);
     });
     await this.podsGone();
+    if (options.purge) await this.removeNamespaceIfEmpty(options.report);
     return { removed: [...removed] };
   }
+
+  /**
+   * After `down --purge` the namespace goes too, when podstack created it and nothing is left in
+   * it: another cloud, or anything of anyone else's, keeps it. Waits until it is gone, so that an
+   * `up` right after does not meet a namespace still terminating.
+   */
+  private async removeNamespaceIfEmpty(report: Reporter): Promise<void> {
+    const ns = await this.cluster.core.readNamespace({ name: this.namespace }).catch(() => undefined);
+    if (ns?.metadata?.labels?.[LABEL.managedBy] !== 'podstack') return;
+    const versions = await this.apiVersions();
+    const [pods, ...lists] = await Promise.all([
+      this.cluster.core.listNamespacedPod({ namespace: this.namespace }),
+      ...KINDS.map((kind) => this.cluster.objects.list(versions.get(kind)!, kind, this.namespace)),
+    ]);
+    const left = lists.flatMap((list, i) => list.items.filter((o) => !madeByCluster(KINDS[i]!, o)));
+    if (pods.items.length > 0 || left.length > 0) return;
+    await this.cluster.core.deleteNamespace({ name: this.namespace });
+    const deadline = Date.now() + 120_000;
+    while (Date.now() < deadline) {
+      const still = await this.cluster.core.readNamespace({ name: this.namespace }).catch((e) => {
+        if (statusOf(e) === 404) return undefined;
+        throw e;
+      });
+      if (!still) break;
+      await sleep(500);
+    }
+    report({
+      type: 'step',
+      message: `removed namespace ${this.namespace}: podstack made it, and it was empty`,
+    });
+  }
+}
+
+/** What Kubernetes itself puts in every namespace: it does not make a namespace anyone's. */
+function madeByCluster(kind: string, o: { metadata?: { name?: string }; type?: string }): boolean {
+  return (
+    (kind === 'ConfigMap' && o.metadata?.name === 'kube-root-ca.crt') ||
+    (kind === 'ServiceAccount' && o.metadata?.name === 'default') ||
+    (kind === 'Secret' && o.type === 'kubernetes.io/service-account-token')
+  );
 }
 
 /**
