@@ -24,6 +24,7 @@ export const HOST_PACKAGES = [
 
 /** Which of `packages` dpkg does not have installed. */
 export async function missingPackages(packages: readonly string[]): Promise<string[]> {
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own field syntax, not a template
   const r = await exec('dpkg-query', ['-W', '-f', '${Package} ${db:Status-Status}\n', ...packages]);
   const installed = new Set(
     r.stdout
