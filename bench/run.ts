@@ -32,6 +32,15 @@ const time = async <T>(fn: () => Promise<T>): Promise<[number, T]> => {
 const line = (metric: string, seconds: number, note = '') =>
   console.log(`${metric.padEnd(56)} ${seconds.toFixed(2).padStart(8)} s${note ? `   ${note}` : ''}`);
 
+/** The moment a cloud counts as up: the openstack CLI got a token from it. */
+async function issueToken(): Promise<void> {
+  const r = await exec('openstack', ['token', 'issue', '-f', 'value', '-c', 'id'], {
+    cwd: dir,
+    env: { OS_CLOUD: CLOUD },
+  });
+  if (r.exitCode !== 0) throw new Error(`openstack token issue failed: ${r.stderr}`);
+}
+
 async function destroy(): Promise<void> {
   const { engine } = await engineFor(await openProject({ file }));
   await engine.destroy({ purge: true, report: silent });
@@ -57,10 +66,7 @@ try {
   const [cold] = await time(async () => {
     await up({ file, report: silent, installHostPackages: false });
     await writeOpenrc(project, dir);
-    await exec('openstack', ['token', 'issue', '-f', 'value', '-c', 'id'], {
-      cwd: dir,
-      env: { OS_CLOUD: CLOUD },
-    });
+    await issueToken();
   });
   line('cold up, images built, until a token is issued', cold);
 
@@ -114,11 +120,7 @@ async function benchKubernetes(): Promise<void> {
     const [cold] = await time(async () => {
       await up({ file, report: silent, engine, installHostPackages: false });
       await writeOpenrc(project, dir);
-      const r = await exec('openstack', ['token', 'issue', '-f', 'value', '-c', 'id'], {
-        cwd: dir,
-        env: { OS_CLOUD: CLOUD },
-      });
-      if (r.exitCode !== 0) throw new Error(`openstack token issue failed: ${r.stderr}`);
+      await issueToken();
     });
     line('up --engine kubernetes until a token (node pulls images)', cold);
     const runs: [number, number][] = [];
@@ -136,10 +138,7 @@ async function benchKubernetes(): Promise<void> {
     await k8s.destroy({ purge: true, report: silent });
     const [warm] = await time(async () => {
       await up({ file, report: silent, engine, installHostPackages: false });
-      await exec('openstack', ['token', 'issue', '-f', 'value', '-c', 'id'], {
-        cwd: dir,
-        env: { OS_CLOUD: CLOUD },
-      });
+      await issueToken();
     });
     line('up --engine kubernetes until a token (images on the node)', warm);
   } finally {

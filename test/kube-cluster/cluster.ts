@@ -139,18 +139,12 @@ class Starter {
     await writeFile(join(this.dir, 'cluster.json'), JSON.stringify(this.state, null, 2));
   }
 
-  private async daemon(
-    name: Daemon,
-    file: string,
-    args: string[],
-    env: Record<string, string> = {},
-  ): Promise<void> {
+  private async daemon(name: Daemon, file: string, args: string[]): Promise<void> {
     await mkdir(join(this.dir, 'logs'), { recursive: true });
     const log = openSync(join(this.dir, 'logs', `${name}.log`), 'a');
     const child = spawn(file, args, {
       detached: true,
       stdio: ['ignore', log, log],
-      env: { ...process.env, ...env },
     });
     child.unref();
     if (!child.pid) throw new Error(`${name} did not start`);
@@ -175,10 +169,6 @@ class Starter {
     }
   }
 
-  private step(message: string): void {
-    this.report(message);
-  }
-
   async controlPlane(): Promise<void> {
     const { dir, bin, pki } = this;
     await mkdir(dir, { recursive: true });
@@ -196,7 +186,7 @@ class Starter {
     for (const user of ['admin', 'controller-manager', 'scheduler', 'kubelet', 'kube-proxy']) {
       await writeKubeconfig(join(dir, `${user}.kubeconfig`), pki, user, server);
     }
-    this.step('cluster: PKI and kubeconfigs ready');
+    this.report('cluster: PKI and kubeconfigs ready');
 
     await this.daemon('etcd', 'etcd', [
       '--name=podstack-test',
@@ -238,7 +228,7 @@ class Starter {
       const ns = await admin.core.listNamespace();
       return ns.items.some((n) => n.metadata?.name === 'default');
     });
-    this.step('cluster: kube-apiserver ready');
+    this.report('cluster: kube-apiserver ready');
 
     // Without --allocate-node-cidrs: in 1.20 it delays every controller by 10 s; the node's
     // podCIDR is set directly instead. The hostPath provisioner gives claims real volumes (under
@@ -265,7 +255,7 @@ class Starter {
       const sa = await admin.core.listNamespacedServiceAccount({ namespace: 'default' });
       return sa.items.some((a) => a.metadata?.name === 'default' && (a.secrets?.length ?? 0) > 0);
     });
-    this.step('cluster: controller-manager ready (service account tokens issued)');
+    this.report('cluster: controller-manager ready (service account tokens issued)');
   }
 
   client(): { core: CoreV1Api; storage: StorageV1Api } {
@@ -336,7 +326,7 @@ class Starter {
       await removeHostPortRules(); // left by a cluster that was not stopped cleanly
       await this.startContainerd(containerdSock);
       await this.importPause(home, containerdSock);
-      this.step('cluster: containerd ready, pause image imported');
+      this.report('cluster: containerd ready, pause image imported');
     }
 
     // Cluster DNS without CoreDNS (Debian has none): dnsmasq on the node address, fed a hosts file
@@ -387,7 +377,7 @@ class Starter {
         },
         90_000,
       );
-      this.step('cluster: node Ready');
+      this.report('cluster: node Ready');
     }
 
     if (!running('kube-proxy')) {
@@ -414,10 +404,6 @@ class Starter {
       await this.daemon('kube-proxy', join(bin, 'kube-proxy'), [`--config=${config}`]);
       await this.until('kube-proxy', async () => (await fetch('http://127.0.0.1:10256/healthz')).ok);
     }
-    await this.until('default service account', async () => {
-      const sa = await admin.core.listNamespacedServiceAccount({ namespace: 'default' });
-      return sa.items.some((a) => (a.secrets?.length ?? 0) > 0);
-    });
   }
 
   private async startContainerd(sock: string): Promise<void> {
@@ -609,15 +595,12 @@ export async function stopCluster(stateDir = DEFAULT_STATE_DIR, report: Report =
   const state = await readState(stateDir);
   const pid = (d: Daemon) => (state && alive(state.pids[d], d) ? state.pids[d] : undefined);
   const stop = async (names: readonly Daemon[]) => {
-    const pids = names.map(pid).filter((p): p is number => p !== undefined);
-    for (const p of pids) process.kill(p, 'SIGTERM');
+    const running = names.flatMap((d) => (pid(d) ? [{ d, p: pid(d)! }] : []));
+    for (const { p } of running) process.kill(p, 'SIGTERM');
     const deadline = Date.now() + 10_000;
-    while (pids.some((p, i) => alive(p, names[i]!)) && Date.now() < deadline) await sleep(100);
-    for (const p of pids) {
-      try {
-        process.kill(p, 'SIGKILL');
-      } catch {}
-    }
+    const left = () => running.filter(({ d, p }) => alive(p, d));
+    while (left().length > 0 && Date.now() < deadline) await sleep(100);
+    for (const { p } of left()) process.kill(p, 'SIGKILL');
   };
   await stop(['kubelet', 'kube-proxy', 'kube-scheduler', 'cluster-feeder', 'dnsmasq', 'docker-registry']);
   const sock = join(stateDir, 'containerd', 'containerd.sock');

@@ -193,20 +193,13 @@ export class KubernetesEngine implements Engine {
       if (statusOf(e) === 404) return;
       throw new PodstackError(`deleting ${keyOf(o)} failed: ${messageOf(e)}`, { cause: e });
     }
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      try {
-        await this.cluster.objects.read({
-          apiVersion: o.apiVersion!,
-          kind: o.kind,
-          metadata: { name: o.metadata.name, namespace: this.namespace },
-        });
-      } catch (e) {
-        if (statusOf(e) === 404) return;
-        throw e;
-      }
-      await sleep(500);
-    }
+    const read = () =>
+      this.cluster.objects.read({
+        apiVersion: o.apiVersion!,
+        kind: o.kind,
+        metadata: { name: o.metadata.name, namespace: this.namespace },
+      });
+    if (await waitFor(() => gone(read), timeoutMs)) return;
     throw new PodstackError(`${keyOf(o)} was not gone ${timeoutMs / 1000}s after deleting it`);
   }
 
@@ -381,19 +374,11 @@ export class KubernetesEngine implements Engine {
 
   /** `down` returns when the cloud's pods are gone, not merely asked to go. */
   private async podsGone(timeoutMs = 120_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const pods = await this.cluster.core.listNamespacedPod({
-        namespace: this.namespace,
-        labelSelector: this.selector,
-      });
-      if (pods.items.length === 0) return;
-      if (Date.now() > deadline)
-        throw new PodstackError(
-          `${pods.items.length} pod(s) of ${this.cloud} still there after ${timeoutMs / 1000}s`,
-        );
-      await sleep(1000);
-    }
+    const pods = () =>
+      this.cluster.core.listNamespacedPod({ namespace: this.namespace, labelSelector: this.selector });
+    if (await waitFor(async () => (await pods()).items.length === 0, timeoutMs, 1000)) return;
+    const left = (await pods()).items.length;
+    throw new PodstackError(`${left} pod(s) of ${this.cloud} still there after ${timeoutMs / 1000}s`);
   }
 
   private async logTail(health: Health): Promise<string> {
@@ -459,15 +444,7 @@ export class KubernetesEngine implements Engine {
     const left = lists.flatMap((list, i) => list.items.filter((o) => !madeByCluster(KINDS[i]!, o)));
     if (pods.items.length > 0 || left.length > 0) return;
     await this.cluster.core.deleteNamespace({ name: this.namespace });
-    const deadline = Date.now() + 120_000;
-    while (Date.now() < deadline) {
-      const still = await this.cluster.core.readNamespace({ name: this.namespace }).catch((e) => {
-        if (statusOf(e) === 404) return undefined;
-        throw e;
-      });
-      if (!still) break;
-      await sleep(500);
-    }
+    await waitFor(() => gone(() => this.cluster.core.readNamespace({ name: this.namespace })), 120_000);
     report({
       type: 'step',
       message: `removed namespace ${this.namespace}: podstack made it, and it was empty`,
@@ -498,6 +475,27 @@ export function sameWrite(after: Live, before: Live): boolean {
       (o.metadata.managedFields ?? []).find((f) => f.manager === FIELD_MANAGER && f.operation === 'Apply'),
     );
   return after.metadata.generation === before.metadata.generation && ours(after) === ours(before);
+}
+
+/** Polls `done` until it holds (true) or the time is up (false). */
+async function waitFor(done: () => Promise<boolean>, timeoutMs: number, everyMs = 500): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await done()) return true;
+    if (Date.now() > deadline) return false;
+    await sleep(everyMs);
+  }
+}
+
+/** Whether reading an object answers 404; any other error is an error. */
+async function gone(read: () => Promise<unknown>): Promise<boolean> {
+  try {
+    await read();
+    return false;
+  } catch (e) {
+    if (statusOf(e) === 404) return true;
+    throw e;
+  }
 }
 
 function isImmutableChange(e: unknown): boolean {
