@@ -22,6 +22,9 @@ export const HOST_PACKAGES = [
   'uidmap',
 ] as const;
 
+/** Held around every apt-get podstack runs, so two of its own never meet apt's locks. */
+const APT_LOCK = '/run/lock/podstack-apt.lock';
+
 /** Which of `packages` dpkg does not have installed. */
 export async function missingPackages(packages: readonly string[]): Promise<string[]> {
   // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own field syntax, not a template
@@ -47,15 +50,16 @@ export async function ensurePackages(packages: readonly string[], report: Report
   report({ type: 'step', message: `installing host packages: ${missing.join(' ')}` });
   const env = { DEBIAN_FRONTEND: 'noninteractive' };
   // Another apt run (unattended upgrades, a second podstack) holds the lock for a while: wait
-  // for it rather than fail.
-  const wait = ['-o', 'DPkg::Lock::Timeout=300'];
-  const update = await exec('apt-get', [...wait, 'update'], { env });
+  // for it rather than fail. DPkg::Lock::Timeout covers dpkg's lock only, not the lists lock
+  // that `apt-get update` takes, so podstack's own apt runs also queue on a lock of their own
+  // (the test suite installs from two processes at once: a fresh machine failed on it).
+  const apt = (args: string[]) =>
+    exec('flock', ['-w', '900', APT_LOCK, 'apt-get', '-o', 'DPkg::Lock::Timeout=300', ...args], { env });
+  const update = await apt(['update']);
   if (update.exitCode !== 0) {
     throw new HostError(`apt-get update failed:\n${update.output.split('\n').slice(-10).join('\n')}`);
   }
-  const install = await exec('apt-get', [...wait, 'install', '-y', '--no-install-recommends', ...missing], {
-    env,
-  });
+  const install = await apt(['install', '-y', '--no-install-recommends', ...missing]);
   if (install.exitCode !== 0) {
     throw new HostError(`${command} failed:\n${install.output.split('\n').slice(-15).join('\n')}`);
   }
