@@ -1,6 +1,5 @@
-import type { V1ContainerPort, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
-import { CONFIG_DIR } from '../plan/objects.js';
-import type { RenderContext } from './types.js';
+import type { V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import { CONFIG_DIR } from '../model/objects.js';
 
 /**
  * Helpers shared by catalog files. A catalog file should read like a
@@ -71,18 +70,3 @@ export const readinessTcp = (port: number) => ({
   periodSeconds: 2,
   failureThreshold: 3,
 });
-
-/**
- * A container port that clients outside the cloud reach, as a hostPort: Podman
- * publishes it and Kubernetes maps it on the pod's node, from the same object.
- * It binds the cloud file's endpoints.bind, or endpoints.address when that is empty.
- */
-export function publishedPort(
-  ctx: RenderContext,
-  name: string,
-  containerPort: number,
-  hostPort: number,
-): V1ContainerPort {
-  const hostIP = ctx.spec.endpoints.bind || ctx.spec.endpoints.address;
-  return { name, containerPort, hostPort, hostIP, protocol: 'TCP' };
-}

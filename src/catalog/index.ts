@@ -1,3 +1,4 @@
+import { glance } from './glance.js';
 import { keystone } from './keystone.js';
 import { mariadb } from './mariadb.js';
 import { memcached } from './memcached.js';
@@ -5,10 +6,13 @@ import { rabbitmq } from './rabbitmq.js';
 import type { ServiceDefinition } from './types.js';
 
 /** Every service podstack knows, infrastructure first. Adding a service: add its file, list it here. */
-export const catalog: readonly ServiceDefinition[] = [mariadb, memcached, rabbitmq, keystone];
+export const catalog: readonly ServiceDefinition[] = [mariadb, memcached, rabbitmq, keystone, glance];
+
+/** The image that carries podstack-wait and podstack-register (Python and the openstack client). */
+export const WAIT_IMAGE = 'openstack-base';
 
 export function allSecretNames(services: readonly ServiceDefinition[] = catalog): string[] {
   return [...new Set(services.flatMap((s) => s.secrets))].sort();
 }
 
-export type { ImageRecipe, RenderContext, ServiceDefinition } from './types.js';
+export type { Capability, ImageRecipe, RenderContext, ServiceDefinition } from './types.js';

@@ -1,30 +1,28 @@
 import { mergeIni, renderIni } from '../config/ini.js';
+import { componentLabels, job, persistentVolumeClaim, secret, startContainer } from '../model/objects.js';
 import {
-  componentLabels,
-  deployment,
-  job,
-  persistentVolumeClaim,
-  secret,
-  service,
-  startContainer,
-} from '../plan/objects.js';
-import { DATABASE_PASSWORD_KEY, databaseJob, databaseUrl } from './_openstack.js';
-import { configBundle, configMount, type Mount, podMounts, publishedPort } from './_pod.js';
-import { MEMCACHED_SERVERS } from './memcached.js';
-import type { RenderContext, ServiceDefinition } from './types.js';
+  ADMIN_PASSWORD_KEY,
+  ADMIN_SECRET,
+  apiObjects,
+  databaseInitJob,
+  databaseSecret,
+  databaseSyncJob,
+  databaseUrl,
+  MOUNT,
+  sharedSections,
+  uwsgiIni,
+} from './_factory.js';
+import { configBundle, type Mount, podMounts } from './_pod.js';
+import { defineService } from './types.js';
 
-export const KEYSTONE_HOST = 'keystone';
-export const KEYSTONE_PORT = 5000;
-const ADMIN_PASSWORD_KEY = 'admin-password';
+/**
+ * Keystone is the one OpenStack service that cannot register itself through Keystone:
+ * `keystone-manage bootstrap` makes the admin and the identity endpoints instead of the
+ * factory's registration Job, and it keeps Fernet and credential keys on volumes. The rest
+ * (database, schema sync, config sections, the API under uWSGI) are the factory's parts.
+ */
 
-/** Public (clients outside the cloud) and internal (service to service) identity URLs. */
-export function identityUrls(ctx: RenderContext): { public: string; internal: string } {
-  const port = ctx.spec.services.keystone?.port ?? KEYSTONE_PORT;
-  const host = ctx.spec.endpoints.address.includes(':')
-    ? `[${ctx.spec.endpoints.address}]`
-    : ctx.spec.endpoints.address;
-  return { public: `http://${host}:${port}/v3`, internal: `http://${KEYSTONE_HOST}:${KEYSTONE_PORT}/v3` };
-}
+const PORT = 5000;
 
 const keyVolumes: Mount[] = [
   { name: 'fernet-keys', source: { claim: 'keystone-fernet-keys' }, path: '/etc/keystone/fernet-keys' },
@@ -34,101 +32,108 @@ const keyVolumes: Mount[] = [
     path: '/etc/keystone/credential-keys',
   },
 ];
+const adminMount: Mount = { name: 'admin', source: { secret: ADMIN_SECRET }, path: MOUNT.admin };
 
-function configFiles(ctx: RenderContext) {
-  const conf = mergeIni(
-    {
-      DEFAULT: { debug: false, use_stderr: true, log_file: '' },
-      database: {
-        connection: databaseUrl('keystone', ctx.secrets.keystone_database_password!, 'keystone'),
-        max_retries: -1,
-      },
-      cache: { enabled: true, backend: 'oslo_cache.memcache_pool', memcache_servers: MEMCACHED_SERVERS },
-      token: { provider: 'fernet' },
-      fernet_tokens: { key_repository: '/etc/keystone/fernet-keys/', max_active_keys: 3 },
-      credential: { key_repository: '/etc/keystone/credential-keys/' },
-    },
-    ctx.overrides('keystone.conf'),
-  );
-  // Debian runs Keystone under uWSGI; this is its packaged ini minus what cannot work in a
-  // container (the AppArmor plugin, a log file), sized for a small host.
-  const uwsgi = mergeIni(
-    {
-      uwsgi: {
-        'http-socket': `0.0.0.0:${KEYSTONE_PORT}`,
-        'wsgi-file': '/usr/bin/keystone-wsgi-public',
-        name: 'keystone-api',
-        master: true,
-        processes: 2,
-        threads: 4,
-        'enable-threads': true,
-        'lazy-apps': true,
-        'thunder-lock': true,
-        'buffer-size': 65535,
-        'die-on-term': true,
-        'no-orphans': true,
-        'add-header': 'Connection: close',
-        chdir: '/var/lib/keystone',
-        'paste-logger': true,
-      },
-    },
-    ctx.overrides('keystone-uwsgi.ini'),
-  );
-  return configBundle(
-    [
-      {
-        key: 'keystone.conf',
-        dest: '/etc/keystone/keystone.conf',
-        owner: 'keystone',
-        mode: '0640',
-        content: renderIni('keystone.conf', conf),
-      },
-      {
-        key: 'keystone-uwsgi.ini',
-        dest: '/etc/keystone/keystone-uwsgi.ini',
-        owner: 'keystone',
-        mode: '0640',
-        content: renderIni('keystone-uwsgi.ini', uwsgi),
-      },
-    ],
-    {
-      [DATABASE_PASSWORD_KEY]: ctx.secrets.keystone_database_password!,
-      [ADMIN_PASSWORD_KEY]: ctx.secrets.keystone_admin_password!,
-    },
-  );
-}
-
-export const keystone: ServiceDefinition = {
+export const keystone = defineService({
   name: 'keystone',
   description: 'Keystone, the Identity service: users, projects, tokens and the service catalog',
   kind: 'openstack',
   enabledByDefault: true,
-  requires: ['mariadb', 'memcached'],
   secrets: ['keystone_admin_password', 'keystone_database_password'],
   images: [{ name: 'keystone', parent: 'openstack-base' }],
   configFiles: ['keystone.conf', 'keystone-uwsgi.ini'],
-  defaultPort: KEYSTONE_PORT,
+  needs: ['database', 'cache'],
+  provides: { identity: { unit: 'keystone-api' } },
+  api: { type: 'identity', port: PORT, path: '/v3' },
+  example: 'config:\n  keystone.conf:\n    DEFAULT:\n      debug: true',
   render(ctx) {
-    const image = ctx.image('keystone');
     const label = (component: string) => componentLabels('keystone', component);
-    const urls = identityUrls(ctx);
-    const withConfig = podMounts([configMount('keystone-config')]);
-    const withKeys = podMounts([configMount('keystone-config'), ...keyVolumes]);
-    const port = ctx.spec.services.keystone?.port ?? KEYSTONE_PORT;
+    const password = ctx.secrets.keystone_database_password;
+    const conf = mergeIni(
+      sharedSections('/var/lib/keystone/tmp'),
+      {
+        database: { connection: databaseUrl(ctx, 'keystone', password, 'keystone'), max_retries: -1 },
+        cache: {
+          enabled: true,
+          backend: 'oslo_cache.memcache_pool',
+          memcache_servers: ctx.endpoints.address('cache'),
+        },
+        token: { provider: 'fernet' },
+        fernet_tokens: { key_repository: '/etc/keystone/fernet-keys/', max_active_keys: 3 },
+        credential: { key_repository: '/etc/keystone/credential-keys/' },
+      },
+      ctx.overrides('keystone.conf'),
+    );
+    // Debian's packaged uWSGI ini, minus what cannot work in a container (the AppArmor plugin,
+    // a log file), sized for a small host.
+    const uwsgi = mergeIni(
+      uwsgiIni('keystone', PORT, '/usr/bin/keystone-wsgi-public', {
+        threads: 4,
+        chdir: '/var/lib/keystone',
+        'paste-logger': true,
+      }),
+      ctx.overrides('keystone-uwsgi.ini'),
+    );
+    const file = (key: string, dest: string, content: string) => ({
+      key,
+      dest,
+      owner: 'keystone',
+      mode: '0640',
+      content,
+    });
+    const withKeys = podMounts(keyVolumes);
+    const forBootstrap = podMounts([
+      { name: 'config', source: { secret: 'keystone-db' }, path: MOUNT.config },
+      adminMount,
+      ...keyVolumes,
+    ]);
+    const urls = {
+      public: ctx.endpoints.url('identity', 'public'),
+      internal: ctx.endpoints.url('identity', 'internal'),
+      admin: ctx.endpoints.url('identity', 'admin'),
+    };
     return [
       {
         name: 'keystone-config',
         service: 'keystone',
-        description: 'keystone.conf, the uWSGI ini and the passwords they need',
+        description: 'keystone.conf, the uWSGI ini, the database password and the admin credential',
         dependsOn: [],
-        objects: [secret('keystone-config', label('config'), configFiles(ctx))],
+        objects: [
+          secret(
+            'keystone-config',
+            label('config'),
+            configBundle([
+              file('keystone.conf', '/etc/keystone/keystone.conf', renderIni('keystone.conf', conf)),
+              file(
+                'keystone-uwsgi.ini',
+                '/etc/keystone/keystone-uwsgi.ini',
+                renderIni('keystone-uwsgi.ini', uwsgi),
+              ),
+            ]),
+          ),
+          databaseSecret(
+            ctx,
+            {
+              name: 'keystone',
+              user: 'keystone',
+              password,
+              section: 'database',
+              file: 'keystone.conf',
+              dest: '/etc/keystone/keystone.conf',
+            },
+            label('config'),
+          ),
+          secret(ADMIN_SECRET, label('config'), {
+            [ADMIN_PASSWORD_KEY]: ctx.secrets.keystone_admin_password,
+          }),
+        ],
       },
       {
         name: 'keystone-db',
         service: 'keystone',
         description: 'create the keystone database and its user',
-        dependsOn: ['mariadb', 'keystone-config'],
-        objects: [databaseJob(ctx, 'keystone-db', label('db-init'), 'keystone')],
+        dependsOn: [ctx.provider('database'), 'keystone-config'],
+        objects: [databaseInitJob(ctx, 'keystone')],
       },
       {
         name: 'keystone-db-sync',
@@ -136,14 +141,11 @@ export const keystone: ServiceDefinition = {
         description: 'keystone-manage db_sync: create or upgrade the schema',
         dependsOn: ['keystone-db'],
         objects: [
-          job('keystone-db-sync', label('db-sync'), {
-            volumes: withConfig.volumes,
-            containers: [
-              startContainer('db-sync', image, ['keystone-manage', 'db_sync'], {
-                user: 'keystone',
-                volumeMounts: withConfig.volumeMounts,
-              }),
-            ],
+          databaseSyncJob(ctx, {
+            name: 'keystone',
+            image: 'keystone',
+            user: 'keystone',
+            command: ['keystone-manage', 'db_sync'],
           }),
         ],
       },
@@ -151,7 +153,7 @@ export const keystone: ServiceDefinition = {
         name: 'keystone-keys',
         service: 'keystone',
         description: 'fernet and credential key repositories, kept on volumes',
-        dependsOn: ['keystone-config'],
+        dependsOn: [],
         objects: [
           persistentVolumeClaim('keystone-fernet-keys', label('keys'), '16Mi'),
           persistentVolumeClaim('keystone-credential-keys', label('keys'), '16Mi'),
@@ -163,7 +165,7 @@ export const keystone: ServiceDefinition = {
               // local PV, unlike a Podman volume) is root's until it is handed over.
               startContainer(
                 'keys',
-                image,
+                ctx.image('keystone'),
                 [
                   'sh',
                   '-ec',
@@ -185,24 +187,24 @@ export const keystone: ServiceDefinition = {
         dependsOn: ['keystone-db-sync', 'keystone-keys'],
         objects: [
           job('keystone-bootstrap', label('bootstrap'), {
-            volumes: withKeys.volumes,
+            volumes: forBootstrap.volumes,
             containers: [
               startContainer(
                 'bootstrap',
-                image,
+                ctx.image('keystone'),
                 [
                   'sh',
                   '-ec',
                   // The password travels in the environment (keystone-manage reads OS_BOOTSTRAP_PASSWORD),
                   // never on a command line where `ps` would show it.
-                  `OS_BOOTSTRAP_PASSWORD="$(cat /etc/podstack/config/${ADMIN_PASSWORD_KEY})" exec keystone-manage bootstrap` +
+                  `OS_BOOTSTRAP_PASSWORD="$(cat ${MOUNT.admin}/${ADMIN_PASSWORD_KEY})" exec keystone-manage bootstrap` +
                     ` --bootstrap-username admin --bootstrap-project-name admin --bootstrap-role-name admin` +
                     ` --bootstrap-service-name keystone --bootstrap-region-id '${ctx.spec.region}'` +
-                    ` --bootstrap-admin-url ${urls.internal} --bootstrap-internal-url ${urls.internal}` +
+                    ` --bootstrap-admin-url ${urls.admin} --bootstrap-internal-url ${urls.internal}` +
                     ` --bootstrap-public-url ${urls.public}`,
                 ],
                 // As root: the password file is root's alone, and bootstrap writes no files.
-                { volumeMounts: withKeys.volumeMounts },
+                { volumeMounts: forBootstrap.volumeMounts },
               ),
             ],
           }),
@@ -212,31 +214,18 @@ export const keystone: ServiceDefinition = {
         name: 'keystone-api',
         service: 'keystone',
         description: 'the Identity API under uWSGI',
-        dependsOn: ['keystone-db-sync', 'keystone-keys', 'keystone-bootstrap', 'memcached'],
-        objects: [
-          deployment('keystone-api', label('api'), {
-            volumes: withKeys.volumes,
-            containers: [
-              startContainer(
-                'keystone-api',
-                image,
-                ['uwsgi_python3', '--ini', '/etc/keystone/keystone-uwsgi.ini'],
-                {
-                  user: 'keystone',
-                  ports: [publishedPort(ctx, 'api', KEYSTONE_PORT, port)],
-                  volumeMounts: withKeys.volumeMounts,
-                  readinessProbe: {
-                    httpGet: { path: '/v3', port: KEYSTONE_PORT },
-                    periodSeconds: 2,
-                    failureThreshold: 3,
-                  },
-                },
-              ),
-            ],
-          }),
-          service(KEYSTONE_HOST, label('api'), [{ name: 'api', port: KEYSTONE_PORT }]),
-        ],
+        dependsOn: ['keystone-db-sync', 'keystone-keys', 'keystone-bootstrap', ctx.provider('cache')],
+        objects: apiObjects(ctx, {
+          name: 'keystone',
+          image: 'keystone',
+          user: 'keystone',
+          type: 'identity',
+          port: PORT,
+          command: ['uwsgi_python3', '--ini', '/etc/keystone/keystone-uwsgi.ini'],
+          ready: '/v3',
+          mounts: keyVolumes,
+        }),
       },
     ];
   },
-};
+});

@@ -8,23 +8,20 @@ import {
   secret,
   service,
   startContainer,
-} from '../plan/objects.js';
+} from '../model/objects.js';
+import { MARIADB_ROOT_PASSWORD_KEY, MARIADB_ROOT_SECRET, MOUNT } from './_factory.js';
 import { configBundle, podMounts, readinessTcp } from './_pod.js';
-import type { ServiceDefinition } from './types.js';
+import { defineService } from './types.js';
 
-export const MARIADB_HOST = 'mariadb';
-export const MARIADB_ROOT_SECRET = 'mariadb-root';
-export const MARIADB_ROOT_DIR = '/etc/podstack/mariadb-root';
-/** Where bootstrap jobs find the root password (podstack-db-ensure reads it from this file). */
-export const MARIADB_ROOT_PASSWORD_FILE = `${MARIADB_ROOT_DIR}/root-password`;
-
-export const mariadb: ServiceDefinition = {
+export const mariadb = defineService({
   name: 'mariadb',
   description: 'MariaDB, the SQL database of every OpenStack service',
   kind: 'infrastructure',
   enabledByDefault: true,
-  requires: [],
   secrets: ['mariadb_root_password'],
+  needs: [],
+  provides: { database: { unit: 'mariadb', address: 'mariadb:3306' } },
+  example: 'config:\n  mariadb.cnf:\n    mysqld:\n      max_connections: 2000',
   images: [{ name: 'mariadb', parent: 'base' }],
   configFiles: ['mariadb.cnf'],
   render(ctx) {
@@ -45,7 +42,7 @@ export const mariadb: ServiceDefinition = {
     );
     const { volumes, volumeMounts } = podMounts([
       { name: 'config', source: { configMap: 'mariadb-config' }, path: CONFIG_DIR },
-      { name: 'root-password', source: { secret: MARIADB_ROOT_SECRET }, path: MARIADB_ROOT_DIR },
+      { name: 'root-password', source: { secret: MARIADB_ROOT_SECRET }, path: MOUNT.mariadbRoot },
       { name: 'data', source: { claim: 'mariadb-data' }, path: '/var/lib/mysql' },
     ]);
     return [
@@ -68,23 +65,30 @@ export const mariadb: ServiceDefinition = {
               },
             ]),
           ),
-          secret(MARIADB_ROOT_SECRET, labels, { 'root-password': ctx.secrets.mariadb_root_password! }),
+          secret(MARIADB_ROOT_SECRET, labels, {
+            [MARIADB_ROOT_PASSWORD_KEY]: ctx.secrets.mariadb_root_password,
+          }),
           persistentVolumeClaim('mariadb-data', labels, '10Gi'),
           deployment('mariadb', labels, {
             hostname: 'mariadb',
             volumes,
             containers: [
               startContainer('mariadb', ctx.image('mariadb'), ['podstack-mariadb-start'], {
-                env: [{ name: 'MARIADB_ROOT_PASSWORD_FILE', value: MARIADB_ROOT_PASSWORD_FILE }],
+                env: [
+                  {
+                    name: 'MARIADB_ROOT_PASSWORD_FILE',
+                    value: `${MOUNT.mariadbRoot}/${MARIADB_ROOT_PASSWORD_KEY}`,
+                  },
+                ],
                 ports: [{ name: 'mysql', containerPort: 3306 }],
                 volumeMounts,
                 readinessProbe: readinessTcp(3306),
               }),
             ],
           }),
-          service(MARIADB_HOST, labels, [{ name: 'mysql', port: 3306 }]),
+          service('mariadb', labels, [{ name: 'mysql', port: 3306 }]),
         ],
       },
     ];
   },
-};
+});

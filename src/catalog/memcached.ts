@@ -1,16 +1,15 @@
-import { componentLabels, deployment, service } from '../plan/objects.js';
+import { componentLabels, deployment, service } from '../model/objects.js';
 import { readinessTcp } from './_pod.js';
-import type { ServiceDefinition } from './types.js';
+import { defineService } from './types.js';
 
-export const MEMCACHED_SERVERS = 'memcached:11211';
-
-export const memcached: ServiceDefinition = {
+export const memcached = defineService({
   name: 'memcached',
   description: 'memcached, the cache for tokens and API responses',
   kind: 'infrastructure',
   enabledByDefault: true,
-  requires: [],
   secrets: [],
+  needs: [],
+  provides: { cache: { unit: 'memcached', address: 'memcached:11211' } },
   images: [{ name: 'memcached', parent: 'base' }],
   configFiles: [],
   render(ctx) {
@@ -51,4 +50,4 @@ export const memcached: ServiceDefinition = {
       },
     ];
   },
-};
+});

@@ -6,20 +6,22 @@ import {
   secret,
   service,
   startContainer,
-} from '../plan/objects.js';
+} from '../model/objects.js';
 import { configBundle, configMount, podMounts, readinessTcp } from './_pod.js';
-import type { ServiceDefinition } from './types.js';
+import { defineService } from './types.js';
 
-export const RABBITMQ_HOST = 'rabbitmq';
+const RABBITMQ_HOST = 'rabbitmq';
+/** The one RabbitMQ user every OpenStack service connects as (transport_url). */
 export const RABBITMQ_USER = 'openstack';
 
-export const rabbitmq: ServiceDefinition = {
+export const rabbitmq = defineService({
   name: 'rabbitmq',
   description: 'RabbitMQ, the message bus between OpenStack services',
   kind: 'infrastructure',
   enabledByDefault: true,
-  requires: [],
   secrets: ['rabbitmq_password'],
+  needs: [],
+  provides: { messaging: { unit: 'rabbitmq', address: 'rabbitmq:5672' } },
   images: [{ name: 'rabbitmq', parent: 'base' }],
   configFiles: ['rabbitmq.conf'],
   render(ctx) {
@@ -28,7 +30,7 @@ export const rabbitmq: ServiceDefinition = {
       {
         '': {
           default_user: RABBITMQ_USER,
-          default_pass: ctx.secrets.rabbitmq_password!,
+          default_pass: ctx.secrets.rabbitmq_password,
           default_vhost: '/',
           loopback_users: 'none',
           'listeners.tcp.default': 5672,
@@ -82,4 +84,4 @@ export const rabbitmq: ServiceDefinition = {
       },
     ];
   },
-};
+});

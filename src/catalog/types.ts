@@ -1,6 +1,14 @@
 import type { IniOverrides } from '../config/ini.js';
-import type { Unit } from '../plan/unit.js';
-import type { CloudSpec } from '../spec/schema.js';
+import type { Unit } from '../model/unit.js';
+import type { CloudSpec, ServiceOptions } from '../spec/schema.js';
+import type { EndpointRegistry } from './registry.js';
+
+/**
+ * What one service offers the others, by name: a service says what it needs
+ * (`needs: ['identity', 'database']`), never which other file provides it.
+ */
+export const CAPABILITIES = ['database', 'cache', 'messaging', 'identity', 'image', 'placement'] as const;
+export type Capability = (typeof CAPABILITIES)[number];
 
 /**
  * An image podstack builds. Its Containerfile and scripts live in images/<name>/,
@@ -12,35 +20,65 @@ export interface ImageRecipe {
   readonly parent: string;
 }
 
+/** Where a capability is reached inside the cloud, and which unit must be ready first. */
+export interface Provision {
+  /** The unit that is ready once the capability can be used: what users of it wait for. */
+  readonly unit: string;
+  /** host:port inside the cloud (a Service name), for infrastructure such as the database. */
+  readonly address?: string;
+}
+
+/** An HTTP API registered in the Keystone catalog and published for clients. */
+export interface ApiDeclaration {
+  /** Keystone service type: identity, image, placement, compute... */
+  readonly type: Capability;
+  /** The port the API listens on in its container; also the default published port. */
+  readonly port: number;
+  /** Path appended to every endpoint URL (Keystone's /v3). */
+  readonly path?: string;
+}
+
 /** What a service's render function is given: everything already resolved and validated. */
-export interface RenderContext {
+export interface RenderContext<S extends string = string, F extends string = string> {
   readonly spec: CloudSpec;
   /** Values from secrets.yaml. Only ever placed into Secret objects. */
-  readonly secrets: Readonly<Record<string, string>>;
+  readonly secrets: Readonly<Record<S, string>>;
   /** The full reference (name:tag) of one of podstack's images. */
   image(name: string): string;
   /** The user's overrides for one of this service's config files (empty when none). */
-  overrides(file: string): IniOverrides;
+  overrides(file: F): IniOverrides;
+  /** The unit that provides a capability: what a unit waits for before using it. */
+  provider(capability: Capability): string;
+  /** Every URL and address of the cloud, from one place. */
+  readonly endpoints: EndpointRegistry;
 }
 
 /**
  * One OpenStack project or piece of infrastructure. Adding a service to podstack
  * means adding one file that exports one of these and listing it in catalog/index.ts.
+ * OpenStack services are written with `openstackService` (catalog/_factory.ts),
+ * which derives everything below from a short declaration.
  */
-export interface ServiceDefinition {
-  /** The key under `services:` in cloud.yaml. */
-  readonly name: string;
-  readonly description: string;
+export interface ServiceDefinition<S extends string = string, F extends string = string>
+  extends ServiceOptions {
   readonly kind: 'infrastructure' | 'openstack';
-  readonly enabledByDefault: boolean;
-  /** Services that must be enabled for this one to work. */
-  readonly requires: readonly string[];
   /** Names of the entries it needs in secrets.yaml (generated once by podstack). */
-  readonly secrets: readonly string[];
+  readonly secrets: readonly S[];
   readonly images: readonly ImageRecipe[];
   /** Config files a user may override under services.<name>.config, in oslo INI form. */
-  readonly configFiles: readonly string[];
-  /** The port its public API is published on, when it has one. */
-  readonly defaultPort?: number;
-  readonly render: (ctx: RenderContext) => readonly Unit[];
+  readonly configFiles: readonly F[];
+  readonly needs: readonly Capability[];
+  readonly provides: Readonly<Partial<Record<Capability, Provision>>>;
+  /** Its API, when it has one: registered in Keystone and published (port: services.<name>.port). */
+  readonly api?: ApiDeclaration;
+  /** A commented example of a config override, shown in the cloud file `podstack init` writes. */
+  readonly example?: string;
+  readonly render: (ctx: RenderContext<S, F>) => readonly Unit[];
+}
+
+/** Declares a service with its secrets and config files typed: a misspelt name fails to compile. */
+export function defineService<const S extends string, const F extends string>(
+  def: ServiceDefinition<S, F>,
+): ServiceDefinition {
+  return def as unknown as ServiceDefinition;
 }

@@ -2,14 +2,21 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { PodstackError } from '../errors.js';
 import { silent } from '../events.js';
-import { buildProject, pushProject } from '../lifecycle/build.js';
-import { publishedEndpoints } from '../lifecycle/endpoints.js';
-import { type EngineChoice, type EngineName, engineFor } from '../lifecycle/engine.js';
-import { writeOpenrc } from '../lifecycle/openrc.js';
-import { initProject, openProject, type ProjectOptions } from '../lifecycle/project.js';
-import { up } from '../lifecycle/up.js';
-import { planToDot, planToText, planToYaml } from '../plan/render.js';
+import type { EngineChoice, EngineName } from '../lifecycle/engine.js';
+import type { ProjectOptions } from '../lifecycle/project.js';
 import { lineReporter } from './progress.js';
+
+// The library is loaded by the command that needs it, not at start: `podstack --help` should
+// answer at once, and only `--engine kubernetes` pays for the Kubernetes client.
+const lib = {
+  build: () => import('../lifecycle/build.js'),
+  endpoints: () => import('../lifecycle/endpoints.js'),
+  engine: () => import('../lifecycle/engine.js'),
+  openrc: () => import('../lifecycle/openrc.js'),
+  project: () => import('../lifecycle/project.js'),
+  up: () => import('../lifecycle/up.js'),
+  render: () => import('../plan/render.js'),
+};
 
 interface GlobalOptions {
   file: string;
@@ -73,6 +80,7 @@ program
   .command('init')
   .description('write a commented cloud.yaml and generate secrets.yaml (never overwrites either)')
   .action(async (_o, cmd: Command) => {
+    const { initProject } = await lib.project();
     const r = await initProject(projectOptions(cmd));
     print(r.wroteCloudFile ? `wrote ${r.file}` : `${r.file} exists: left as it is`);
     print(
@@ -88,6 +96,7 @@ program
   .option('--push', 'push them to the registry images.prefix names (for a Kubernetes cluster)')
   .addOption(output(['text', 'json'], 'text'))
   .action(async (o: { output: string; push?: boolean }, cmd: Command) => {
+    const [{ openProject }, { buildProject, pushProject }] = await Promise.all([lib.project(), lib.build()]);
     const opts = projectOptions(cmd);
     const project = await openProject(opts);
     const r = await buildProject(project, opts.report ?? silent);
@@ -102,7 +111,12 @@ withEngine(program.command('plan'))
   .addOption(output(['text', 'yaml', 'json'], 'text'))
   .option('--offline', 'do not compare with the running cloud')
   .action(async (o: EngineOptions & { output: string; offline?: boolean }, cmd: Command) => {
-    const project = await openProject(projectOptions(cmd));
+    const [{ openProject }, { engineFor }, { planToText, planToYaml }] = await Promise.all([
+      lib.project(),
+      lib.engine(),
+      lib.render(),
+    ]);
+    const project = await openProject({ ...projectOptions(cmd), engine: o.engine });
     if (o.output === 'yaml') return print(planToYaml(project.plan));
     const changes = o.offline
       ? undefined
@@ -130,6 +144,7 @@ program
   .command('graph')
   .description('print the run-time relationships as a Graphviz graph (render with `| dot -Tsvg > cloud.svg`)')
   .action(async (_o, cmd: Command) => {
+    const [{ openProject }, { planToDot }] = await Promise.all([lib.project(), lib.render()]);
     const project = await openProject(projectOptions(cmd));
     print(planToDot(project.plan));
   });
@@ -147,6 +162,7 @@ withEngine(program.command('up'))
   .addOption(output(['text', 'json'], 'text'))
   .action(
     async (o: EngineOptions & { install: boolean; concurrency?: number; output: string }, cmd: Command) => {
+      const { up } = await lib.up();
       const opts = projectOptions(cmd);
       const r = await up({
         ...opts,
@@ -167,7 +183,7 @@ withEngine(program.command('up'))
       print(
         `cloud "${r.project.spec.name}" is up (revision ${r.revision}): ${r.apply.changed.length} unit(s) changed, ${r.apply.unchanged.length} unchanged`,
       );
-      for (const e of r.endpoints) print(`  ${e.name.padEnd(16)} ${e.url}`);
+      for (const e of r.endpoints) print(`  ${e.type.padEnd(10)} ${e.url}`);
       print('Use it:  podstack openrc && source admin-openrc.sh && openstack token issue');
     },
   );
@@ -176,14 +192,19 @@ withEngine(program.command('status'))
   .description('every unit of the cloud: healthy or not, and why')
   .addOption(output(['text', 'json'], 'text'))
   .action(async (o: EngineOptions & { output: string }, cmd: Command) => {
-    const project = await openProject({ ...projectOptions(cmd), report: silent });
+    const [{ openProject }, { engineFor }, { publishedEndpoints }] = await Promise.all([
+      lib.project(),
+      lib.engine(),
+      lib.endpoints(),
+    ]);
+    const project = await openProject({ ...projectOptions(cmd), engine: o.engine, report: silent });
     const statuses = await (await engineFor(project, engineChoice(o))).engine.status(project.plan);
-    const endpoints = publishedEndpoints(project.plan, project.spec.endpoints.address);
+    const endpoints = publishedEndpoints(project.endpoints);
     if (o.output === 'json') return printJson({ cloud: project.spec.name, units: statuses, endpoints });
     for (const s of statuses) {
       print(`${s.unit.padEnd(20)} ${s.kind.padEnd(10)} ${s.state.padEnd(10)} ${s.reason ?? ''}`.trimEnd());
     }
-    for (const e of endpoints) print(`endpoint ${e.name}: ${e.url}`);
+    for (const e of endpoints) print(`endpoint ${e.type}: ${e.url}`);
     const healthy = statuses.every((s) => ['ready', 'completed', 'applied'].includes(s.state));
     if (!healthy) process.exitCode = 3;
   });
@@ -195,6 +216,7 @@ program
   )
   .option('--dir <dir>', 'where to write them (default: beside the cloud file)')
   .action(async (o: { dir?: string }, cmd: Command) => {
+    const [{ openProject }, { writeOpenrc }] = await Promise.all([lib.project(), lib.openrc()]);
     const project = await openProject({ ...projectOptions(cmd), report: silent });
     const r = await writeOpenrc(project, o.dir);
     print(`wrote ${r.openrc} and ${r.cloudsYaml} (cloud "${r.cloudName}")`);
@@ -207,8 +229,9 @@ withEngine(program.command('down'))
   .description("remove the cloud's containers; its data volumes stay unless --purge")
   .option('--purge', 'also delete the data volumes (databases, keys): the cloud is gone for good')
   .action(async (o: EngineOptions & { purge?: boolean }, cmd: Command) => {
+    const [{ openProject }, { engineFor }] = await Promise.all([lib.project(), lib.engine()]);
     const opts = projectOptions(cmd);
-    const project = await openProject({ ...opts, report: silent });
+    const project = await openProject({ ...opts, engine: o.engine, report: silent });
     const r = await (await engineFor(project, engineChoice(o))).engine.destroy({
       purge: o.purge ?? false,
       report: opts.report ?? silent,

@@ -1,6 +1,5 @@
-import type { IniValue } from '../spec/schema.js';
-
-export type { IniValue };
+/** One option's value: lists are written comma-separated, as oslo.config reads them. */
+export type IniValue = string | number | boolean | readonly (string | number)[];
 /** section -> option -> value */
 export type IniSections = Record<string, Record<string, IniValue>>;
 export type IniOverrides = Readonly<Record<string, Readonly<Record<string, IniValue>>>>;

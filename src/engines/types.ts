@@ -1,5 +1,7 @@
 import type { Reporter } from '../events.js';
-import type { Plan, UnitKind } from '../plan/unit.js';
+import type { Plan, UnitChange, UnitKind } from '../model/unit.js';
+
+export type { ChangeAction, UnitChange } from '../model/unit.js';
 
 export type UnitState =
   | 'ready'
@@ -18,15 +20,6 @@ export interface UnitStatus {
   readonly state: UnitState;
   /** Why it is in that state, when it is not healthy (or a useful detail when it is). */
   readonly reason?: string;
-}
-
-export type ChangeAction = 'create' | 'update' | 'unchanged' | 'delete';
-
-export interface UnitChange {
-  readonly unit: string;
-  readonly action: ChangeAction;
-  /** What differs, for updates: object kinds and names, or a short reason. */
-  readonly details: readonly string[];
 }
 
 export interface ApplyOptions {

@@ -1,9 +1,9 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
+import { WAIT_IMAGE } from '../catalog/index.js';
 import type { ImageRecipe, ServiceDefinition } from '../catalog/types.js';
-import { WAIT_IMAGE } from '../plan/build.js';
-import { topologicalWaves } from '../plan/graph.js';
-import { hashOf } from '../plan/hash.js';
+import { topologicalWaves } from '../model/graph.js';
+import { hashOf } from '../model/hash.js';
 
 /** The debootstrapped Debian root every image starts from. */
 export const ROOTFS = 'rootfs';

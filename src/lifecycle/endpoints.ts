@@ -1,34 +1,19 @@
-import { isWorkload } from '../plan/objects.js';
-import type { Plan } from '../plan/unit.js';
+import type { EndpointRegistry } from '../catalog/registry.js';
 
 export interface Endpoint {
   readonly service: string;
-  readonly name: string;
+  /** Keystone service type: identity, image, placement... */
+  readonly type: string;
   readonly url: string;
+  readonly internalUrl: string;
 }
 
-/**
- * The endpoints clients outside the cloud use: every container port with a
- * hostPort, on the address the cloud file gives clients (which may differ from
- * the address bound, behind NAT or a load balancer).
- */
-export function publishedEndpoints(plan: Plan, address: string): Endpoint[] {
-  const host = address.includes(':') ? `[${address}]` : address;
-  const out: Endpoint[] = [];
-  for (const unit of plan.units) {
-    for (const o of unit.objects) {
-      if (!isWorkload(o)) continue;
-      for (const c of o.spec?.template.spec?.containers ?? []) {
-        for (const p of c.ports ?? []) {
-          if (p.hostPort === undefined) continue;
-          out.push({
-            service: unit.service,
-            name: `${unit.name}/${p.name ?? p.containerPort}`,
-            url: `http://${host}:${p.hostPort}`,
-          });
-        }
-      }
-    }
-  }
-  return out;
+/** The API endpoints of the cloud as clients use them, for `up` and `status` to show. */
+export function publishedEndpoints(registry: EndpointRegistry): Endpoint[] {
+  return registry.published().map((api) => ({
+    service: api.service,
+    type: api.type,
+    url: registry.url(api.type, 'public'),
+    internalUrl: registry.url(api.type, 'internal'),
+  }));
 }

@@ -1,12 +1,11 @@
-import { type ClusterTarget, connect } from '../engines/kubernetes/client.js';
-import { KubernetesEngine } from '../engines/kubernetes/engine.js';
-import { PodmanEngine } from '../engines/podman/engine.js';
+import type { ClusterTarget } from '../engines/kubernetes/client.js';
+import { cloudSubnet } from '../engines/podman/network.js';
 import type { Engine } from '../engines/types.js';
 import { podmanForHost } from '../podman/host.js';
 import type { Podman } from '../podman/runner.js';
-import type { Project } from './project.js';
+import type { EngineName, Project } from './project.js';
 
-export type EngineName = 'podman' | 'kubernetes';
+export type { EngineName } from './project.js';
 
 export interface EngineChoice {
   readonly name?: EngineName;
@@ -14,17 +13,37 @@ export interface EngineChoice {
   readonly cluster?: ClusterTarget;
 }
 
-/** The one place an engine is chosen. */
+/**
+ * The one place an engine is made, for the engine the project's plan was made for. The
+ * Kubernetes client is loaded only here and only for it: it is most of podstack's start-up time.
+ */
 export async function engineFor(
   project: Project,
   choice: EngineChoice = {},
 ): Promise<{ engine: Engine; podman?: Podman }> {
-  if (choice.name === 'kubernetes') {
+  const name = choice.name ?? project.engine;
+  if (name !== project.engine)
+    throw new Error(
+      `the project's plan is for ${project.engine}, not for ${name}: open it with engine ${name}`,
+    );
+  if (name === 'kubernetes') {
+    const [{ connect }, { KubernetesEngine }] = await Promise.all([
+      import('../engines/kubernetes/client.js'),
+      import('../engines/kubernetes/engine.js'),
+    ]);
     return { engine: new KubernetesEngine({ cluster: connect(choice.cluster), cloud: project.spec.name }) };
   }
-  const { podman } = await podmanForHost(project.stateDir);
+  const [{ podman }, { PodmanEngine }] = await Promise.all([
+    podmanForHost(project.stateDir),
+    import('../engines/podman/engine.js'),
+  ]);
   return {
-    engine: new PodmanEngine({ podman, cloud: project.spec.name, stateDir: project.stateDir }),
+    engine: new PodmanEngine({
+      podman,
+      cloud: project.spec.name,
+      stateDir: project.stateDir,
+      subnet: cloudSubnet(project.spec.name, project.spec.network.subnet),
+    }),
     podman,
   };
 }

@@ -1,7 +1,6 @@
 import { dirname, join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { readFileOrUndefined, writeFileAtomic } from '../_fs.js';
-import { identityUrls } from '../catalog/keystone.js';
 import type { Project } from './project.js';
 
 export interface OpenrcResult {
@@ -17,7 +16,7 @@ export interface OpenrcResult {
  */
 export async function writeOpenrc(project: Project, dir = dirname(project.file)): Promise<OpenrcResult> {
   const { spec, secrets } = project;
-  const authUrl = identityUrls({ spec, secrets, image: () => '', overrides: () => ({}) }).public;
+  const authUrl = project.endpoints.url('identity', 'public');
   const password = secrets.keystone_admin_password!;
   const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
   const openrc = join(dir, 'admin-openrc.sh');

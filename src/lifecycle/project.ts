@@ -3,18 +3,24 @@ import { dirname, join, resolve } from 'node:path';
 import { writeFileAtomic } from '../_fs.js';
 import { packageRoot } from '../_paths.js';
 import { allSecretNames, catalog as defaultCatalog, type ServiceDefinition } from '../catalog/index.js';
+import type { EndpointRegistry } from '../catalog/registry.js';
 import type { ImageRecipe } from '../catalog/types.js';
+import { cloudSubnet, gatewayOf } from '../engines/podman/network.js';
 import { type Reporter, silent } from '../events.js';
 import { imageRefs, imagesFor, type RootfsInputs } from '../images/recipes.js';
 import { debianSourcesFor, readHostSources } from '../images/sources.js';
-import { buildPlan, enabledServices } from '../plan/build.js';
-import type { Plan } from '../plan/unit.js';
+import type { Plan } from '../model/unit.js';
+import { buildPlan, enabledServices, endpointRegistry, type PlanTarget } from '../plan/build.js';
 import { loadCloud } from '../spec/load.js';
 import type { CloudSpec } from '../spec/schema.js';
 import { ensureSecrets } from '../spec/secrets.js';
-import { CLOUD_TEMPLATE } from '../spec/template.js';
+import { cloudTemplate } from '../spec/template.js';
+
+export type EngineName = 'podman' | 'kubernetes';
 
 export interface ProjectOptions {
+  /** The engine the plan is made for (default podman). */
+  readonly engine?: EngineName;
   /** Path of the cloud file (default ./cloud.yaml). */
   readonly file?: string;
   /** Path of the secrets file (default: secrets.yaml beside the cloud file). */
@@ -35,6 +41,9 @@ export interface Project {
   readonly rootfs: RootfsInputs;
   readonly imagesDir: string;
   readonly plan: Plan;
+  readonly engine: EngineName;
+  /** Where each API is published: what `up` and `status` show, what openrc points at. */
+  readonly endpoints: EndpointRegistry;
   /** podstack's state for this cloud. */
   readonly stateDir: string;
 }
@@ -55,7 +64,7 @@ export interface InitResult {
 export async function initProject(o: ProjectOptions = {}): Promise<InitResult> {
   const { file, secretsFile } = projectPaths(o);
   const wroteCloudFile = !existsSync(file);
-  if (wroteCloudFile) await writeFileAtomic(file, CLOUD_TEMPLATE, 0o644);
+  if (wroteCloudFile) await writeFileAtomic(file, cloudTemplate(o.catalog ?? defaultCatalog), 0o644);
   const { added } = await ensureSecrets(secretsFile, allSecretNames(o.catalog ?? defaultCatalog));
   return { file, secretsFile, wroteCloudFile, addedSecrets: added };
 }
@@ -87,7 +96,9 @@ export async function openProject(o: ProjectOptions = {}): Promise<Project> {
   const imagesDir = join(packageRoot(), 'images');
   const imageWaves = imagesFor(services);
   const refs = await imageRefs(imageWaves, spec.images.prefix, imagesDir, rootfs);
-  const plan = buildPlan({ spec, secrets: secretsResult.secrets, catalog, imageRefs: refs });
+  const engine = o.engine ?? 'podman';
+  const target = planTarget(spec, engine);
+  const plan = buildPlan({ spec, secrets: secretsResult.secrets, catalog, imageRefs: refs, target });
   return {
     file,
     secretsFile,
@@ -99,6 +110,22 @@ export async function openProject(o: ProjectOptions = {}): Promise<Project> {
     rootfs,
     imagesDir,
     plan,
+    engine,
+    endpoints: endpointRegistry(spec, services, target.internalAddress),
     stateDir: join(spec.dataDir, spec.name),
+  };
+}
+
+/**
+ * What the engine asks of the plan. Internal endpoints need an address that the host and the
+ * cloud's pods both reach: on Podman the gateway of the cloud's own network, on Kubernetes the
+ * node address clients use (pods reach its hostPorts too).
+ */
+export function planTarget(spec: CloudSpec, engine: EngineName): PlanTarget {
+  if (engine === 'kubernetes')
+    return { internalAddress: spec.endpoints.internal || spec.endpoints.address, inClusterWaits: true };
+  return {
+    internalAddress: spec.endpoints.internal || gatewayOf(cloudSubnet(spec.name, spec.network.subnet)),
+    inClusterWaits: false,
   };
 }

@@ -11,7 +11,7 @@ import { type Endpoint, publishedEndpoints } from './endpoints.js';
 import { type EngineChoice, engineFor } from './engine.js';
 import { initProject, openProject, type Project, type ProjectOptions } from './project.js';
 
-export interface UpOptions extends ProjectOptions {
+export interface UpOptions extends Omit<ProjectOptions, 'engine'> {
   readonly report: Reporter;
   readonly engine?: EngineChoice;
   /** Install missing host packages (as root). */
@@ -62,11 +62,11 @@ async function recordRevision(project: Project, apply: ApplyResult): Promise<num
 /** init (if needed) -> build (what changed) -> apply (what changed) -> record. */
 export async function up(o: UpOptions): Promise<UpResult> {
   if (o.installHostPackages ?? true) await ensurePackages(HOST_PACKAGES, o.report);
-  const init = await initProject(o);
+  const init = await initProject({ ...o, engine: o.engine?.name ?? 'podman' });
   if (init.wroteCloudFile)
     o.report({ type: 'step', message: `wrote ${init.file} (the default cloud; edit and re-run)` });
-  const project = await openProject(o);
-  const kubernetes = o.engine?.name === 'kubernetes';
+  const project = await openProject({ ...o, engine: o.engine?.name ?? 'podman' });
+  const kubernetes = project.engine === 'kubernetes';
   if (kubernetes && project.spec.images.prefix.startsWith('localhost/')) {
     throw new PodstackError(
       `images.prefix is ${project.spec.images.prefix}: a cluster cannot pull from there`,
@@ -90,7 +90,7 @@ export async function up(o: UpOptions): Promise<UpResult> {
     project,
     build,
     apply,
-    endpoints: publishedEndpoints(project.plan, project.spec.endpoints.address),
+    endpoints: publishedEndpoints(project.endpoints),
     revision,
   };
 }

@@ -1,8 +1,9 @@
 import type { V1PodTemplateSpec } from '@kubernetes/client-node';
-import type { RenderContext, ServiceDefinition } from '../catalog/types.js';
-import type { CloudSpec } from '../spec/schema.js';
-import { topologicalWaves } from './graph.js';
-import { hashOf } from './hash.js';
+import { WAIT_IMAGE } from '../catalog/index.js';
+import { type EndpointAddresses, EndpointRegistry, type PublishedApi } from '../catalog/registry.js';
+import type { Capability, RenderContext, ServiceDefinition } from '../catalog/types.js';
+import { topologicalWaves } from '../model/graph.js';
+import { hashOf } from '../model/hash.js';
 import {
   ANNOTATION,
   isWorkload,
@@ -11,8 +12,24 @@ import {
   WAIT_ACCOUNT,
   WAIT_CONTAINER,
   waitAccess,
-} from './objects.js';
-import type { Plan, PlannedUnit, Unit, UnitKind } from './unit.js';
+} from '../model/objects.js';
+import type { Plan, PlannedUnit, Unit, UnitKind } from '../model/unit.js';
+import type { CloudSpec } from '../spec/schema.js';
+
+/**
+ * What differs between the places a plan is made for. The objects are the same Kubernetes
+ * objects on every engine; what an engine asks of the plan is said here.
+ */
+export interface PlanTarget {
+  /** The host of internal and admin endpoints: reachable from the host and from the cloud's pods. */
+  readonly internalAddress: string;
+  /**
+   * Pods wait for their dependencies themselves, in the cluster (Kubernetes: the podstack-wait
+   * init container and its read-only API access). Where the engine starts units in order
+   * (Podman), they are not added.
+   */
+  readonly inClusterWaits: boolean;
+}
 
 export interface PlanInputs {
   readonly spec: CloudSpec;
@@ -20,10 +37,31 @@ export interface PlanInputs {
   readonly catalog: readonly ServiceDefinition[];
   /** image name -> full reference, from the image graph. */
   readonly imageRefs: Readonly<Record<string, string>>;
+  readonly target: PlanTarget;
 }
 
-/** The image that carries podstack-wait (it needs Python, which openstack-base has). */
-export const WAIT_IMAGE = 'openstack-base';
+/** Every URL of the cloud, from the enabled services' declarations and the cloud file. */
+export function endpointRegistry(
+  spec: CloudSpec,
+  services: readonly ServiceDefinition[],
+  internalAddress: string,
+): EndpointRegistry {
+  const addresses: EndpointAddresses = {
+    public: spec.endpoints.address,
+    bind: spec.endpoints.bind,
+    internal: internalAddress,
+  };
+  const apis = services.flatMap((def): PublishedApi[] =>
+    def.api
+      ? [{ ...def.api, service: def.name, published: spec.services[def.name]?.port ?? def.api.port }]
+      : [],
+  );
+  const inCloud = new Map<Capability, string>();
+  for (const def of services)
+    for (const [cap, p] of Object.entries(def.provides))
+      if (p?.address) inCloud.set(cap as Capability, p.address);
+  return new EndpointRegistry(addresses, apis, inCloud);
+}
 /** The unit holding the waiting pods' ServiceAccount and its Role. */
 export const ACCESS_UNIT = 'podstack-access';
 
@@ -39,10 +77,26 @@ export function enabledServices(spec: CloudSpec, catalog: readonly ServiceDefini
 export function buildPlan(inputs: PlanInputs): Plan {
   const { spec } = inputs;
   const units: Unit[] = [];
-  for (const def of enabledServices(spec, inputs.catalog)) {
+  const services = enabledServices(spec, inputs.catalog);
+  const endpoints = endpointRegistry(spec, services, inputs.target.internalAddress);
+  const provider = (capability: Capability) => {
+    const p = services.find((s) => s.provides[capability])?.provides[capability];
+    if (!p) throw new Error(`no enabled service provides ${capability}`);
+    return p.unit;
+  };
+  for (const def of services) {
+    const secrets = Object.fromEntries(
+      def.secrets.map((name) => {
+        const value = inputs.secrets[name];
+        if (value === undefined) throw new Error(`secrets.yaml has no ${name}, which ${def.name} needs`);
+        return [name, value];
+      }),
+    );
     const ctx: RenderContext = {
       spec,
-      secrets: inputs.secrets,
+      secrets,
+      endpoints,
+      provider,
       image: (name) => {
         const ref = inputs.imageRefs[name];
         if (ref === undefined)
@@ -54,7 +108,7 @@ export function buildPlan(inputs: PlanInputs): Plan {
     units.push(...def.render(ctx));
   }
   checkNames(units);
-  const waiting = withWaiting(units, inputs.imageRefs[WAIT_IMAGE]);
+  const waiting = inputs.target.inClusterWaits ? withWaiting(units, inputs.imageRefs[WAIT_IMAGE]) : units;
   const labelled = waiting.map((u) => ({
     ...u,
     objects: u.objects.map((o) => withCloudLabels(o, spec.name, u.name)),
@@ -68,7 +122,8 @@ export function buildPlan(inputs: PlanInputs): Plan {
   const planned = waves.flat().map((name): PlannedUnit => {
     const unit = byName.get(name)!;
     const objects = unit.objects.map((o) => withConfigHash(o, configs));
-    return { ...unit, objects, kind: unitKind(unit), hash: hashOf(objects) };
+    const kind = unitKind(unit);
+    return { ...unit, objects, kind, hash: hashOf(kind === 'job' ? objects.map(jobKey) : objects) };
   });
   return { cloud: spec.name, units: planned, waves };
 }
@@ -128,6 +183,21 @@ function withWaiting(units: readonly Unit[], waitImage: string | undefined): Uni
     objects: waitAccess({ [LABEL.name]: 'podstack', [LABEL.component]: 'wait' }),
   };
   return [access, ...out];
+}
+
+/**
+ * What makes a Job run again: its image, command and the inputs it declares (the pod
+ * template's spec, and the hash of the ConfigMaps and Secrets it mounts), never its labels or
+ * other metadata, as openstack-k8s-operators key theirs. Other objects of a Job's unit (its
+ * claims) count by their name and spec.
+ */
+function jobKey(o: KubeObject): unknown {
+  if (o.kind !== 'Job')
+    return { kind: o.kind, name: o.metadata.name, spec: 'spec' in o ? o.spec : undefined };
+  return {
+    pod: o.spec?.template.spec,
+    inputs: o.spec?.template.metadata?.annotations?.[ANNOTATION.configHash] ?? '',
+  };
 }
 
 function checkNames(units: readonly Unit[]): void {

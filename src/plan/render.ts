@@ -1,7 +1,6 @@
 import { stringify } from 'yaml';
-import type { UnitChange } from '../engines/types.js';
-import type { KubeObject } from './objects.js';
-import type { Plan } from './unit.js';
+import type { KubeObject } from '../model/objects.js';
+import type { Plan, UnitChange } from '../model/unit.js';
 
 /** apiVersion, kind, metadata first, then the rest sorted: the order people expect and diffs like. */
 function ordered(value: unknown, top = true): unknown {

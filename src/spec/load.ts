@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { isMap, isScalar, LineCounter, parseDocument, type YAMLMap } from 'yaml';
-import type { ServiceDefinition } from '../catalog/types.js';
 import { SpecError, type SpecIssue } from '../errors.js';
 import { formatIssue, formatPath } from './issues.js';
+import type { ServiceOptions } from './schema.js';
 import { buildCloudSchema, type CloudSpec } from './schema.js';
 
 /** Parses YAML text, returning its data and a function that locates a path in the text. */
@@ -38,7 +38,7 @@ export function parseYaml(text: string, file: string) {
 }
 
 /** Validates cloud file text: defaults filled in, or a SpecError listing every problem. */
-export function parseCloud(text: string, file: string, catalog: readonly ServiceDefinition[]): CloudSpec {
+export function parseCloud(text: string, file: string, catalog: readonly ServiceOptions[]): CloudSpec {
   const { data, locate } = parseYaml(text, file);
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
     throw new SpecError(file, [
@@ -62,7 +62,7 @@ export function parseCloud(text: string, file: string, catalog: readonly Service
   throw new SpecError(file, issues);
 }
 
-export async function loadCloud(file: string, catalog: readonly ServiceDefinition[]): Promise<CloudSpec> {
+export async function loadCloud(file: string, catalog: readonly ServiceOptions[]): Promise<CloudSpec> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');

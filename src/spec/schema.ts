@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { ServiceDefinition } from '../catalog/types.js';
+import type { IniValue } from '../config/ini.js';
 
 /**
  * The cloud file's schema, built from the catalog so that each service's
@@ -17,7 +17,23 @@ const iniFile = z
 
 const port = z.number().int().min(1).max(65535);
 
-function serviceSchema(def: ServiceDefinition) {
+/**
+ * What the schema needs to know of a service. The catalog's entries are these and more; the
+ * spec layer knows nothing else of the catalog.
+ */
+export interface ServiceOptions {
+  readonly name: string;
+  readonly description: string;
+  readonly enabledByDefault: boolean;
+  readonly configFiles: readonly string[];
+  /** Its API's port, when it has one: the default of services.<name>.port. */
+  readonly api?: { readonly port: number };
+  /** Capabilities it uses, and those it offers the others (database, identity...). */
+  readonly needs: readonly string[];
+  readonly provides: Readonly<Record<string, unknown>>;
+}
+
+function serviceSchema(def: ServiceOptions) {
   const configFiles = Object.fromEntries(def.configFiles.map((f) => [f, iniFile.optional()]));
   const shape = {
     enabled: z.boolean().default(def.enabledByDefault).describe(`Deploy ${def.name}`),
@@ -27,9 +43,9 @@ function serviceSchema(def: ServiceDefinition) {
       .describe(
         `Overrides merged over podstack's generated config (files: ${def.configFiles.join(', ') || 'none'})`,
       ),
-    ...(def.defaultPort === undefined
+    ...(def.api === undefined
       ? {}
-      : { port: port.default(def.defaultPort).describe('Port the public API is published on') }),
+      : { port: port.default(def.api.port).describe('Port the API is published on') }),
   };
   return z.strictObject(shape).prefault({}).describe(def.description);
 }
@@ -38,9 +54,16 @@ const hostname = z
   .string()
   .regex(/^[A-Za-z0-9]([A-Za-z0-9.:-]*[A-Za-z0-9])?$/, 'must be an IP address or a host name');
 
+const subnet = z
+  .string()
+  .regex(
+    /^((25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(25[0-5]|2[0-4]\d|1?\d?\d)\/(1[6-9]|2[0-8])$/,
+    'must be an IPv4 subnet from /16 to /28, such as 10.89.7.0/24',
+  );
+
 const url = z.string().regex(/^(https?|file):\/\/\S+$/, 'must be a URL such as http://host/debian');
 
-export function buildCloudSchema(catalog: readonly ServiceDefinition[]) {
+export function buildCloudSchema(catalog: readonly ServiceOptions[]) {
   const services = Object.fromEntries(catalog.map((s) => [s.name, serviceSchema(s)]));
   return z
     .strictObject({
@@ -63,6 +86,22 @@ export function buildCloudSchema(catalog: readonly ServiceDefinition[]) {
             .union([z.literal(''), hostname])
             .default('')
             .describe('Host address the API ports are published on (empty: the same as address)'),
+          internal: z
+            .union([z.literal(''), hostname])
+            .default('')
+            .describe(
+              "Address of the internal and admin endpoints, which both the cloud's services and tools on the host reach (empty: on Podman the cloud network's gateway, on Kubernetes the same as address)",
+            ),
+        })
+        .prefault({}),
+      network: z
+        .strictObject({
+          subnet: z
+            .union([z.literal(''), subnet])
+            .default('')
+            .describe(
+              "Podman: the cloud network's IPv4 subnet; the host's address on it (the first) carries the internal endpoints. Empty: 10.89.N.0/24, N derived from the cloud's name",
+            ),
         })
         .prefault({}),
       images: z
@@ -102,24 +141,23 @@ export function buildCloudSchema(catalog: readonly ServiceDefinition[]) {
       services: z.strictObject(services).prefault({}),
     })
     .superRefine((cloud, ctx) => {
+      const enabled = (name: string) =>
+        (cloud.services[name] as { enabled: boolean } | undefined)?.enabled === true;
       for (const def of catalog) {
-        const settings = cloud.services[def.name] as { enabled: boolean } | undefined;
-        if (!settings?.enabled) continue;
-        for (const req of def.requires) {
-          const dep = cloud.services[req] as { enabled: boolean } | undefined;
-          if (!dep?.enabled) {
-            ctx.addIssue({
-              code: 'custom',
-              path: ['services', req, 'enabled'],
-              message: `${def.name} needs ${req}: set services.${req}.enabled to true, or disable ${def.name}`,
-            });
-          }
+        if (!enabled(def.name)) continue;
+        for (const need of def.needs) {
+          const providers = catalog.filter((p) => need in p.provides);
+          if (providers.some((p) => enabled(p.name))) continue;
+          const first = providers[0]?.name ?? need;
+          ctx.addIssue({
+            code: 'custom',
+            path: ['services', first, 'enabled'],
+            message: `${def.name} needs ${need}, which ${first} provides: set services.${first}.enabled to true, or disable ${def.name}`,
+          });
         }
       }
     });
 }
-
-export type IniValue = z.infer<typeof iniValue>;
 
 export interface ServiceSettings {
   readonly enabled: boolean;
@@ -133,7 +171,8 @@ export interface CloudSpec {
   readonly name: string;
   readonly release: 'zed';
   readonly region: string;
-  readonly endpoints: { readonly address: string; readonly bind: string };
+  readonly endpoints: { readonly address: string; readonly bind: string; readonly internal: string };
+  readonly network: { readonly subnet: string };
   readonly images: {
     readonly prefix: string;
     readonly tlsVerify: boolean;

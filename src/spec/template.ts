@@ -1,9 +1,31 @@
+import type { ServiceOptions } from './schema.js';
+
+/** What the template says of a service beyond its schema: an override example. */
+export interface TemplateService extends ServiceOptions {
+  readonly example?: string;
+}
+
 /**
  * The commented cloud.yaml that `podstack init` writes. Every value here is the
  * default (a unit test checks that this file parses to exactly the defaults),
- * so a user reads what podstack will do and changes only what they want.
+ * so a user reads what podstack will do and changes only what they want. Its
+ * services come from the catalog: a new service is in it without editing this file.
  */
-export const CLOUD_TEMPLATE = `# podstack cloud file: the whole cloud, described. \`podstack plan\` shows what a change
+export function cloudTemplate(services: readonly TemplateService[]): string {
+  return `${HEADER}services:\n${services.map(serviceBlock).join('')}`;
+}
+
+function serviceBlock(s: TemplateService): string {
+  const lines = [`  # ${s.description}`, `  ${s.name}:`, `    enabled: ${s.enabledByDefault}`];
+  if (s.api) lines.push('    # Port its API is published on.', `    port: ${s.api.port}`);
+  if (s.example) {
+    lines.push("    # Overrides are merged over podstack's generated config, option by option:");
+    for (const l of s.example.split('\n')) lines.push(`    # ${l}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+const HEADER = `# podstack cloud file: the whole cloud, described. \`podstack plan\` shows what a change
 # would do; \`podstack up\` applies it. Every value below is the default.
 # Editors: a JSON Schema for this file is schema/cloud.schema.json in podstack.
 
@@ -21,6 +43,14 @@ endpoints:
   address: 127.0.0.1
   # Host address the API ports are published on (empty: the same as address).
   bind: ""
+  # Internal and admin endpoints: an address both the host and the cloud's services reach.
+  # Empty: on Podman the cloud network's gateway, on Kubernetes the same as address.
+  internal: ""
+
+network:
+  # Podman: the cloud network's subnet; the host's address on it carries the internal
+  # endpoints. Empty: 10.89.N.0/24, N derived from the cloud's name.
+  subnet: ""
 
 images:
   # Images are named <prefix>/<image>:<hash of its inputs>. For a Kubernetes cluster, name
@@ -38,24 +68,4 @@ images:
 # podstack's state and rendered config, one folder per cloud.
 dataDir: /var/lib/podstack
 
-services:
-  mariadb:
-    enabled: true
-    # Overrides are merged over podstack's generated config, option by option:
-    # config:
-    #   mariadb.cnf:
-    #     mysqld:
-    #       max_connections: 2000
-  memcached:
-    enabled: true
-  rabbitmq:
-    enabled: true
-  keystone:
-    enabled: true
-    # Port the Identity API is published on.
-    port: 5000
-    # config:
-    #   keystone.conf:
-    #     DEFAULT:
-    #       debug: true
 `;

@@ -1,6 +1,6 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { connect } from '../../src/engines/kubernetes/client.js';
-import { LABEL } from '../../src/plan/objects.js';
+import { LABEL } from '../../src/model/objects.js';
 
 /** The objects of one kind that podstack made for `cloud` in `namespace`, as the API lists them. */
 export async function objectsOf(

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { PatchStrategy } from '@kubernetes/client-node';
 import { connect } from '../../src/engines/kubernetes/client.js';
 import { KubernetesEngine } from '../../src/engines/kubernetes/engine.js';
+import { PodstackError } from '../../src/errors.js';
 import type { ProgressEvent } from '../../src/events.js';
-import type { Plan } from '../../src/plan/unit.js';
+import type { Plan } from '../../src/model/unit.js';
 import { startCluster } from '../kube-cluster/cluster.js';
 import { planOf } from '../unit/_fixtures.js';
 import { objectsOf } from './_objects.js';
@@ -23,8 +25,10 @@ describe('kubernetes engine against kube-apiserver (no node)', { skip: !isRoot &
   let kubeconfig: string;
   const events: ProgressEvent[] = [];
   const report = (e: ProgressEvent) => void events.push(e);
-  const plan = planOf(`name: ${CLOUD}`);
-  const apply = (p: Plan) => engine.apply(p, { report, wait: false });
+  const plan = planOf(`name: ${CLOUD}`, 'kubernetes');
+  const apply = (p: Plan, jobTimeout = 60) => engine.apply(p, { report, wait: false, jobTimeout });
+  /** The plan after a change that a Job's inputs carry: the region is in every registration. */
+  const newRegion = planOf(`name: ${CLOUD}\nregion: RegionTwo`, 'kubernetes');
 
   /**
    * Kind/name -> what a write by podstack would change: the resourceVersion, except for
@@ -55,6 +59,15 @@ describe('kubernetes engine against kube-apiserver (no node)', { skip: !isRoot &
     }
     return out;
   }
+
+  const jobUid = async (name: string) =>
+    (
+      await connect({ kubeconfig, namespace: NAMESPACE }).objects.read({
+        apiVersion: 'batch/v1',
+        kind: 'Job',
+        metadata: { name, namespace: NAMESPACE },
+      })
+    ).metadata?.uid;
 
   before(async () => {
     const cluster = await startCluster({ tier: 'api' });
@@ -90,56 +103,99 @@ describe('kubernetes engine against kube-apiserver (no node)', { skip: !isRoot &
     );
     const changed = planOf(
       `name: ${CLOUD}\nservices:\n  keystone:\n    config:\n      keystone.conf:\n        DEFAULT: {debug: true}\n`,
+      'kubernetes',
     );
     const diff = await engine.diff(changed);
     const touched = diff
       .filter((c) => c.action !== 'unchanged')
       .map((c) => c.unit)
       .sort();
-    assert.ok(
-      touched.every((u) => u.startsWith('keystone')),
-      `non-keystone units changed: ${touched}`,
-    );
+    // The API rolls; no Job runs again, since none mounts keystone.conf.
+    assert.deepEqual(touched, ['keystone-api', 'keystone-config']);
     const config = diff.find((c) => c.unit === 'keystone-config')!;
     assert.equal(config.action, 'update');
     assert.match(config.details.join('\n'), /Secret\/keystone-config: data\[keystone\.conf\]/);
     assert.ok(!config.details.join('\n').includes('debug'), 'a Secret value was shown');
     const api = diff.find((c) => c.unit === 'keystone-api')!;
     assert.match(api.details.join('\n'), /Deployment\/keystone-api: .*config-hash/);
+    const region = await engine.diff(newRegion);
     assert.match(
-      diff.find((c) => c.unit === 'keystone-db-sync')!.details.join('\n'),
-      /replace \(runs again\)/,
+      region.find((c) => c.unit === 'keystone-bootstrap')!.details.join('\n'),
+      /replace \(its inputs changed: runs again\)/,
     );
   });
 
-  it('a Job whose inputs changed is replaced; the rest of the unit stays', async () => {
+  it('a Job whose inputs changed waits while it still runs: it is never killed', async () => {
+    // No node: the Job's pod stays Pending, so the Job is active for as long as we look.
+    const before = await jobUid('keystone-bootstrap');
+    await assert.rejects(
+      apply(newRegion, 3),
+      /Job\/keystone-bootstrap was still running after 3s; it was left to finish/,
+    );
+    assert.equal(await jobUid('keystone-bootstrap'), before, 'a running Job was replaced');
+  });
+
+  it('a Job whose inputs changed is replaced once idle; the rest of the cloud stays', async () => {
     const cluster = connect({ kubeconfig, namespace: NAMESPACE });
-    const uid = async () =>
-      (
-        await cluster.objects.read({
+    // Idle every Job the change reaches, as a finished run would be: parallelism 0 makes the
+    // Job controller take its pods away.
+    const reached = newRegion.units
+      .filter((u) => u.kind === 'job' && plan.units.find((x) => x.name === u.name)?.hash !== u.hash)
+      .map((u) => u.name);
+    assert.ok(reached.includes('keystone-bootstrap'));
+    for (const name of reached) {
+      await cluster.objects.patch(
+        {
           apiVersion: 'batch/v1',
           kind: 'Job',
-          metadata: { name: 'keystone-db-sync', namespace: NAMESPACE },
-        })
-      ).metadata?.uid;
-    const before = await uid();
+          metadata: { name, namespace: NAMESPACE },
+          spec: { parallelism: 0 },
+        },
+        undefined,
+        undefined,
+        'test',
+        undefined,
+        PatchStrategy.MergePatch,
+      );
+    }
+    const bootstrap = await jobUid('keystone-bootstrap');
+    const sync = await jobUid('keystone-db-sync');
     const beforeVersions = await versions();
-    const changed = planOf(
-      `name: ${CLOUD}\nservices:\n  keystone:\n    config:\n      keystone.conf:\n        DEFAULT: {debug: true}\n`,
-    );
-    const r = await apply(changed);
-    assert.notEqual(await uid(), before);
-    assert.ok(r.changed.includes('keystone-db-sync'));
+    const r = await apply(newRegion);
+    assert.notEqual(await jobUid('keystone-bootstrap'), bootstrap);
+    assert.equal(await jobUid('keystone-db-sync'), sync, 'a Job whose inputs did not change was replaced');
+    assert.ok(r.changed.includes('keystone-bootstrap'));
     const after = await versions();
     for (const k of ['Deployment/mariadb', 'Service/mariadb', 'Deployment/memcached', 'Secret/mariadb-root'])
       assert.equal(after[k], beforeVersions[k], `${k} was written`);
-    await apply(plan);
+  });
+
+  it('a claim whose immutable fields would change is refused, naming it, and kept', async () => {
+    const grown: Plan = {
+      ...newRegion,
+      units: newRegion.units.map((u) => ({
+        ...u,
+        objects: u.objects.map((o) =>
+          o.kind === 'PersistentVolumeClaim' && o.metadata.name === 'mariadb-data'
+            ? { ...o, spec: { ...o.spec, accessModes: ['ReadWriteMany'] } }
+            : o,
+        ),
+      })),
+    };
+    const before = (await versions())['PersistentVolumeClaim/mariadb-data'];
+    await assert.rejects(apply(grown), (e: unknown) => {
+      assert.ok(e instanceof PodstackError);
+      assert.equal(e.exitCode, 2);
+      assert.match(e.message, /PersistentVolumeClaim\/mariadb-data cannot be changed in place/);
+      return true;
+    });
+    assert.equal((await versions())['PersistentVolumeClaim/mariadb-data'], before, 'the claim was replaced');
   });
 
   it('objects that left the plan are pruned; claims stay', async () => {
     const without: Plan = {
-      ...plan,
-      units: plan.units.filter((u) => u.name !== 'keystone-api' && u.name !== 'keystone-keys'),
+      ...newRegion,
+      units: newRegion.units.filter((u) => u.name !== 'keystone-api' && u.name !== 'keystone-keys'),
     };
     const r = await apply(without);
     assert.deepEqual([...r.removed].sort(), ['keystone-api', 'keystone-keys']);
@@ -149,17 +205,16 @@ describe('kubernetes engine against kube-apiserver (no node)', { skip: !isRoot &
     assert.equal(left['Job/keystone-keys'], undefined);
     assert.ok(left['PersistentVolumeClaim/keystone-fernet-keys'], 'a claim was pruned');
     assert.ok(events.some((e) => e.type === 'warning' && e.message.includes('keystone-fernet-keys')));
-    await apply(plan);
+    await apply(newRegion);
   });
 
   it('down removes everything of the cloud but its claims; --purge removes those too', async () => {
     await engine.destroy({ purge: false, report });
-    assert.deepEqual(Object.keys(await versions()).sort(), [
-      'PersistentVolumeClaim/keystone-credential-keys',
-      'PersistentVolumeClaim/keystone-fernet-keys',
-      'PersistentVolumeClaim/mariadb-data',
-      'PersistentVolumeClaim/rabbitmq-data',
-    ]);
+    const claims = plan.units
+      .flatMap((u) => u.objects)
+      .filter((o) => o.kind === 'PersistentVolumeClaim')
+      .map((o) => `PersistentVolumeClaim/${o.metadata.name}`);
+    assert.deepEqual(Object.keys(await versions()).sort(), claims.sort());
     await engine.destroy({ purge: true, report });
     assert.deepEqual(await versions(), {});
   });

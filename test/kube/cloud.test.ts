@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -11,7 +11,17 @@ import { type EngineChoice, engineFor } from '../../src/lifecycle/engine.js';
 import { writeOpenrc } from '../../src/lifecycle/openrc.js';
 import { openProject } from '../../src/lifecycle/project.js';
 import { up } from '../../src/lifecycle/up.js';
-import { LABEL } from '../../src/plan/objects.js';
+import { LABEL } from '../../src/model/objects.js';
+import {
+  apiPorts,
+  CHECK_PACKAGES,
+  checkCatalog,
+  checkImageBytes,
+  checkInternalFromHost,
+  makeDiskImage,
+  servicesYaml,
+  uploadImage,
+} from '../_cloud-checks.js';
 import { type Cluster, startCluster } from '../kube-cluster/cluster.js';
 import { objectsOf } from './_objects.js';
 
@@ -22,24 +32,24 @@ import { objectsOf } from './_objects.js';
  */
 const CLOUD = 'podstack-k8s';
 const NAMESPACE = 'podstack-e2e';
-const PORT = 15300;
+/** Each API on its own port + this, as the Podman end-to-end test does with its own offset. */
+const OFFSET = 10300;
 const isRoot = process.getuid?.() === 0;
 
 let cluster: Cluster;
 let dir: string;
 let file: string;
 let engine: EngineChoice;
+let disk: string;
 
-const cloudYaml = (extra = '') =>
+/** The test cloud's file; `keystone` adds lines under services.keystone. */
+const cloudYaml = (keystone = '') =>
   [
     `name: ${CLOUD}`,
     `dataDir: ${join(dir, 'data')}`,
     `endpoints: {address: ${cluster.nodeIp}}`,
     `images: {prefix: ${cluster.registry}/podstack, tlsVerify: false}`,
-    'services:',
-    '  keystone:',
-    `    port: ${PORT}`,
-    extra,
+    servicesYaml(OFFSET, { keystone }),
   ].join('\n');
 
 const report = (e: ProgressEvent) => {
@@ -68,7 +78,7 @@ async function runningPods(): Promise<Record<string, string>> {
 
 const seconds = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e9;
 
-describe('keystone on kubernetes, end to end', {
+describe('the default cloud on kubernetes, end to end', {
   skip: isRoot ? false : 'needs root (a node of its own)',
 }, () => {
   before(async () => {
@@ -77,18 +87,20 @@ describe('keystone on kubernetes, end to end', {
     file = join(dir, 'cloud.yaml');
     engine = { name: 'kubernetes', cluster: { kubeconfig: cluster.kubeconfig, namespace: NAMESPACE } };
     await writeFile(file, cloudYaml());
-    await ensurePackages(['python3-openstackclient'], report);
-    const project = await openProject({ file, report });
+    await ensurePackages(CHECK_PACKAGES, report);
+    disk = await makeDiskImage(dir);
+    const project = await openProject({ file, report, engine: 'kubernetes' });
     await (await engineFor(project, engine)).engine.destroy({ purge: true, report });
   });
 
   after(async () => {
     if (process.env.PODSTACK_E2E_KEEP || !file) return;
-    const project = await openProject({ file, report });
+    const project = await openProject({ file, report, engine: 'kubernetes' });
     await (await engineFor(project, engine)).engine.destroy({ purge: true, report });
+    await rm(dir, { recursive: true, force: true });
   });
 
-  it('up brings up a cloud whose Keystone issues tokens to the openstack CLI', async () => {
+  it('up brings up a cloud the openstack CLI uses: tokens, projects, images', async () => {
     const start = process.hrtime.bigint();
     const r = await up({ file, report, engine });
     console.log(
@@ -96,18 +108,16 @@ describe('keystone on kubernetes, end to end', {
     );
     assert.deepEqual(
       r.endpoints.map((e) => e.url),
-      [`http://${cluster.nodeIp}:${PORT}`],
+      apiPorts(OFFSET).map((a) => `http://${cluster.nodeIp}:${a.port}${a.path}`),
     );
     await writeOpenrc(r.project);
     const token = JSON.parse(await openstack('token', 'issue', '-f', 'json'));
     assert.match(token.id, /^gAAAAA/);
     await openstack('project', 'create', 'demo');
-    const endpoints = JSON.parse(await openstack('endpoint', 'list', '-f', 'json')) as Record<
-      string,
-      string
-    >[];
-    const pub = endpoints.find((e) => e['Service Type'] === 'identity' && e.Interface === 'public');
-    assert.equal(pub?.URL, `http://${cluster.nodeIp}:${PORT}/v3`);
+    await checkCatalog(openstack, cluster.nodeIp, OFFSET);
+    await uploadImage(openstack, disk, 'k8s-disk');
+    await checkImageBytes(openstack, dir, disk, 'k8s-disk');
+    await checkInternalFromHost(openstack);
   });
 
   it('up again with nothing changed writes no object and restarts nothing', async () => {
@@ -121,7 +131,7 @@ describe('keystone on kubernetes, end to end', {
   });
 
   it('status reports every unit healthy from the cluster', async () => {
-    const project = await openProject({ file, report });
+    const project = await openProject({ file, report, engine: 'kubernetes' });
     const statuses = await (await engineFor(project, engine)).engine.status(project.plan);
     const unhealthy = statuses.filter((s) => !['ready', 'completed', 'applied'].includes(s.state));
     assert.deepEqual(unhealthy, []);
@@ -129,12 +139,10 @@ describe('keystone on kubernetes, end to end', {
 
   it('a config change rolls only the Deployment whose config changed', async () => {
     const before = await runningPods();
-    await writeFile(file, cloudYaml('    config:\n      keystone.conf:\n        DEFAULT: {debug: true}\n'));
+    await writeFile(file, cloudYaml('    config:\n      keystone.conf:\n        DEFAULT: {debug: true}'));
     const r = await up({ file, report, engine, installHostPackages: false });
-    assert.ok(
-      r.apply.changed.every((u) => u.startsWith('keystone')),
-      `changed: ${r.apply.changed}`,
-    );
+    // The API rolls; no bootstrap Job runs again, since none of their inputs changed.
+    assert.deepEqual([...r.apply.changed].sort(), ['keystone-api', 'keystone-config']);
     const after = await runningPods();
     for (const unit of ['mariadb', 'rabbitmq', 'memcached'])
       assert.equal(after[unit], before[unit], `${unit} restarted`);
@@ -147,8 +155,11 @@ describe('keystone on kubernetes, end to end', {
     );
   });
 
-  it('down leaves nothing of podstack behind but its claims; --purge removes those and the namespace', async () => {
-    const project = await openProject({ file, report });
+  it('down leaves nothing of podstack behind but its claims, which up finds again; --purge removes those and the namespace', async () => {
+    const project = await openProject({ file, report, engine: 'kubernetes' });
+    const claims = project.plan.units
+      .flatMap((u) => u.objects)
+      .filter((o) => o.kind === 'PersistentVolumeClaim');
     const { engine: k8s } = await engineFor(project, engine);
     await k8s.destroy({ purge: false, report });
     const left = async (apiVersion: string, kind: string) =>
@@ -157,7 +168,10 @@ describe('keystone on kubernetes, end to end', {
     assert.equal(await left('batch/v1', 'Job'), 0);
     assert.equal(await left('v1', 'Pod'), 0);
     assert.equal(await left('v1', 'Secret'), 0);
-    assert.equal(await left('v1', 'PersistentVolumeClaim'), 4);
+    assert.equal(await left('v1', 'PersistentVolumeClaim'), claims.length);
+    // Images in Glance survive down + up: they are on a claim.
+    await up({ file, report, engine, installHostPackages: false });
+    await checkImageBytes(openstack, dir, disk, 'k8s-disk');
     await k8s.destroy({ purge: true, report });
     assert.equal(await left('v1', 'PersistentVolumeClaim'), 0);
     // podstack made the namespace and nothing else is in it: it goes too.

@@ -1,23 +1,35 @@
-import { catalog } from '../../src/catalog/index.js';
-import { buildPlan } from '../../src/plan/build.js';
+import { allSecretNames, catalog } from '../../src/catalog/index.js';
+import { imagesFor } from '../../src/images/recipes.js';
+import { type EngineName, planTarget } from '../../src/lifecycle/project.js';
+import { buildPlan, enabledServices } from '../../src/plan/build.js';
 import { parseCloud } from '../../src/spec/load.js';
 
-export const SECRETS = {
-  mariadb_root_password: 'root-SECRET-value-1',
-  rabbitmq_password: 'rabbit-SECRET-value-2',
-  keystone_admin_password: 'admin-SECRET-value-3',
-  keystone_database_password: 'db-SECRET-value-4',
-};
-
-export const IMAGE_REFS = Object.fromEntries(
-  ['base', 'openstack-base', 'keystone', 'mariadb', 'rabbitmq', 'memcached'].map((n) => [
-    n,
-    `localhost/t/${n}:1`,
-  ]),
+/**
+ * Fixed inputs for plans made in tests. Secrets and image names come from the catalog, so a
+ * service added there is in every test's plan; the values are fixed and recognisable.
+ */
+export const SECRETS: Readonly<Record<string, string>> = Object.fromEntries(
+  allSecretNames(catalog).map((name, i) => [name, `${name.replace(/_/g, '-')}-SECRET-${i}`]),
 );
 
-/** The plan of a cloud file, with fixed secrets and image tags. */
-export function planOf(cloudYaml = '') {
+export const IMAGE_REFS: Readonly<Record<string, string>> = Object.fromEntries(
+  imagesFor(catalog)
+    .flat()
+    .map((r) => [r.name, `localhost/t/${r.name}:1`]),
+);
+
+/** The plan of a cloud file, with fixed secrets and image tags, for an engine (default podman). */
+export function planOf(cloudYaml = '', engine: EngineName = 'podman') {
   const spec = parseCloud(cloudYaml, 'cloud.yaml', catalog);
-  return buildPlan({ spec, secrets: SECRETS, catalog, imageRefs: IMAGE_REFS });
+  return buildPlan({
+    spec,
+    secrets: SECRETS,
+    catalog,
+    imageRefs: IMAGE_REFS,
+    target: planTarget(spec, engine),
+  });
 }
+
+/** The services a cloud file enables, in catalog order. */
+export const servicesOf = (cloudYaml = '') =>
+  enabledServices(parseCloud(cloudYaml, 'cloud.yaml', catalog), catalog);

@@ -4,7 +4,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { changedFields } from '../../src/engines/kubernetes/diff.js';
 import { chooseVersions } from '../../src/engines/kubernetes/discovery.js';
 import { type Live, type Observed, podProblem, unitHealth } from '../../src/engines/kubernetes/health.js';
-import { ANNOTATION } from '../../src/plan/objects.js';
+import { ANNOTATION } from '../../src/model/objects.js';
 import { planOf } from './_fixtures.js';
 
 describe('kubernetes: API versions by discovery', () => {

@@ -1,20 +1,40 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseAllDocuments } from 'yaml';
-import { publishedEndpoints } from '../../src/lifecycle/endpoints.js';
-import { topologicalWaves } from '../../src/plan/graph.js';
-import { ANNOTATION, LABEL, WAIT_ACCOUNT, WAIT_CONTAINER } from '../../src/plan/objects.js';
+import { catalog } from '../../src/catalog/index.js';
+import { topologicalWaves } from '../../src/model/graph.js';
+import { ANNOTATION, LABEL, WAIT_ACCOUNT, WAIT_CONTAINER } from '../../src/model/objects.js';
+import type { Plan, PlannedUnit } from '../../src/model/unit.js';
 import { planToDot, planToText, planToYaml } from '../../src/plan/render.js';
 import { IMAGE_REFS, planOf, SECRETS } from './_fixtures.js';
 
 const unitHashes = (yaml = '') => Object.fromEntries(planOf(yaml).units.map((u) => [u.name, u.hash]));
 
-describe('plan', () => {
-  it('is deterministic', () => {
-    assert.deepEqual(planOf(), planOf());
-    assert.equal(planToYaml(planOf()), planToYaml(planOf()));
-  });
+const workloadPod = (unit: PlannedUnit) => {
+  const w = unit.objects.find((o) => o.kind === 'Deployment' || o.kind === 'Job');
+  assert.ok(w?.kind === 'Deployment' || w?.kind === 'Job', `${unit.name} has no workload`);
+  return w.spec!.template.spec!;
+};
+const unitOf = (plan: Plan, name: string) => {
+  const u = plan.units.find((x) => x.name === name);
+  assert.ok(u, `no unit ${name}`);
+  return u;
+};
+/** The Secrets a unit's pod mounts, by name. */
+const mountedSecrets = (plan: Plan, name: string) =>
+  (workloadPod(unitOf(plan, name)).volumes ?? [])
+    .flatMap((v) => (v.secret?.secretName ? [v.secret.secretName] : []))
+    .sort();
+const changedUnits = (yaml: string) => {
+  const before = unitHashes();
+  const after = unitHashes(yaml);
+  return Object.keys(before)
+    .filter((u) => before[u] !== after[u])
+    .sort();
+};
+const openstack = catalog.filter((s) => s.kind === 'openstack' && s.name !== 'keystone').map((s) => s.name);
 
+describe('plan', () => {
   it('orders units so that each comes after what it depends on', () => {
     const plan = planOf();
     const seen = new Set<string>();
@@ -22,14 +42,15 @@ describe('plan', () => {
       for (const d of u.dependsOn) assert.ok(seen.has(d), `${u.name} comes before its dependency ${d}`);
       seen.add(u.name);
     }
-    assert.deepEqual(plan.waves[0], [
-      'keystone-config',
-      'mariadb',
-      'memcached',
-      'podstack-access',
-      'rabbitmq',
-    ]);
-    assert.deepEqual(plan.waves.at(-1), ['keystone-api']);
+    assert.ok(plan.waves[0]?.includes('mariadb'));
+    for (const s of openstack) assert.ok(plan.waves.at(-1)?.includes(`${s}-api`) || seen.has(`${s}-api`));
+  });
+
+  it('has the units every enabled service declares, and only those', () => {
+    const services = new Set(planOf().units.map((u) => u.service));
+    assert.deepEqual([...services].sort(), catalog.map((s) => s.name).sort());
+    const without = planOf('services:\n  glance: {enabled: false}\n');
+    assert.ok(!without.units.some((u) => u.service === 'glance'));
   });
 
   it('labels every object with the recommended labels and its unit', () => {
@@ -42,89 +63,142 @@ describe('plan', () => {
     }
   });
 
-  it('a keystone.conf override changes keystone units only', () => {
-    const before = unitHashes();
-    const after = unitHashes(
-      'services:\n  keystone:\n    config:\n      keystone.conf:\n        DEFAULT: {debug: true}\n',
+  it('a keystone.conf override rolls the Keystone API alone: no bootstrap Job runs again', () => {
+    assert.deepEqual(
+      changedUnits(
+        'services:\n  keystone:\n    config:\n      keystone.conf:\n        DEFAULT: {debug: true}\n',
+      ),
+      ['keystone-api', 'keystone-config'],
     );
-    const changed = Object.keys(before).filter((u) => before[u] !== after[u]);
-    assert.deepEqual(changed.sort(), [
-      'keystone-api',
-      'keystone-bootstrap',
-      'keystone-config',
-      'keystone-db',
-      'keystone-db-sync',
-      'keystone-keys',
-    ]);
+  });
+
+  it("a service's config override rolls that service's API alone", () => {
+    for (const s of openstack) {
+      const def = catalog.find((d) => d.name === s)!;
+      const yaml = `services:\n  ${s}:\n    config:\n      ${def.configFiles[0]}:\n        DEFAULT: {debug: true}\n`;
+      assert.deepEqual(changedUnits(yaml), [`${s}-api`, `${s}-config`], s);
+    }
   });
 
   it('a mariadb.cnf override rolls mariadb and nothing else', () => {
-    const before = unitHashes();
-    const after = unitHashes(
-      'services:\n  mariadb:\n    config:\n      mariadb.cnf:\n        mysqld: {max_connections: 50}\n',
-    );
     assert.deepEqual(
-      Object.keys(before).filter((u) => before[u] !== after[u]),
+      changedUnits(
+        'services:\n  mariadb:\n    config:\n      mariadb.cnf:\n        mysqld: {max_connections: 50}\n',
+      ),
       ['mariadb'],
     );
   });
 
+  it('a Job runs again when its own inputs change: a new region re-registers, a new port too', () => {
+    const region = changedUnits('region: RegionTwo\n');
+    for (const s of openstack) assert.ok(region.includes(`${s}-register`), `${s}-register`);
+    assert.ok(region.includes('keystone-bootstrap'));
+    assert.ok(!region.includes('keystone-db-sync'));
+    const port = changedUnits('services:\n  glance: {port: 19292}\n');
+    assert.ok(port.includes('glance-register') && port.includes('glance-api'));
+    assert.ok(!port.includes('glance-db-sync'));
+    for (const s of openstack.filter((x) => x !== 'glance')) assert.ok(!port.includes(`${s}-register`), s);
+  });
+
+  it("a Job's key is its pod and inputs, not its labels", () => {
+    const subnet = 'network: {subnet: 10.89.50.0/24}\n';
+    const plan = planOf(subnet);
+    const relabelled = planOf(`name: other\n${subnet}`);
+    for (const u of plan.units.filter((x) => x.kind === 'job'))
+      assert.equal(unitOf(relabelled, u.name).hash, u.hash, `${u.name} would run again for a label`);
+  });
+
   it('puts a config hash on pod templates that read config', () => {
-    const api = planOf().units.find((u) => u.name === 'keystone-api')!;
+    const api = unitOf(planOf(), 'keystone-api');
     const dep = api.objects.find((o) => o.kind === 'Deployment');
     assert.ok(dep?.kind === 'Deployment');
     assert.match(dep.spec?.template.metadata?.annotations?.[ANNOTATION.configHash] ?? '', /^[0-9a-f]{16}$/);
   });
 
-  it('registers the public endpoint on the cloud file address and port', () => {
-    const plan = planOf('endpoints: {address: 192.0.2.10}\nservices:\n  keystone: {port: 15000}\n');
-    const api = plan.units.flatMap((u) => u.objects).find((o) => o.metadata.name === 'keystone-api');
-    assert.ok(api?.kind === 'Deployment');
-    assert.deepEqual(api.spec?.template.spec?.containers[0]?.ports, [
-      { name: 'api', containerPort: 5000, hostPort: 15000, hostIP: '192.0.2.10', protocol: 'TCP' },
-    ]);
-    assert.deepEqual(publishedEndpoints(plan, '192.0.2.10'), [
-      { service: 'keystone', name: 'keystone-api/api', url: 'http://192.0.2.10:15000' },
-    ]);
-    assert.match(JSON.stringify(plan), /--bootstrap-public-url http:\/\/192\.0\.2\.10:15000\/v3/);
+  it('gives each pod only the secrets it needs: the admin credential never reaches an API', () => {
+    const plan = planOf();
+    for (const u of plan.units.filter((x) => x.kind === 'deployment'))
+      assert.ok(
+        !mountedSecrets(plan, u.name).includes('keystone-admin'),
+        `${u.name} mounts the admin credential`,
+      );
+    for (const s of openstack) {
+      assert.deepEqual(mountedSecrets(plan, `${s}-register`), [`${s}-keystone`, 'keystone-admin'].sort());
+      assert.deepEqual(mountedSecrets(plan, `${s}-db`), [`${s}-db`, 'mariadb-root'].sort());
+      assert.deepEqual(mountedSecrets(plan, `${s}-db-sync`), [`${s}-db`]);
+      assert.deepEqual(mountedSecrets(plan, `${s}-api`), [`${s}-config`]);
+    }
   });
 
-  it('prints valid Kubernetes YAML without a single secret value', () => {
-    const text = planToYaml(planOf());
-    for (const value of Object.values(SECRETS))
-      assert.ok(!text.includes(value), 'a secret value was printed');
-    const docs = parseAllDocuments(text).map((d) => d.toJS());
-    assert.ok(docs.length > 10);
+  it('publishes each API on the cloud file address and port, and registers it there', () => {
+    const plan = planOf(
+      'endpoints: {address: 192.0.2.10}\nservices:\n  keystone: {port: 15000}\n',
+      'kubernetes',
+    );
+    const api = workloadPod(unitOf(plan, 'keystone-api'));
+    assert.deepEqual(api.containers[0]?.ports, [
+      { name: 'api', containerPort: 5000, hostPort: 15000, hostIP: '192.0.2.10', protocol: 'TCP' },
+    ]);
+    assert.match(JSON.stringify(plan), /--bootstrap-public-url http:\/\/192\.0\.2\.10:15000\/v3/);
+    const glance = workloadPod(unitOf(plan, 'glance-register')).containers[0]!.command!.join(' ');
+    assert.match(glance, /--public http:\/\/192\.0\.2\.10:9292 --internal http:\/\/192\.0\.2\.10:9292/);
+  });
+
+  it('on Podman, internal endpoints are on the cloud network gateway, where APIs are published too', () => {
+    const plan = planOf('network: {subnet: 10.89.7.0/24}\n');
+    const ports = workloadPod(unitOf(plan, 'glance-api')).containers[0]?.ports;
+    assert.deepEqual(
+      ports?.map((p) => `${p.hostIP}:${p.hostPort}`),
+      ['127.0.0.1:9292', '10.89.7.1:9292'],
+    );
+    const register = workloadPod(unitOf(plan, 'glance-register')).containers[0]!.command!.join(' ');
+    assert.match(
+      register,
+      /--public http:\/\/127\.0\.0\.1:9292 --internal http:\/\/10\.89\.7\.1:9292 --admin http:\/\/10\.89\.7\.1:9292/,
+    );
+    // Set explicitly, the internal address wins on either engine.
+    const explicit = planOf('endpoints: {internal: 192.0.2.99}\n', 'kubernetes');
+    assert.match(JSON.stringify(explicit), /--bootstrap-internal-url http:\/\/192\.0\.2\.99:5000\/v3/);
+  });
+
+  it('renders every OpenStack service the same way: database, sync, registration, API', () => {
+    const plan = planOf();
+    for (const s of openstack) {
+      assert.deepEqual(unitOf(plan, `${s}-db`).dependsOn, ['mariadb', `${s}-config`]);
+      assert.deepEqual(unitOf(plan, `${s}-db-sync`).dependsOn, [`${s}-db`]);
+      assert.deepEqual(unitOf(plan, `${s}-register`).dependsOn, ['keystone-api', `${s}-config`]);
+      assert.deepEqual(unitOf(plan, `${s}-api`).dependsOn, [`${s}-db-sync`, `${s}-register`, 'memcached']);
+    }
+  });
+
+  it('prints no secret value, in plain text or base64, in any of its forms', () => {
+    const plan = planOf();
+    const forms = { yaml: planToYaml(plan), text: planToText(plan), dot: planToDot(plan) };
+    for (const [form, text] of Object.entries(forms)) {
+      for (const value of Object.values(SECRETS)) {
+        assert.ok(!text.includes(value), `${form}: a secret value was printed`);
+        assert.ok(
+          !text.includes(Buffer.from(value).toString('base64')),
+          `${form}: a secret was printed in base64`,
+        );
+      }
+    }
+    const docs = parseAllDocuments(forms.yaml).map((d) => d.toJS());
     for (const d of docs) {
       assert.ok(
         d.apiVersion && d.kind && d.metadata?.name,
         `incomplete object ${JSON.stringify(d).slice(0, 80)}`,
       );
     }
-    const kinds = new Set(docs.map((d) => d.kind));
-    assert.deepEqual([...kinds].sort(), [
-      'ConfigMap',
-      'Deployment',
-      'Job',
-      'PersistentVolumeClaim',
-      'Role',
-      'RoleBinding',
-      'Secret',
-      'Service',
-      'ServiceAccount',
-    ]);
+    // The plan itself does carry them: what is printed is redacted, not what is applied.
+    assert.ok(
+      JSON.stringify(plan).includes(Buffer.from(SECRETS.keystone_admin_password!).toString('base64')),
+    );
   });
 
-  it('makes pods wait in the cluster for what their unit depends on', () => {
-    const plan = planOf();
-    const pod = (unit: string) => {
-      const w = plan.units
-        .find((u) => u.name === unit)
-        ?.objects.find((o) => o.kind === 'Deployment' || o.kind === 'Job');
-      assert.ok(w?.kind === 'Deployment' || w?.kind === 'Job');
-      return w.spec!.template.spec!;
-    };
-    const api = pod('keystone-api');
+  it('makes pods wait in the cluster for what their unit depends on, on Kubernetes only', () => {
+    const plan = planOf('', 'kubernetes');
+    const api = workloadPod(unitOf(plan, 'keystone-api'));
     assert.equal(api.serviceAccountName, WAIT_ACCOUNT);
     assert.deepEqual(api.initContainers?.[0]?.command, [
       'podstack-wait',
@@ -136,18 +210,26 @@ describe('plan', () => {
     assert.equal(api.initContainers?.[0]?.name, WAIT_CONTAINER);
     assert.equal(api.initContainers?.[0]?.image, IMAGE_REFS['openstack-base']);
     // Config-only dependencies need no wait: a pod cannot start before what it mounts exists.
-    assert.deepEqual(pod('keystone-db').initContainers?.[0]?.command, ['podstack-wait', 'service/mariadb']);
-    // Nothing to wait for, nothing added.
-    assert.equal(pod('mariadb').initContainers, undefined);
-    assert.equal(pod('mariadb').serviceAccountName, undefined);
+    assert.deepEqual(workloadPod(unitOf(plan, 'keystone-db')).initContainers?.[0]?.command, [
+      'podstack-wait',
+      'service/mariadb',
+    ]);
+    assert.equal(workloadPod(unitOf(plan, 'mariadb')).initContainers, undefined);
+    // Podman orders units itself: no wait containers, no API access for them.
+    const podman = planOf();
+    assert.ok(!podman.units.some((u) => u.name === 'podstack-access'));
+    for (const u of podman.units.filter((x) => x.kind !== 'config'))
+      assert.ok(!(workloadPod(u).initContainers ?? []).some((c) => c.name === WAIT_CONTAINER), u.name);
   });
 
   it('uses the images it was given', () => {
     const images = new Set(
-      planOf()
+      planOf('', 'kubernetes')
         .units.flatMap((u) => u.objects)
         .flatMap((o) =>
-          o.kind === 'Deployment' || o.kind === 'Job' ? o.spec!.template.spec!.containers : [],
+          o.kind === 'Deployment' || o.kind === 'Job'
+            ? [...o.spec!.template.spec!.containers, ...(o.spec!.template.spec!.initContainers ?? [])]
+            : [],
         )
         .map((c) => c.image),
     );

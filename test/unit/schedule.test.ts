@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { runGraph } from '../../src/lifecycle/schedule.js';
+import { runGraph } from '../../src/engines/shared/schedule.js';
 
 const tick = () => new Promise((r) => setTimeout(r, 5));
 

@@ -1,12 +1,19 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { SpecError } from '../../src/errors.js';
 import { ensureSecrets, generatePassword } from '../../src/spec/secrets.js';
 
-const tmp = () => mkdtemp(join(tmpdir(), 'podstack-secrets-'));
+// Folders holding generated secrets: every one is removed when the file's tests end.
+const made: string[] = [];
+const tmp = async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'podstack-secrets-'));
+  made.push(dir);
+  return dir;
+};
+after(() => Promise.all(made.map((d) => rm(d, { recursive: true, force: true }))));
 
 describe('secrets', () => {
   it('generates every missing secret into a 0600 file', async () => {

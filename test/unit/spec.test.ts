@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
+import { parse as parseYaml } from 'yaml';
 import { catalog } from '../../src/catalog/index.js';
+import { cloudJsonSchema } from '../../src/catalog/json-schema.js';
 import { SpecError } from '../../src/errors.js';
-import { cloudJsonSchema } from '../../src/spec/json-schema.js';
 import { parseCloud } from '../../src/spec/load.js';
-import { CLOUD_TEMPLATE } from '../../src/spec/template.js';
+import { cloudTemplate } from '../../src/spec/template.js';
 
 const parse = (text: string) => parseCloud(text, 'cloud.yaml', catalog);
 
@@ -20,8 +21,16 @@ function specError(text: string): SpecError {
 }
 
 describe('cloud file', () => {
-  it('the template init writes holds exactly the defaults', () => {
-    assert.deepEqual(parse(CLOUD_TEMPLATE), parse(''));
+  it('the template init writes holds exactly the defaults, and names every service', () => {
+    const template = cloudTemplate(catalog);
+    assert.deepEqual(parse(template), parse(''));
+    // Spelt out, not left to defaults: a user sees every service they can turn off.
+    const written = parseYaml(template) as { services: Record<string, { enabled: boolean }> };
+    assert.deepEqual(
+      Object.keys(written.services),
+      catalog.map((s) => s.name),
+    );
+    for (const s of catalog) assert.equal(written.services[s.name]?.enabled, s.enabledByDefault, s.name);
   });
 
   it('an empty file is the default cloud', () => {
@@ -62,12 +71,21 @@ describe('cloud file', () => {
   it('rejects a service whose requirement is disabled, pointing at the requirement', () => {
     const err = specError('services:\n  mariadb:\n    enabled: false\n');
     assert.equal(err.issues[0]!.path, 'services.mariadb.enabled');
-    assert.match(err.issues[0]!.message, /keystone needs mariadb/);
+    assert.match(err.issues[0]!.message, /keystone needs database, which mariadb provides/);
   });
 
-  it('accepts a disabled keystone with its requirements disabled too', () => {
-    const spec = parse('services:\n  keystone: {enabled: false}\n  mariadb: {enabled: false}\n');
-    assert.equal(spec.services.mariadb?.enabled, false);
+  it('accepts a disabled service when everything that needs it is disabled too', () => {
+    const needIdentity = catalog.filter((s) => s.needs.includes('identity')).map((s) => s.name);
+    const off = [...needIdentity, 'keystone'].map((n) => `  ${n}: {enabled: false}`).join('\n');
+    assert.equal(parse(`services:\n${off}\n`).services.keystone?.enabled, false);
+    const err = specError('services:\n  keystone: {enabled: false}\n');
+    assert.deepEqual(
+      err.issues.map((i) => i.message),
+      needIdentity.map(
+        (n) =>
+          `got false: ${n} needs identity, which keystone provides: set services.keystone.enabled to true, or disable ${n}`,
+      ),
+    );
   });
 
   it('reports YAML syntax errors with their line', () => {

@@ -11,14 +11,18 @@ const names: PodmanNames = {
 };
 
 describe('podman translation', () => {
-  const workloads = translatePlan(planOf('name: c1\nservices:\n  keystone: {port: 15000}\n'), names);
+  const workloads = translatePlan(
+    planOf('name: c1\nnetwork: {subnet: 10.89.9.0/24}\nservices:\n  keystone: {port: 15000}\n'),
+    names,
+  );
 
   it('turns a Deployment and the Services selecting it into a pod with aliases and published ports', () => {
     const api = workloads.get('keystone-api')!;
     assert.equal(api.kind, 'deployment');
     assert.equal(api.name, 'c1-keystone-api');
     assert.deepEqual(api.aliases, ['keystone']);
-    assert.deepEqual(api.publish, ['127.0.0.1:15000:5000']);
+    // Public on the cloud file's address; internal on the cloud network's gateway.
+    assert.deepEqual(api.publish, ['127.0.0.1:15000:5000', '10.89.9.1:15000:5000']);
     const args = api.containers[0]!.args;
     assert.ok(args.includes('/state/Secret/keystone-config:/etc/podstack/config:ro'));
     assert.ok(args.includes('c1-keystone-fernet-keys:/etc/keystone/fernet-keys'));
@@ -29,7 +33,7 @@ describe('podman translation', () => {
     assert.ok(api.containers[0]!.readiness?.httpGet);
   });
 
-  it('leaves out the in-cluster wait container: on Podman, podstack orders units itself', () => {
+  it('has no in-cluster wait container: on Podman, podstack orders units itself', () => {
     for (const w of workloads.values())
       assert.ok(
         w.containers.every((c) => c.name !== 'podstack-wait'),

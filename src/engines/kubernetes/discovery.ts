@@ -1,6 +1,6 @@
 import { ApisApi, CoreApi } from '@kubernetes/client-node';
 import { PodstackError } from '../../errors.js';
-import type { KubeObject } from '../../plan/objects.js';
+import type { KubeObject } from '../../model/objects.js';
 import type { Cluster } from './client.js';
 
 /**

@@ -1,37 +1,34 @@
-import { PatchStrategy } from '@kubernetes/client-node';
-import { PodstackError, UnitFailedError } from '../../errors.js';
+import { PatchStrategy, type V1Job } from '@kubernetes/client-node';
+import { PodstackError } from '../../errors.js';
 import type { Reporter } from '../../events.js';
-import { ANNOTATION, isWorkload, type KubeObject, LABEL } from '../../plan/objects.js';
-import type { Plan, PlannedUnit } from '../../plan/unit.js';
+import { ANNOTATION, isWorkload, type KubeObject, LABEL } from '../../model/objects.js';
+import type { Plan, PlannedUnit } from '../../model/unit.js';
+import { waitFor } from '../shared/poll.js';
+import { forEachLimit } from '../shared/schedule.js';
 import type { ApplyOptions, ApplyResult, Engine, UnitChange, UnitStatus } from '../types.js';
 import { type Cluster, messageOf, statusOf, unreachable } from './client.js';
 import { changedFields } from './diff.js';
 import { chooseVersions, servedVersions, WRITABLE_VERSIONS } from './discovery.js';
-import { type Health, isHealthy, keyOf, type Live, type Observed, unitHealth } from './health.js';
+import { keyOf, type Live, type Observed, unitHealth } from './health.js';
+import { ensureNamespace, removeNamespaceIfEmpty } from './namespace.js';
+import { HealthWatch, type WaitOptions } from './watch.js';
+import {
+  FIELD_MANAGER,
+  gone,
+  isImmutableChange,
+  refusedReplacement,
+  sameKey,
+  sameWrite,
+  unitOf,
+} from './writes.js';
 
-/** Server-side apply's field manager: the fields podstack owns in every object it applies. */
-export const FIELD_MANAGER = 'podstack';
+export { FIELD_MANAGER, sameWrite } from './writes.js';
 
 const KINDS = Object.keys(WRITABLE_VERSIONS) as KubeObject['kind'][];
 
 type ObjectResult = 'created' | 'updated' | 'replaced' | 'unchanged';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-type WaitOptions = Required<Pick<ApplyOptions, 'readyTimeout' | 'jobTimeout'>> & ApplyOptions;
-
-interface WatchState {
-  readonly healthy: Set<string>;
-  /** When each unit's dependencies were all healthy: its deadline counts from then. */
-  readonly since: Map<string, number>;
-  /** The last reason reported per unit, so each is said once. */
-  readonly said: Map<string, string>;
-  /**
-   * The log of each unit's last failed container, read when the failure was seen: by the time
-   * a Job gives up, its controller may have deleted the pods that held the log.
-   */
-  readonly failedLog: Map<string, string>;
-}
+type JobWaitOptions = Pick<WaitOptions, 'jobTimeout' | 'report'>;
 
 export interface KubernetesEngineOptions {
   readonly cluster: Cluster;
@@ -129,21 +126,6 @@ export class KubernetesEngine implements Engine {
     }
   }
 
-  private async ensureNamespace(): Promise<void> {
-    try {
-      await this.cluster.core.readNamespace({ name: this.namespace });
-    } catch (e) {
-      if (statusOf(e) === 404) {
-        await this.cluster.core.createNamespace({
-          body: { metadata: { name: this.namespace, labels: { [LABEL.managedBy]: 'podstack' } } },
-        });
-      } else if (statusOf(e) !== 403) {
-        // Without the right to read namespaces, the first apply says what is wrong.
-        throw unreachable(this.cluster, e);
-      }
-    }
-  }
-
   private async serverSideApply(o: Live, dryRun = false): Promise<Live> {
     return (await this.cluster.objects.patch(
       o,
@@ -156,32 +138,62 @@ export class KubernetesEngine implements Engine {
   }
 
   /**
-   * Applies one object. A change to an immutable field (a Job's pod template:
-   * its inputs changed, so it must run again) deletes and recreates the object.
+   * Applies one object. A Job whose inputs changed runs again: it is replaced, after a run still
+   * in progress has finished (a killed bootstrap can leave the cloud half-made). Anything else
+   * that would need replacing (a claim's immutable field) is refused: it may hold data.
    */
-  private async applyObject(o: Live, live: Live | undefined): Promise<ObjectResult> {
-    // A Job is the record of a run: the same inputs (its unit hash) mean there is nothing to
-    // apply. Not even a no-op apply: kube-apiserver 1.20 was seen to rewrite podstack's
-    // managed-fields entry (a new resourceVersion, a write) on such an apply of a Job that mounts
-    // claims, with no field changed.
-    if (
-      o.kind === 'Job' &&
-      live &&
-      live.metadata.annotations?.[ANNOTATION.unitHash] === o.metadata.annotations?.[ANNOTATION.unitHash]
-    )
-      return 'unchanged';
+  private async applyObject(o: Live, live: Live | undefined, opts: JobWaitOptions): Promise<ObjectResult> {
+    if (o.kind === 'Job' && live) {
+      // A Job is the record of a run: the same inputs (its unit hash) mean there is nothing to
+      // apply. Not even a no-op apply: kube-apiserver 1.20 was seen to rewrite podstack's
+      // managed-fields entry (a new resourceVersion, a write) on such an apply of a Job that mounts
+      // claims, with no field changed.
+      if (sameKey(o, live)) return 'unchanged';
+      await this.untilJobIdle(live, opts);
+      await this.deleteAndWait(live);
+      await this.serverSideApply(o);
+      return 'replaced';
+    }
     try {
       const result = await this.serverSideApply(o);
       if (!live) return 'created';
       return sameWrite(result, live) ? 'unchanged' : 'updated';
     } catch (e) {
-      if (live && isImmutableChange(e)) {
-        await this.deleteAndWait(live);
-        await this.serverSideApply(o);
-        return 'replaced';
-      }
+      if (live && isImmutableChange(e)) throw refusedReplacement(o, e);
       throw new PodstackError(`applying ${keyOf(o)} failed: ${messageOf(e)}`, { cause: e });
     }
+  }
+
+  /** Waits while a Job still has pods running: its run is finished, never cut short. */
+  private async untilJobIdle(live: Live, opts: JobWaitOptions): Promise<void> {
+    const read = () =>
+      this.cluster.objects.read({
+        apiVersion: live.apiVersion!,
+        kind: 'Job',
+        metadata: { name: live.metadata.name, namespace: this.namespace },
+      }) as Promise<V1Job>;
+    let said = false;
+    const idle = async () => {
+      const job = await read().catch((e: unknown) => (statusOf(e) === 404 ? undefined : Promise.reject(e)));
+      if ((job?.status?.active ?? 0) === 0) return true;
+      if (!said) {
+        opts.report({
+          type: 'unit',
+          unit: unitOf(live),
+          state: 'waiting',
+          detail: `${keyOf(live)} is still running: it finishes first`,
+        });
+        said = true;
+      }
+      return false;
+    };
+    if (await waitFor(idle, opts.jobTimeout * 1000, this.pollMs)) return;
+    throw new PodstackError(
+      `${keyOf(live)} was still running after ${opts.jobTimeout}s; it was left to finish`,
+      {
+        hint: 'Run `podstack up` again once it has finished.',
+      },
+    );
   }
 
   private async deleteAndWait(o: Live, timeoutMs = 120_000): Promise<void> {
@@ -238,13 +250,15 @@ export class KubernetesEngine implements Engine {
    */
   private async objectChange(desired: Live, live: Live | undefined): Promise<string | undefined> {
     if (!live) return 'create';
+    if (desired.kind === 'Job')
+      return sameKey(desired, live) ? undefined : 'replace (its inputs changed: runs again)';
     try {
       const fields = changedFields(live, await this.serverSideApply(desired, true));
       return fields.length > 0 ? fields.join(', ') : undefined;
     } catch (e) {
       if (!isImmutableChange(e))
         throw new PodstackError(`checking ${keyOf(desired)} failed: ${messageOf(e)}`);
-      return `replace (${desired.kind === 'Job' ? 'runs again' : 'immutable fields changed'})`;
+      return `refused: ${messageOf(e)}`;
     }
   }
 
@@ -252,7 +266,7 @@ export class KubernetesEngine implements Engine {
     const o = { readyTimeout: 300, jobTimeout: 900, concurrency: 8, wait: true, ...options };
     const started = Date.now();
     await this.apiVersions();
-    await this.ensureNamespace();
+    await ensureNamespace(this.cluster);
     const observed = await this.observe();
     const changed: string[] = [];
     const unchanged: string[] = [];
@@ -265,7 +279,7 @@ export class KubernetesEngine implements Engine {
       for (const object of unit.objects) {
         const desired = await this.toCluster(unit, object);
         planned.add(keyOf(desired));
-        const result = await this.applyObject(desired, observed.objects.get(keyOf(desired)));
+        const result = await this.applyObject(desired, observed.objects.get(keyOf(desired)), o);
         if (result !== 'unchanged') {
           written++;
           unitChanged = true;
@@ -279,7 +293,13 @@ export class KubernetesEngine implements Engine {
         state: unitChanged ? (replaced ? 'replacing' : 'creating') : 'unchanged',
       });
     });
-    if (o.wait) await this.waitHealthy(plan, new Set(changed), o, started);
+    if (o.wait)
+      await new HealthWatch(this.cluster, () => this.observe(), this.pollMs).until(
+        plan,
+        new Set(changed),
+        o,
+        started,
+      );
     const removed = await this.prune(observed, planned, o.report);
     return { changed, unchanged, removed, written };
   }
@@ -304,74 +324,6 @@ export class KubernetesEngine implements Engine {
     return [...removed];
   }
 
-  /**
-   * Watches until every unit is healthy. A unit's clock starts when the units
-   * it depends on are healthy, since until then its pods are rightly waiting.
-   */
-  private async waitHealthy(plan: Plan, changed: ReadonlySet<string>, o: WaitOptions, started: number) {
-    const watch: WatchState = { healthy: new Set(), since: new Map(), said: new Map(), failedLog: new Map() };
-    for (;;) {
-      const observed = await this.observe();
-      for (const unit of plan.units) {
-        if (watch.healthy.has(unit.name) || !unit.dependsOn.every((d) => watch.healthy.has(d))) continue;
-        await this.watchUnit(unit, unitHealth(unit, observed), watch, o, () => {
-          if (changed.has(unit.name) && unit.kind !== 'config') {
-            const seconds = Math.round((Date.now() - started) / 100) / 10;
-            o.report({
-              type: 'unit',
-              unit: unit.name,
-              state: unit.kind === 'job' ? 'completed' : 'ready',
-              seconds,
-            });
-          }
-        });
-      }
-      if (watch.healthy.size === plan.units.length) return;
-      await sleep(this.pollMs);
-    }
-  }
-
-  /** One look at one unit: healthy, still coming, or failed (fatally, or by its deadline). */
-  private async watchUnit(
-    unit: PlannedUnit,
-    health: Health,
-    w: WatchState,
-    o: WaitOptions,
-    onHealthy: () => void,
-  ) {
-    const now = Date.now();
-    if (!w.since.has(unit.name)) w.since.set(unit.name, now);
-    if (isHealthy(health)) {
-      w.healthy.add(unit.name);
-      onHealthy();
-      return;
-    }
-    const timeout = (unit.kind === 'job' ? o.jobTimeout : o.readyTimeout) * 1000;
-    const late = now - w.since.get(unit.name)! > timeout;
-    if (health.fatal || late) {
-      const reason = health.fatal
-        ? (health.reason ?? 'failed')
-        : `not ${unit.kind === 'job' ? 'complete' : 'ready'} after ${timeout / 1000}s: ${health.reason ?? ''}`;
-      o.report({ type: 'unit', unit: unit.name, state: 'failed', detail: reason });
-      const log = await this.logTail(health);
-      throw new UnitFailedError(unit.name, reason, log || w.failedLog.get(unit.name) || '');
-    }
-    if (health.reason && w.said.get(unit.name) !== health.reason) {
-      await this.rememberFailedLog(unit.name, health, w);
-      w.said.set(unit.name, health.reason);
-      o.report({ type: 'unit', unit: unit.name, state: 'waiting', detail: health.reason });
-    }
-  }
-
-  private async rememberFailedLog(unit: string, health: Health, w: WatchState): Promise<void> {
-    if (!/exited with [1-9]|CrashLoopBackOff|Error/.test(health.reason ?? '')) return;
-    const log = await this.logTail({
-      ...health,
-      ...(health.logOf && { logOf: { ...health.logOf, previous: false } }),
-    });
-    if (log) w.failedLog.set(unit, log);
-  }
-
   /** `down` returns when the cloud's pods are gone, not merely asked to go. */
   private async podsGone(timeoutMs = 120_000): Promise<void> {
     const pods = () =>
@@ -379,22 +331,6 @@ export class KubernetesEngine implements Engine {
     if (await waitFor(async () => (await pods()).items.length === 0, timeoutMs, 1000)) return;
     const left = (await pods()).items.length;
     throw new PodstackError(`${left} pod(s) of ${this.cloud} still there after ${timeoutMs / 1000}s`);
-  }
-
-  private async logTail(health: Health): Promise<string> {
-    if (!health.logOf) return '';
-    try {
-      const log = await this.cluster.core.readNamespacedPodLog({
-        name: health.logOf.pod,
-        namespace: this.namespace,
-        container: health.logOf.container,
-        tailLines: 20,
-        previous: health.logOf.previous,
-      });
-      return String(log).trimEnd();
-    } catch {
-      return '';
-    }
   }
 
   async status(plan: Plan): Promise<UnitStatus[]> {
@@ -424,95 +360,8 @@ export class KubernetesEngine implements Engine {
       removed.add(unit);
     });
     await this.podsGone();
-    if (options.purge) await this.removeNamespaceIfEmpty(options.report);
+    if (options.purge)
+      await removeNamespaceIfEmpty(this.cluster, await this.apiVersions(), KINDS, options.report);
     return { removed: [...removed] };
   }
-
-  /**
-   * After `down --purge` the namespace goes too, when podstack created it and nothing is left in
-   * it: another cloud, or anything of anyone else's, keeps it. Waits until it is gone, so that an
-   * `up` right after does not meet a namespace still terminating.
-   */
-  private async removeNamespaceIfEmpty(report: Reporter): Promise<void> {
-    const ns = await this.cluster.core.readNamespace({ name: this.namespace }).catch(() => undefined);
-    if (ns?.metadata?.labels?.[LABEL.managedBy] !== 'podstack') return;
-    const versions = await this.apiVersions();
-    const [pods, ...lists] = await Promise.all([
-      this.cluster.core.listNamespacedPod({ namespace: this.namespace }),
-      ...KINDS.map((kind) => this.cluster.objects.list(versions.get(kind)!, kind, this.namespace)),
-    ]);
-    const left = lists.flatMap((list, i) => list.items.filter((o) => !madeByCluster(KINDS[i]!, o)));
-    if (pods.items.length > 0 || left.length > 0) return;
-    await this.cluster.core.deleteNamespace({ name: this.namespace });
-    await waitFor(() => gone(() => this.cluster.core.readNamespace({ name: this.namespace })), 120_000);
-    report({
-      type: 'step',
-      message: `removed namespace ${this.namespace}: podstack made it, and it was empty`,
-    });
-  }
-}
-
-/** What Kubernetes itself puts in every namespace: it does not make a namespace anyone's. */
-function madeByCluster(kind: string, o: { metadata?: { name?: string }; type?: string }): boolean {
-  return (
-    (kind === 'ConfigMap' && o.metadata?.name === 'kube-root-ca.crt') ||
-    (kind === 'ServiceAccount' && o.metadata?.name === 'default') ||
-    (kind === 'Secret' && o.type === 'kubernetes.io/service-account-token')
-  );
-}
-
-/**
- * Whether an apply left the object as it was. The resourceVersion says so for objects only
- * podstack writes; a Deployment's or Job's also moves whenever its controller records status, so
- * for those the spec's generation and podstack's own managed-fields entry (whose time changes
- * only when podstack's apply changed something) decide.
- */
-export function sameWrite(after: Live, before: Live): boolean {
-  if (after.metadata.resourceVersion === before.metadata.resourceVersion) return true;
-  if (before.metadata.generation === undefined) return false;
-  const ours = (o: Live) =>
-    JSON.stringify(
-      (o.metadata.managedFields ?? []).find((f) => f.manager === FIELD_MANAGER && f.operation === 'Apply'),
-    );
-  return after.metadata.generation === before.metadata.generation && ours(after) === ours(before);
-}
-
-/** Polls `done` until it holds (true) or the time is up (false). */
-async function waitFor(done: () => Promise<boolean>, timeoutMs: number, everyMs = 500): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await done()) return true;
-    if (Date.now() > deadline) return false;
-    await sleep(everyMs);
-  }
-}
-
-/** Whether reading an object answers 404; any other error is an error. */
-async function gone(read: () => Promise<unknown>): Promise<boolean> {
-  try {
-    await read();
-    return false;
-  } catch (e) {
-    if (statusOf(e) === 404) return true;
-    throw e;
-  }
-}
-
-function isImmutableChange(e: unknown): boolean {
-  return statusOf(e) === 422 && /immutable/i.test(messageOf(e));
-}
-
-async function forEachLimit<T>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const item = items[next++]!;
-      await fn(item);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }

@@ -5,8 +5,8 @@ import type {
   V1Job,
   V1Pod,
 } from '@kubernetes/client-node';
-import { ANNOTATION, isWorkload, LABEL, WAIT_CONTAINER } from '../../plan/objects.js';
-import type { PlannedUnit } from '../../plan/unit.js';
+import { ANNOTATION, isWorkload, LABEL, WAIT_CONTAINER } from '../../model/objects.js';
+import type { PlannedUnit } from '../../model/unit.js';
 import type { UnitState } from '../types.js';
 
 /**

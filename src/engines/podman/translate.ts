@@ -1,6 +1,6 @@
 import type { V1Container, V1PodSpec, V1Probe, V1Volume } from '@kubernetes/client-node';
-import { type KubeObject, LABEL, type Service, WAIT_CONTAINER, type Workload } from '../../plan/objects.js';
-import type { Plan, PlannedUnit } from '../../plan/unit.js';
+import { type KubeObject, LABEL, type Service, type Workload } from '../../model/objects.js';
+import type { Plan, PlannedUnit } from '../../model/unit.js';
 
 /**
  * Podman 4.3 has no Services, Jobs or readiness probes (DESIGN.md), so the
@@ -10,7 +10,8 @@ import type { Plan, PlannedUnit } from '../../plan/unit.js';
  *   Service    -> network aliases on the pods it selects
  *   hostPort   -> a published port
  *   PVC        -> a named volume; ConfigMap/Secret -> a host folder mounted read-only
- * ServiceAccounts and RBAC only serve the in-cluster waiting below; Podman has no API to grant.
+ * A plan made for Podman has no in-cluster waiting (podstack orders the units itself), so
+ * ServiceAccounts and RBAC never reach this engine.
  * This file is the pure half of that mapping: objects in, podman arguments out.
  */
 
@@ -136,9 +137,7 @@ export function translateWorkload(
     aliases: selecting.map((s) => s.metadata.name).sort(),
     publish: publishedPorts(pod),
     containers: [
-      // On Podman, podstack itself starts units in dependency order, so the in-cluster
-      // wait container (which asks the Kubernetes API) has nothing to do and is left out.
-      ...(pod.initContainers ?? []).filter((c) => c.name !== WAIT_CONTAINER).map((c) => run(c, 'init')),
+      ...(pod.initContainers ?? []).map((c) => run(c, 'init')),
       ...pod.containers.map((c) => run(c, 'main')),
     ],
     claims,

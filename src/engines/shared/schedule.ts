@@ -14,24 +14,24 @@ export async function runGraph(
   const errors: unknown[] = [];
   let running = 0;
   await new Promise<void>((resolve) => {
+    const ready = (name: string, deps: readonly string[]) =>
+      !started.has(name) && deps.every((d) => done.has(d));
+    const finish = (name: string) => (err?: unknown) => {
+      if (err === undefined) done.add(name);
+      else errors.push(err);
+      running--;
+      pump();
+    };
     const pump = () => {
       if (errors.length === 0) {
         for (const [name, deps] of nodes) {
           if (running >= concurrency) break;
-          if (started.has(name) || !deps.every((d) => done.has(d))) continue;
+          if (!ready(name, deps)) continue;
           started.add(name);
           running++;
           task(name).then(
-            () => {
-              done.add(name);
-              running--;
-              pump();
-            },
-            (err: unknown) => {
-              errors.push(err);
-              running--;
-              pump();
-            },
+            () => finish(name)(),
+            (err: unknown) => finish(name)(err ?? new Error(`${name} failed`)),
           );
         }
       }
@@ -42,4 +42,20 @@ export async function runGraph(
   if (errors.length > 0) throw errors[0];
   const stuck = [...nodes.keys()].filter((n) => !done.has(n));
   if (stuck.length > 0) throw new Error(`never ran (unmet dependencies): ${stuck.join(', ')}`);
+}
+
+/** Runs `fn` over `items`, at most `limit` at once. */
+export async function forEachLimit<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const item = items[next++]!;
+      await fn(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }

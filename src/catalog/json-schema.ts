@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { catalog } from '../catalog/index.js';
-import { buildCloudSchema } from './schema.js';
+import { buildCloudSchema } from '../spec/schema.js';
+import { catalog } from './index.js';
 
 /** The cloud file's JSON Schema for editors, from the same zod schema that validates it. */
 export function cloudJsonSchema(): string {

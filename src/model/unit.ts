@@ -30,3 +30,13 @@ export interface Plan {
   /** Units grouped into waves: every unit of a wave can be applied concurrently. */
   readonly waves: readonly (readonly string[])[];
 }
+
+/** What applying a plan would do to one unit, as an engine sees it against what runs. */
+export type ChangeAction = 'create' | 'update' | 'unchanged' | 'delete';
+
+export interface UnitChange {
+  readonly unit: string;
+  readonly action: ChangeAction;
+  /** What differs, for updates: object kinds and names, or a short reason. */
+  readonly details: readonly string[];
+}

@@ -1,0 +1,493 @@
+import type { V1Container, V1ContainerPort } from '@kubernetes/client-node';
+import { type IniOverrides, mergeIni, renderIni } from '../config/ini.js';
+import {
+  componentLabels,
+  type Deployment,
+  deployment,
+  type Job,
+  job,
+  type KubeObject,
+  persistentVolumeClaim,
+  type Secret,
+  secret,
+  service,
+  startContainer,
+} from '../model/objects.js';
+import type { Unit } from '../model/unit.js';
+import { configBundle, type Mount, podMounts } from './_pod.js';
+import type { Capability, RenderContext, ServiceDefinition } from './types.js';
+import { defineService } from './types.js';
+
+/**
+ * The one OpenStack service factory. Every OpenStack service has the same bones, as
+ * openstack-helm's helm-toolkit and kolla's roles show: a database and its schema sync, a
+ * Keystone user, service and endpoints, config files with the same shared sections, and an
+ * API under a WSGI server. A catalog entry declares what is its own; this file writes the rest,
+ * once, for every service.
+ *
+ * Who reads which secret is deliberate: each service has three Secrets, so a Job mounts only
+ * what it needs and runs again only when that changes.
+ *   <name>-db        its database password and a minimal config with only the connection
+ *                    (db-init, db-sync)
+ *   <name>-keystone  its Keystone user's password (the registration Job)
+ *   <name>-config    its config files (the API pods)
+ * Keystone's admin credential (Secret keystone-admin) is mounted by registration Jobs only.
+ */
+
+/** Where the Secrets of a pod are mounted. */
+export const MOUNT = {
+  config: '/etc/podstack/config',
+  db: '/etc/podstack/config',
+  service: '/etc/podstack/service',
+  admin: '/etc/podstack/keystone-admin',
+  mariadbRoot: '/etc/podstack/mariadb-root',
+} as const;
+
+export const ADMIN_SECRET = 'keystone-admin';
+export const ADMIN_PASSWORD_KEY = 'admin-password';
+export const MARIADB_ROOT_SECRET = 'mariadb-root';
+export const MARIADB_ROOT_PASSWORD_KEY = 'root-password';
+const DB_PASSWORD_KEY = 'database-password';
+const SERVICE_PASSWORD_KEY = 'password';
+
+/** The secrets.yaml entries of an OpenStack service, typed from its name. */
+export type DatabaseSecret<N extends string> = `${N}_database_password`;
+export type KeystoneSecret<N extends string> = `${N}_keystone_password`;
+
+export interface DatabaseDeclaration {
+  /** The config section holding `connection` (placement: placement_database). */
+  readonly section?: string;
+  /** The schema sync, run as the service's user. */
+  readonly sync: readonly string[];
+}
+
+export interface ClaimDeclaration {
+  readonly name: string;
+  readonly path: string;
+  readonly size: string;
+}
+
+export interface ApiComponent {
+  /** The WSGI script uWSGI loads (Debian ships one per API in /usr/bin). */
+  readonly wsgi: string;
+  /** A path that answers 200 without a token: the readiness probe. */
+  readonly ready: string;
+  /** uWSGI options of this API, over the shared ones. */
+  readonly uwsgi?: Readonly<Record<string, string | number | boolean>>;
+  readonly claims?: readonly ClaimDeclaration[];
+}
+
+export interface OpenStackDeclaration<N extends string, F extends string> {
+  readonly name: N;
+  readonly description: string;
+  /** Its image folder (images/<image>), a child of openstack-base. */
+  readonly image: string;
+  /** The system user its processes run as (Debian's package creates it). */
+  readonly user: string;
+  /** Capabilities beyond those every OpenStack service uses (database, identity, cache). */
+  readonly needs?: readonly Capability[];
+  readonly database: DatabaseDeclaration;
+  /** Keystone service type, and the port the API listens on (the default published port). */
+  readonly identity: { readonly type: Capability; readonly port: number; readonly path?: string };
+  /** The main config file and where it goes; its defaults are merged over the shared sections. */
+  readonly config: {
+    readonly file: F;
+    readonly dest: string;
+    readonly defaults?: (ctx: RenderContext) => IniOverrides;
+  };
+  readonly api: ApiComponent;
+  /** A commented override example for the cloud file template (YAML under services.<name>). */
+  readonly example?: string;
+}
+
+const SHARED_NEEDS: readonly Capability[] = ['database', 'identity', 'cache'];
+
+/** mysql+pymysql URL of a service's database on the cloud's MariaDB. */
+export function databaseUrl(ctx: RenderContext, user: string, password: string, database: string): string {
+  return `mysql+pymysql://${user}:${encodeURIComponent(password)}@${ctx.endpoints.address('database')}/${database}?charset=utf8mb4`;
+}
+
+/** The sections every OpenStack service's main config shares (logging to stderr, locks). */
+export function sharedSections(lockPath: string): IniOverrides {
+  return {
+    DEFAULT: { debug: false, use_stderr: true, log_file: '' },
+    oslo_concurrency: { lock_path: lockPath },
+  };
+}
+
+/** keystonemiddleware's section: how an API validates the tokens it is given. */
+export function authtokenSection(ctx: RenderContext, user: string, password: string): IniOverrides {
+  return {
+    keystone_authtoken: {
+      www_authenticate_uri: ctx.endpoints.url('identity', 'public'),
+      auth_url: ctx.endpoints.url('identity', 'internal'),
+      memcached_servers: ctx.endpoints.address('cache'),
+      auth_type: 'password',
+      project_domain_name: 'Default',
+      user_domain_name: 'Default',
+      project_name: 'service',
+      username: user,
+      password,
+      region_name: ctx.spec.region,
+      interface: 'internal',
+      service_token_roles_required: true,
+    },
+  };
+}
+
+/** The uWSGI ini of an API, sized for a small host; `extra` options win. */
+export function uwsgiIni(
+  name: string,
+  port: number,
+  wsgi: string,
+  extra: Readonly<Record<string, string | number | boolean>> = {},
+): IniOverrides {
+  return {
+    uwsgi: {
+      'http-socket': `0.0.0.0:${port}`,
+      'wsgi-file': wsgi,
+      name: `${name}-api`,
+      master: true,
+      processes: 2,
+      threads: 2,
+      'enable-threads': true,
+      'lazy-apps': true,
+      'thunder-lock': true,
+      'buffer-size': 65535,
+      'die-on-term': true,
+      'no-orphans': true,
+      'add-header': 'Connection: close',
+      // SIGTERM (podman stop, a pod's deletion) ends uWSGI rather than reloading it.
+      'exit-on-reload': true,
+      ...extra,
+    },
+  };
+}
+
+const secretMount = (name: string, secretName: string, path: string): Mount => ({
+  name,
+  source: { secret: secretName },
+  path,
+});
+
+/** The Secret with a service's database password, and a config holding only its connection. */
+export function databaseSecret(
+  ctx: RenderContext,
+  o: { name: string; user: string; password: string; section: string; file: string; dest: string },
+  labels: Record<string, string>,
+): Secret {
+  const conf = renderIni(o.file, {
+    [o.section]: { connection: databaseUrl(ctx, o.name, o.password, o.name), max_retries: -1 },
+  });
+  return secret(
+    `${o.name}-db`,
+    labels,
+    configBundle([{ key: o.file, dest: o.dest, owner: o.user, mode: '0640', content: conf }], {
+      [DB_PASSWORD_KEY]: o.password,
+    }),
+  );
+}
+
+/**
+ * openstack-helm's db-init: creates the service's database and user and (re)sets its password,
+ * idempotently, in the MariaDB image, which carries the client and podstack-db-ensure.
+ */
+export function databaseInitJob(ctx: RenderContext, name: string): Job {
+  const { volumes, volumeMounts } = podMounts([
+    secretMount('db', `${name}-db`, MOUNT.db),
+    secretMount('mariadb-root', MARIADB_ROOT_SECRET, MOUNT.mariadbRoot),
+  ]);
+  return job(`${name}-db`, componentLabels(name, 'db-init'), {
+    volumes,
+    containers: [
+      {
+        name: 'db-ensure',
+        image: ctx.image('mariadb'),
+        imagePullPolicy: 'IfNotPresent',
+        command: [
+          'podstack-db-ensure',
+          ctx.endpoints.address('database').split(':')[0]!,
+          name,
+          name,
+          `${MOUNT.db}/${DB_PASSWORD_KEY}`,
+        ],
+        env: [
+          {
+            name: 'MARIADB_ROOT_PASSWORD_FILE',
+            value: `${MOUNT.mariadbRoot}/${MARIADB_ROOT_PASSWORD_KEY}`,
+          },
+        ],
+        volumeMounts,
+      },
+    ],
+  });
+}
+
+/** The schema sync, with nothing but the database connection as its config. */
+export function databaseSyncJob(
+  ctx: RenderContext,
+  o: { name: string; image: string; user: string; command: readonly string[] },
+): Job {
+  const { volumes, volumeMounts } = podMounts([secretMount('config', `${o.name}-db`, MOUNT.config)]);
+  return job(`${o.name}-db-sync`, componentLabels(o.name, 'db-sync'), {
+    volumes,
+    containers: [startContainer('db-sync', ctx.image(o.image), o.command, { user: o.user, volumeMounts })],
+  });
+}
+
+/**
+ * openstack-helm's ks-user, ks-service and ks-endpoints in one Job: podstack-register
+ * (images/openstack-base) makes the service's user, its admin role in project service, the
+ * service and its three endpoints, idempotently. Passwords are read from files, never
+ * passed on a command line.
+ */
+export function registrationJob(
+  ctx: RenderContext,
+  o: { name: string; type: Capability; description: string },
+): Job {
+  const { volumes, volumeMounts } = podMounts([
+    secretMount('admin', ADMIN_SECRET, MOUNT.admin),
+    secretMount('service', `${o.name}-keystone`, MOUNT.service),
+  ]);
+  const urls = (['public', 'internal', 'admin'] as const).flatMap((i) => [
+    `--${i}`,
+    ctx.endpoints.url(o.type, i),
+  ]);
+  return job(`${o.name}-register`, componentLabels(o.name, 'register'), {
+    volumes,
+    containers: [
+      {
+        name: 'register',
+        image: ctx.image('openstack-base'),
+        imagePullPolicy: 'IfNotPresent',
+        command: [
+          'podstack-register',
+          '--name',
+          o.name,
+          '--type',
+          o.type,
+          '--description',
+          o.description,
+          '--region',
+          ctx.spec.region,
+          '--user',
+          o.name,
+          '--password-file',
+          `${MOUNT.service}/${SERVICE_PASSWORD_KEY}`,
+          ...urls,
+        ],
+        env: adminEnv(ctx),
+        volumeMounts,
+      },
+    ],
+  });
+}
+
+/** The admin credential as the openstack tools read it; the password stays in its file. */
+export function adminEnv(ctx: RenderContext) {
+  return [
+    { name: 'OS_AUTH_URL', value: ctx.endpoints.url('identity', 'internal') },
+    { name: 'OS_USERNAME', value: 'admin' },
+    { name: 'OS_PROJECT_NAME', value: 'admin' },
+    { name: 'OS_USER_DOMAIN_NAME', value: 'Default' },
+    { name: 'OS_PROJECT_DOMAIN_NAME', value: 'Default' },
+    { name: 'OS_REGION_NAME', value: ctx.spec.region },
+    { name: 'OS_INTERFACE', value: 'internal' },
+    { name: 'OS_PASSWORD_FILE', value: `${MOUNT.admin}/${ADMIN_PASSWORD_KEY}` },
+  ];
+}
+
+export interface ApiDeploymentOptions {
+  readonly name: string;
+  readonly image: string;
+  readonly user: string;
+  readonly type: Capability;
+  readonly port: number;
+  readonly command: readonly string[];
+  readonly ready: string;
+  /** Secrets and claims the API mounts besides its config. */
+  readonly mounts?: readonly Mount[];
+  readonly claims?: readonly ClaimDeclaration[];
+}
+
+/**
+ * An API as a Deployment, its in-cloud Service and its claims. Claims are handed to the
+ * service's user first: a fresh volume (a hostPath or local PV, unlike a Podman volume) is root's.
+ */
+export function apiObjects(ctx: RenderContext, o: ApiDeploymentOptions): KubeObject[] {
+  const labels = componentLabels(o.name, 'api');
+  const claims = o.claims ?? [];
+  const mounts: Mount[] = [
+    secretMount('config', `${o.name}-config`, MOUNT.config),
+    ...(o.mounts ?? []),
+    ...claims.map((c): Mount => ({ name: c.name, source: { claim: `${o.name}-${c.name}` }, path: c.path })),
+  ];
+  const { volumes, volumeMounts } = podMounts(mounts);
+  const claimMounts = volumeMounts.filter((m) => claims.some((c) => c.name === m.name));
+  const init: V1Container[] =
+    claims.length === 0
+      ? []
+      : [
+          {
+            name: 'own-claims',
+            image: ctx.image(o.image),
+            imagePullPolicy: 'IfNotPresent',
+            command: ['chown', `${o.user}:${o.user}`, ...claims.map((c) => c.path)],
+            volumeMounts: claimMounts,
+          },
+        ];
+  const ports: V1ContainerPort[] = ctx.endpoints.ports(o.type);
+  const api: Deployment = deployment(`${o.name}-api`, labels, {
+    volumes,
+    initContainers: init,
+    containers: [
+      startContainer(`${o.name}-api`, ctx.image(o.image), o.command, {
+        user: o.user,
+        ports,
+        volumeMounts,
+        readinessProbe: {
+          httpGet: { path: o.ready, port: o.port },
+          periodSeconds: 2,
+          failureThreshold: 3,
+        },
+      }),
+    ],
+  });
+  if (init.length === 0) delete api.spec!.template.spec!.initContainers;
+  return [
+    ...claims.map((c) => persistentVolumeClaim(`${o.name}-${c.name}`, labels, c.size)),
+    api,
+    service(o.name, labels, [{ name: 'api', port: o.port }]),
+  ];
+}
+
+/**
+ * An OpenStack service from its declaration: config, db-init, db-sync, registration and the
+ * API, in that order of dependencies.
+ */
+export function openstackService<const N extends string, const F extends string>(
+  d: OpenStackDeclaration<N, F>,
+): ServiceDefinition {
+  const uwsgiFile = `${d.name}-uwsgi.ini` as const;
+  const dbSecret = `${d.name}_database_password` as DatabaseSecret<N>;
+  const ksSecret = `${d.name}_keystone_password` as KeystoneSecret<N>;
+  const needs = [...new Set([...SHARED_NEEDS, ...(d.needs ?? [])])];
+  return defineService<DatabaseSecret<N> | KeystoneSecret<N>, F | typeof uwsgiFile>({
+    name: d.name,
+    description: d.description,
+    kind: 'openstack',
+    enabledByDefault: true,
+    secrets: [dbSecret, ksSecret],
+    images: [{ name: d.image, parent: 'openstack-base' }],
+    configFiles: [d.config.file, uwsgiFile],
+    needs,
+    provides: { [d.identity.type]: { unit: `${d.name}-api` } },
+    api: d.identity,
+    ...(d.example ? { example: d.example } : {}),
+    render(ctx) {
+      const label = (c: string) => componentLabels(d.name, c);
+      const section = d.database.section ?? 'database';
+      const conf = mergeIni(
+        sharedSections(`/var/lib/${d.name}/tmp`),
+        {
+          [section]: { connection: databaseUrl(ctx, d.name, ctx.secrets[dbSecret], d.name), max_retries: -1 },
+        },
+        authtokenSection(ctx, d.name, ctx.secrets[ksSecret]),
+        d.config.defaults?.(ctx) ?? {},
+        ctx.overrides(d.config.file),
+      );
+      const uwsgi = mergeIni(
+        uwsgiIni(d.name, d.identity.port, d.api.wsgi, d.api.uwsgi),
+        ctx.overrides(uwsgiFile),
+      );
+      const dest = (file: string) => `${d.config.dest.slice(0, d.config.dest.lastIndexOf('/'))}/${file}`;
+      const files = configBundle([
+        {
+          key: d.config.file,
+          dest: d.config.dest,
+          owner: d.user,
+          mode: '0640',
+          content: renderIni(d.config.file, conf),
+        },
+        {
+          key: uwsgiFile,
+          dest: dest(uwsgiFile),
+          owner: d.user,
+          mode: '0640',
+          content: renderIni(uwsgiFile, uwsgi),
+        },
+      ]);
+      const dbUnit = `${d.name}-db`;
+      const units: Unit[] = [
+        {
+          name: `${d.name}-config`,
+          service: d.name,
+          description: `${d.config.file}, the uWSGI ini, and the passwords of its database and Keystone user`,
+          dependsOn: [],
+          objects: [
+            secret(`${d.name}-config`, label('config'), files),
+            databaseSecret(
+              ctx,
+              {
+                name: d.name,
+                user: d.user,
+                password: ctx.secrets[dbSecret],
+                section,
+                file: d.config.file,
+                dest: d.config.dest,
+              },
+              label('config'),
+            ),
+            secret(`${d.name}-keystone`, label('config'), { [SERVICE_PASSWORD_KEY]: ctx.secrets[ksSecret] }),
+          ],
+        },
+        {
+          name: dbUnit,
+          service: d.name,
+          description: `create the ${d.name} database and its user`,
+          dependsOn: [ctx.provider('database'), `${d.name}-config`],
+          objects: [databaseInitJob(ctx, d.name)],
+        },
+        {
+          name: `${d.name}-db-sync`,
+          service: d.name,
+          description: `${d.database.sync.join(' ')}: create or upgrade the schema`,
+          dependsOn: [dbUnit],
+          objects: [
+            databaseSyncJob(ctx, { name: d.name, image: d.image, user: d.user, command: d.database.sync }),
+          ],
+        },
+        {
+          name: `${d.name}-register`,
+          service: d.name,
+          description: `Keystone user ${d.name}, service ${d.identity.type} and its endpoints`,
+          dependsOn: [ctx.provider('identity'), `${d.name}-config`],
+          objects: [
+            registrationJob(ctx, { name: d.name, type: d.identity.type, description: d.description }),
+          ],
+        },
+        {
+          name: `${d.name}-api`,
+          service: d.name,
+          description: `the ${d.identity.type} API under uWSGI`,
+          dependsOn: [
+            `${d.name}-db-sync`,
+            `${d.name}-register`,
+            ...needs.filter((n) => n !== 'database' && n !== 'identity').map((n) => ctx.provider(n)),
+          ],
+          objects: apiObjects(ctx, {
+            name: d.name,
+            image: d.image,
+            user: d.user,
+            type: d.identity.type,
+            port: d.identity.port,
+            command: ['uwsgi_python3', '--ini', dest(uwsgiFile)],
+            ready: d.api.ready,
+            claims: d.api.claims ?? [],
+          }),
+        },
+      ];
+      return units;
+    },
+  });
+}

@@ -1,0 +1,118 @@
+import { UnitFailedError } from '../../errors.js';
+import type { Plan, PlannedUnit } from '../../model/unit.js';
+import { sleep } from '../shared/poll.js';
+import type { ApplyOptions } from '../types.js';
+import type { Cluster } from './client.js';
+import { type Health, isHealthy, type Observed, unitHealth } from './health.js';
+
+export type WaitOptions = Required<Pick<ApplyOptions, 'readyTimeout' | 'jobTimeout'>> & ApplyOptions;
+
+interface WatchState {
+  readonly healthy: Set<string>;
+  /** When each unit's dependencies were all healthy: its deadline counts from then. */
+  readonly since: Map<string, number>;
+  /** The last reason reported per unit, so each is said once. */
+  readonly said: Map<string, string>;
+  /**
+   * The log of each unit's last failed container, read when the failure was seen: by the time
+   * a Job gives up, its controller may have deleted the pods that held the log.
+   */
+  readonly failedLog: Map<string, string>;
+}
+
+/**
+ * Watches a cloud come up on the cluster: the cluster orders the start-up itself (pods wait in
+ * their init container), podstack only looks, reports each unit once it is healthy, and fails
+ * with the pod's log as soon as waiting cannot help.
+ */
+export class HealthWatch {
+  constructor(
+    private readonly cluster: Cluster,
+    private readonly observe: () => Promise<Observed>,
+    private readonly pollMs: number,
+  ) {}
+
+  /**
+   * Watches until every unit is healthy. A unit's clock starts when the units
+   * it depends on are healthy, since until then its pods are rightly waiting.
+   */
+  async until(plan: Plan, changed: ReadonlySet<string>, o: WaitOptions, started: number) {
+    const watch: WatchState = { healthy: new Set(), since: new Map(), said: new Map(), failedLog: new Map() };
+    for (;;) {
+      const observed = await this.observe();
+      for (const unit of plan.units) {
+        if (watch.healthy.has(unit.name) || !unit.dependsOn.every((d) => watch.healthy.has(d))) continue;
+        await this.watchUnit(unit, unitHealth(unit, observed), watch, o, () => {
+          if (changed.has(unit.name) && unit.kind !== 'config') {
+            const seconds = Math.round((Date.now() - started) / 100) / 10;
+            o.report({
+              type: 'unit',
+              unit: unit.name,
+              state: unit.kind === 'job' ? 'completed' : 'ready',
+              seconds,
+            });
+          }
+        });
+      }
+      if (watch.healthy.size === plan.units.length) return;
+      await sleep(this.pollMs);
+    }
+  }
+
+  /** One look at one unit: healthy, still coming, or failed (fatally, or by its deadline). */
+  private async watchUnit(
+    unit: PlannedUnit,
+    health: Health,
+    w: WatchState,
+    o: WaitOptions,
+    onHealthy: () => void,
+  ) {
+    const now = Date.now();
+    if (!w.since.has(unit.name)) w.since.set(unit.name, now);
+    if (isHealthy(health)) {
+      w.healthy.add(unit.name);
+      onHealthy();
+      return;
+    }
+    const timeout = (unit.kind === 'job' ? o.jobTimeout : o.readyTimeout) * 1000;
+    const late = now - w.since.get(unit.name)! > timeout;
+    if (health.fatal || late) {
+      const reason = health.fatal
+        ? (health.reason ?? 'failed')
+        : `not ${unit.kind === 'job' ? 'complete' : 'ready'} after ${timeout / 1000}s: ${health.reason ?? ''}`;
+      o.report({ type: 'unit', unit: unit.name, state: 'failed', detail: reason });
+      const log = await this.logTail(health);
+      throw new UnitFailedError(unit.name, reason, log || w.failedLog.get(unit.name) || '');
+    }
+    if (health.reason && w.said.get(unit.name) !== health.reason) {
+      await this.rememberFailedLog(unit.name, health, w);
+      w.said.set(unit.name, health.reason);
+      o.report({ type: 'unit', unit: unit.name, state: 'waiting', detail: health.reason });
+    }
+  }
+
+  private async rememberFailedLog(unit: string, health: Health, w: WatchState): Promise<void> {
+    if (!/exited with [1-9]|CrashLoopBackOff|Error/.test(health.reason ?? '')) return;
+    const log = await this.logTail({
+      ...health,
+      ...(health.logOf && { logOf: { ...health.logOf, previous: false } }),
+    });
+    if (log) w.failedLog.set(unit, log);
+  }
+
+  private async logTail(health: Health): Promise<string> {
+    if (!health.logOf) return '';
+    try {
+      const log = await this.cluster.core.readNamespacedPodLog({
+        name: health.logOf.pod,
+        namespace: this.cluster.namespace,
+        container: health.logOf.container,
+        tailLines: 20,
+        previous: health.logOf.previous,
+      });
+      return String(log).trimEnd();
+    } catch {
+      return '';
+    }
+  }
+}

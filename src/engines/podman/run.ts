@@ -1,0 +1,254 @@
+import { UnitFailedError } from '../../errors.js';
+import type { Reporter } from '../../events.js';
+import type { Podman } from '../../podman/runner.js';
+import { sleep } from '../shared/poll.js';
+import { probe } from './probe.js';
+import { CRASH_RESTARTS, isCurrent, type PsEntry } from './state.js';
+import { PODMAN_LABEL, type PodmanNames, type PodmanWorkload, podmanLabels } from './translate.js';
+
+type InfraInspect = { NetworkSettings: { Networks?: Record<string, { IPAddress: string }> } };
+type Container = PodmanWorkload['containers'][number];
+
+export interface RunOptions {
+  readonly report: Reporter;
+  readonly readyTimeout: number;
+  readonly jobTimeout: number;
+}
+
+/**
+ * Runs one workload on Podman as Kubernetes would: a Deployment's containers in a pod that
+ * restarts them, a Job's to completion with its retries, init containers first, and readiness
+ * probed from the host, as the kubelet probes.
+ */
+export class WorkloadRunner {
+  constructor(
+    private readonly podman: Podman,
+    private readonly names: PodmanNames,
+    /** Called before the first pod or Job container is made (the network must exist). */
+    private readonly beforeCreate: () => Promise<void>,
+  ) {}
+
+  /** Brings a workload to the plan; false when it already was (then only readiness is checked). */
+  async apply(
+    w: PodmanWorkload,
+    existing: readonly PsEntry[],
+    o: RunOptions,
+    addresses: ReadonlyMap<string, string>,
+  ): Promise<boolean> {
+    if (isCurrent(w, existing)) {
+      if (w.kind === 'deployment') await this.waitReady(w, o, addresses);
+      return false;
+    }
+    const running = w.kind === 'job' ? existing.find((e) => e.State === 'running') : undefined;
+    if (running) {
+      // A bootstrap Job still running (another podstack started it) is waited for, never killed:
+      // a half-run bootstrap is worse than a finished one.
+      o.report({
+        type: 'unit',
+        unit: w.unit,
+        state: 'waiting',
+        detail: `${running.Names[0]} is still running`,
+      });
+      await this.podman.run(['wait', running.Id], { timeoutMs: o.jobTimeout * 1000 });
+    }
+    o.report({ type: 'unit', unit: w.unit, state: existing.length > 0 ? 'replacing' : 'creating' });
+    await this.remove(w.name, existing);
+    await this.beforeCreate();
+    if (w.kind === 'deployment') await this.createPod(w);
+    for (const c of w.containers) {
+      const name = await this.createContainer(w, c);
+      if (c.role === 'init' || w.kind === 'job') await this.runToCompletion(w, name, o.jobTimeout);
+    }
+    if (w.kind === 'deployment') {
+      await this.podman.ok(['pod', 'start', w.name]);
+      await this.waitReady(w, o);
+    }
+    return true;
+  }
+
+  async remove(name: string, existing: readonly PsEntry[]): Promise<void> {
+    const pods = [...new Set(existing.map((e) => e.PodName).filter(Boolean))];
+    for (const pod of pods) await this.podman.run(['pod', 'rm', '-f', '-t', '10', pod]);
+    const loose = existing.filter((e) => !e.PodName).map((e) => e.Id);
+    if (loose.length > 0) await this.podman.run(['rm', '-f', '-t', '10', ...loose]);
+    // A pod left over from an interrupted run carries no containers yet; remove it by name too.
+    await this.podman.run(['pod', 'rm', '-f', '-t', '10', name]);
+  }
+
+  async logTail(container: string, lines = 30): Promise<string> {
+    const r = await this.podman.run(['logs', '--tail', String(lines), container], { merge: true });
+    return r.stdout.trim();
+  }
+
+  /** The pod's address on the cloud's network, where its probes are sent. */
+  async podAddress(w: PodmanWorkload, known?: ReadonlyMap<string, string>): Promise<string> {
+    const cached = known?.get(w.name);
+    if (cached) return cached;
+    const pod = await this.podman.json<{ InfraContainerID?: string }>(['pod', 'inspect', w.name]);
+    const infra = await this.podman.json<InfraInspect[]>([
+      'inspect',
+      '--format',
+      'json',
+      pod.InfraContainerID ?? '',
+    ]);
+    const ip = infra[0]?.NetworkSettings.Networks?.[this.names.network]?.IPAddress;
+    if (!ip)
+      throw new UnitFailedError(w.unit, `pod ${w.name} has no address on network ${this.names.network}`, '');
+    return ip;
+  }
+
+  /** Runs a workload's readiness probes once: the first failure, or undefined when all pass. */
+  async probeOnce(w: PodmanWorkload, address: string): Promise<string | undefined> {
+    const mains = w.containers.filter((c) => c.role === 'main' && c.readiness);
+    const results = await Promise.all(
+      mains.map((c) =>
+        probe(
+          c.readiness!,
+          address,
+          async (cmd) => (await this.podman.run(['exec', `${w.name}-${c.name}`, ...cmd])).exitCode,
+        ),
+      ),
+    );
+    const failed = results.filter((r) => !r.ok);
+    return failed.length === 0 ? undefined : failed.map((r) => r.detail).join('; ');
+  }
+
+  private labelArgs(w: PodmanWorkload, extra: Record<string, string> = {}): string[] {
+    return Object.entries({ ...podmanLabels(this.names.cloud, w.unit, w.hash), ...extra }).flatMap(
+      ([k, v]) => ['--label', `${k}=${v}`],
+    );
+  }
+
+  private async createPod(w: PodmanWorkload): Promise<void> {
+    await this.podman.ok([
+      'pod',
+      'create',
+      '--name',
+      w.name,
+      ...this.labelArgs(w),
+      '--network',
+      this.names.network,
+      ...w.aliases.flatMap((a) => ['--network-alias', a]),
+      ...(w.hostname ? ['--hostname', w.hostname] : []),
+      ...w.publish.flatMap((p) => ['--publish', p]),
+    ]);
+  }
+
+  private async createContainer(w: PodmanWorkload, c: Container): Promise<string> {
+    const name = `${w.name}-${c.name}`;
+    const placement =
+      w.kind === 'deployment'
+        ? ['--pod', w.name, ...(c.role === 'main' ? ['--restart', 'always'] : [])]
+        : [
+            '--network',
+            this.names.network,
+            ...(w.hostname ? ['--hostname', w.hostname] : []),
+            ...w.aliases.flatMap((a) => ['--network-alias', a]),
+          ];
+    await this.podman.ok([
+      'create',
+      '--name',
+      name,
+      ...this.labelArgs(w, { [PODMAN_LABEL.role]: c.role }),
+      ...placement,
+      ...c.args,
+    ]);
+    return name;
+  }
+
+  /** Runs one container to completion (an init container, or a Job's), retrying as the Job allows. */
+  private async runToCompletion(w: PodmanWorkload, name: string, timeoutSeconds: number): Promise<void> {
+    const attempts = w.backoffLimit + 1;
+    for (let attempt = 1; ; attempt++) {
+      const r = await this.podman.run(['start', '--attach', name], { timeoutMs: timeoutSeconds * 1000 });
+      const state = await this.podman.json<{ State: { ExitCode: number; Status: string } }[]>([
+        'inspect',
+        '--format',
+        'json',
+        name,
+      ]);
+      const code = state[0]?.State.ExitCode ?? r.exitCode;
+      if (state[0]?.State.Status === 'exited' && code === 0) return;
+      if (state[0]?.State.Status === 'running') {
+        await this.podman.run(['stop', '-t', '5', name]);
+        throw new UnitFailedError(
+          w.unit,
+          `${name} did not finish within ${timeoutSeconds}s`,
+          await this.logTail(name),
+        );
+      }
+      if (attempt >= attempts) {
+        throw new UnitFailedError(
+          w.unit,
+          `${name} failed with exit code ${code}${attempts > 1 ? ` (${attempts} attempts)` : ''}`,
+          await this.logTail(name),
+        );
+      }
+      await sleep(1000 * attempt);
+    }
+  }
+
+  /** Waits until every main container passes its readiness probe; fails fast on one that keeps dying. */
+  private async waitReady(
+    w: PodmanWorkload,
+    o: RunOptions,
+    known?: ReadonlyMap<string, string>,
+  ): Promise<void> {
+    const deadline = Date.now() + o.readyTimeout * 1000;
+    const address = await this.podAddress(w, known);
+    let announced = false;
+    for (let round = 0; ; round++) {
+      const failed = await this.probeOnce(w, address);
+      if (failed === undefined) return;
+      if (round > 0) await this.failIfDying(w);
+      if (Date.now() > deadline) {
+        const mains = w.containers.filter((c) => c.role === 'main');
+        const logs = await Promise.all(mains.map((c) => this.logTail(`${w.name}-${c.name}`)));
+        throw new UnitFailedError(w.unit, `not ready after ${o.readyTimeout}s (${failed})`, logs.join('\n'));
+      }
+      if (!announced) {
+        o.report({ type: 'unit', unit: w.unit, state: 'waiting', detail: failed });
+        announced = true;
+      }
+      await sleep(1000);
+    }
+  }
+
+  /** A container that keeps exiting will never become ready: say so now, with its log, instead of at the timeout. */
+  private async failIfDying(w: PodmanWorkload): Promise<void> {
+    const dying = (await this.inspectMains(w)).find(
+      (e) => (e.Restarts ?? 0) >= CRASH_RESTARTS || (e.State === 'exited' && (e.Restarts ?? 0) >= 1),
+    );
+    if (!dying) return;
+    const name = dying.Names[0] ?? w.name;
+    throw new UnitFailedError(
+      w.unit,
+      `${name} keeps exiting (exit code ${dying.ExitCode}, restarted ${dying.Restarts} times)`,
+      await this.logTail(name),
+    );
+  }
+
+  /** The main containers as PsEntry, with their restart counts (which `podman ps` does not give). */
+  async inspectMains(w: PodmanWorkload): Promise<PsEntry[]> {
+    const names = w.containers.filter((c) => c.role === 'main').map((c) => `${w.name}-${c.name}`);
+    const states = await this.podman.json<
+      {
+        Id: string;
+        Name: string;
+        RestartCount: number;
+        Config: { Labels: Record<string, string> | null };
+        State: { Status: string; ExitCode: number };
+      }[]
+    >(['inspect', '--format', 'json', ...names]);
+    return states.map((s) => ({
+      Id: s.Id,
+      Names: [s.Name],
+      Labels: s.Config.Labels,
+      State: s.State.Status,
+      ExitCode: s.State.ExitCode,
+      Pod: '',
+      PodName: w.name,
+      Restarts: s.RestartCount,
+    }));
+  }
+}
