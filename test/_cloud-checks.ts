@@ -101,5 +101,15 @@ export async function checkImageBytes(
   assert.ok((await readFile(back)).equals(await readFile(file)), 'the image came back different');
 }
 
-/** The host packages the checks use: the CLI, qemu-img. */
-export const CHECK_PACKAGES = ['python3-openstackclient', 'qemu-utils'];
+/** Placement answers the osc-placement plugin's calls. */
+export async function checkPlacement(openstack: OpenStack): Promise<void> {
+  JSON.parse(await openstack('resource', 'provider', 'list', '-f', 'json'));
+  const classes = JSON.parse(await openstack('resource', 'class', 'list', '-f', 'json')) as Row[];
+  assert.ok(
+    classes.some((c) => c.name === 'VCPU'),
+    'resource class VCPU missing',
+  );
+}
+
+/** The host packages the checks use: the CLI, its Placement plugin, qemu-img. */
+export const CHECK_PACKAGES = ['python3-openstackclient', 'python3-osc-placement', 'qemu-utils'];

@@ -2,11 +2,19 @@ import { glance } from './glance.js';
 import { keystone } from './keystone.js';
 import { mariadb } from './mariadb.js';
 import { memcached } from './memcached.js';
+import { placement } from './placement.js';
 import { rabbitmq } from './rabbitmq.js';
 import type { ServiceDefinition } from './types.js';
 
 /** Every service podstack knows, infrastructure first. Adding a service: add its file, list it here. */
-export const catalog: readonly ServiceDefinition[] = [mariadb, memcached, rabbitmq, keystone, glance];
+export const catalog: readonly ServiceDefinition[] = [
+  mariadb,
+  memcached,
+  rabbitmq,
+  keystone,
+  glance,
+  placement,
+];
 
 /** The image that carries podstack-wait and podstack-register (Python and the openstack client). */
 export const WAIT_IMAGE = 'openstack-base';

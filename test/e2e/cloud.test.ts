@@ -16,6 +16,7 @@ import {
   checkCatalog,
   checkImageBytes,
   checkInternalFromHost,
+  checkPlacement,
   makeDiskImage,
   servicesYaml,
   uploadImage,
@@ -114,7 +115,7 @@ describe('the default cloud on podman, end to end', {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('up brings up a cloud the openstack CLI uses: tokens, projects, images', async () => {
+  it('up brings up a cloud the openstack CLI uses: tokens, projects, images, placement', async () => {
     const start = process.hrtime.bigint();
     const r = await up({ file, report });
     console.log(
@@ -139,6 +140,15 @@ describe('the default cloud on podman, end to end', {
     await checkCatalog(openstack, '127.0.0.1', OFFSET);
     await uploadImage(openstack, disk, 'e2e-disk');
     await checkImageBytes(openstack, dir, disk, 'e2e-disk');
+    await checkPlacement(openstack);
+    const check = await exec('podman', [
+      'exec',
+      `${CLOUD}-placement-api-placement-api`,
+      'placement-status',
+      'upgrade',
+      'check',
+    ]);
+    assert.equal(check.exitCode, 0, check.output);
   });
 
   it('internal and admin endpoints answer from the host too', async () => {

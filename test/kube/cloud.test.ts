@@ -18,6 +18,7 @@ import {
   checkCatalog,
   checkImageBytes,
   checkInternalFromHost,
+  checkPlacement,
   makeDiskImage,
   servicesYaml,
   uploadImage,
@@ -100,7 +101,7 @@ describe('the default cloud on kubernetes, end to end', {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('up brings up a cloud the openstack CLI uses: tokens, projects, images', async () => {
+  it('up brings up a cloud the openstack CLI uses: tokens, projects, images, placement', async () => {
     const start = process.hrtime.bigint();
     const r = await up({ file, report, engine });
     console.log(
@@ -117,6 +118,7 @@ describe('the default cloud on kubernetes, end to end', {
     await checkCatalog(openstack, cluster.nodeIp, OFFSET);
     await uploadImage(openstack, disk, 'k8s-disk');
     await checkImageBytes(openstack, dir, disk, 'k8s-disk');
+    await checkPlacement(openstack);
     await checkInternalFromHost(openstack);
   });
 
