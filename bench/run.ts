@@ -190,8 +190,8 @@ async function benchKubernetes(): Promise<void> {
   await pushProject(project, silent);
   try {
     const [cold] = await time(async () => {
-      await up({ file, report: silent, engine, installHostPackages: false });
-      await writeOpenrc(project, dir);
+      const r = await up({ file, report: silent, engine, installHostPackages: false });
+      await writeOpenrc(r.project, dir);
       await issueToken();
       await uploadImage();
     });
