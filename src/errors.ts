@@ -46,6 +46,23 @@ export class SpecError extends PodstackError {
   }
 }
 
+/**
+ * An input file (the cloud file, secrets.yaml) that cannot be read or written as one: a folder,
+ * a device, unreadable, not UTF-8 text. Exit code 2, like any invalid input: nothing was changed.
+ */
+export class FileError extends PodstackError {
+  readonly file: string;
+
+  constructor(
+    file: string,
+    reason: string,
+    hint = 'Name a readable file and run the command again; nothing was changed.',
+  ) {
+    super(`${file}: ${reason}`, { exitCode: 2, hint });
+    this.file = file;
+  }
+}
+
 /** A unit failed to become ready or a job failed; carries the tail of its log. */
 export class UnitFailedError extends PodstackError {
   readonly unit: string;

@@ -1,14 +1,37 @@
-import { readFile } from 'node:fs/promises';
 import { isMap, isScalar, LineCounter, parseDocument, type YAMLMap } from 'yaml';
 import { SpecError, type SpecIssue } from '../errors.js';
+import { readInputFile } from './files.js';
 import { formatIssue, formatPath } from './issues.js';
 import type { ServiceOptions } from './schema.js';
 import { buildCloudSchema, type CloudSpec } from './schema.js';
 
+/**
+ * What the YAML library says when it refuses a document for safety (an alias-expansion bomb,
+ * nesting too deep for the stack, an alias to nothing), as a sentence for the user.
+ */
+function yamlRefusal(err: unknown): string {
+  const message = err instanceof Error ? err.message.split('\n')[0]! : String(err);
+  if (/alias count|resource exhaustion/i.test(message))
+    return 'YAML refused: its aliases expand to too much data (an alias-expansion bomb?); write the values out instead';
+  if (err instanceof RangeError) return 'YAML refused: nested too deeply';
+  return `YAML: ${message}`;
+}
+
 /** Parses YAML text, returning its data and a function that locates a path in the text. */
 export function parseYaml(text: string, file: string) {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  let doc: ReturnType<typeof parseDocument>;
+  let data: unknown;
+  try {
+    // logLevel error: the library's warnings (a map used as a key) would go to stderr as Node
+    // warnings; such a key is reported by the schema as an unknown key instead.
+    doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, logLevel: 'error' });
+    if (doc.errors.length === 0) data = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  } catch (err) {
+    // The library throws (rather than reports) when it refuses a document for safety: that is
+    // still the user's file, never a bug of podstack's.
+    throw new SpecError(file, [{ path: '', message: yamlRefusal(err) }]);
+  }
   if (doc.errors.length > 0) {
     throw new SpecError(
       file,
@@ -23,7 +46,6 @@ export function parseYaml(text: string, file: string) {
       }),
     );
   }
-  const data: unknown = doc.toJS() ?? {};
   /** Line of the value at `path`, or of its key when `atKey`; undefined if not in the text. */
   const locate = (path: readonly (string | number)[], atKey: boolean) => {
     const parent = path.length === 0 ? doc.contents : doc.getIn(path.slice(0, -1), true);
@@ -63,16 +85,11 @@ export function parseCloud(text: string, file: string, catalog: readonly Service
 }
 
 export async function loadCloud(file: string, catalog: readonly ServiceOptions[]): Promise<CloudSpec> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new SpecError(file, [
-        { path: '', message: 'no such file; `podstack init` writes a commented one' },
-      ]);
-    }
-    throw err;
+  const input = await readInputFile(file);
+  if (input === undefined) {
+    throw new SpecError(file, [
+      { path: '', message: 'no such file; `podstack init` writes a commented one' },
+    ]);
   }
-  return parseCloud(text, file, catalog);
+  return parseCloud(input.text, file, catalog);
 }
