@@ -24,6 +24,8 @@ export const rabbitmq = defineService({
   provides: { messaging: { unit: 'rabbitmq', address: 'rabbitmq:5672' } },
   images: [{ name: 'rabbitmq', parent: 'base' }],
   configFiles: ['rabbitmq.conf'],
+  // Rendered by renderKeyValue: its sections are key prefixes, and '' holds keys without one.
+  keyValueFiles: ['rabbitmq.conf'],
   render(ctx) {
     const labels = componentLabels('rabbitmq', 'server');
     const conf = mergeIni(

@@ -148,7 +148,17 @@ export function formatIssue(issue: z.core.$ZodIssue, schema: z.ZodType, data: un
       if (inner) return formatIssue({ ...inner, path: issue.path } as z.core.$ZodIssue, schema, data);
       return [{ path, message: `got ${got}: ${issue.message}`, atKey: false }];
     }
+    case 'invalid_key': {
+      // A record's key (a config section or option name) that is not allowed: the path ends
+      // with the key itself, so name the key, not the value under it.
+      const key = path[path.length - 1];
+      const why = issue.issues[0]?.message ?? issue.message;
+      return [{ path, message: `key ${JSON.stringify(String(key))} is not allowed: ${why}`, atKey: true }];
+    }
     default:
+      // A check of the whole file (a field that another one makes necessary) may be about a
+      // field that is not in the file at all: then there is no value to name.
+      if (got === 'nothing') return [{ path, message: issue.message, atKey: false }];
       return [{ path, message: `got ${got}: ${issue.message}`, atKey: false }];
   }
 }

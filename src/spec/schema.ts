@@ -1,5 +1,6 @@
+import { isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
-import type { IniValue } from '../config/ini.js';
+import { INI_SECTION, INI_VALUE, type IniValue, OPTION_NAME } from '../config/ini.js';
 
 /**
  * The cloud file's schema, built from the catalog so that each service's
@@ -8,12 +9,43 @@ import type { IniValue } from '../config/ini.js';
  * The editor JSON Schema (schema/cloud.schema.json) is generated from this too.
  */
 
-const iniValue = z.union([z.string(), z.number(), z.boolean(), z.array(z.union([z.string(), z.number()]))]);
+// Everything in a config override is written into a file verbatim: a line break or a bracket in
+// the wrong place would inject lines of the user's into it, so each part is checked here, where
+// the error can name the field, and not when the file is rendered.
+const iniString = z
+  .string()
+  .regex(INI_VALUE, 'values may not contain line breaks or other control characters (tabs are fine)');
+const iniValue = z.union([iniString, z.number(), z.boolean(), z.array(z.union([iniString, z.number()]))]);
+
+const optionName = z
+  .string()
+  .regex(OPTION_NAME, 'option names may use only letters, digits, _, - and . (no spaces, = or :)');
 
 /** file -> section -> option -> value, e.g. keystone.conf -> DEFAULT -> debug -> true. */
 const iniFile = z
-  .record(z.string().min(1), z.record(z.string().min(1), iniValue))
+  .record(
+    z
+      .string()
+      .regex(
+        INI_SECTION,
+        'section names may not be empty, contain [, ] or line breaks, or start or end with a space',
+      ),
+    z.record(optionName, iniValue),
+  )
   .describe('Sections of an oslo-style INI file, each a map of option -> value');
+
+/** Flat key = value files (rabbitmq.conf): a section is a key prefix, and '' holds keys without one. */
+const keyValueFile = z
+  .record(
+    z
+      .string()
+      .regex(
+        new RegExp(`^$|${OPTION_NAME.source}`),
+        'sections of a key = value file are key prefixes: letters, digits, _, - and . only, or "" for none',
+      ),
+    z.record(optionName, iniValue),
+  )
+  .describe('Settings of a flat key = value file: key prefix ("" for none) -> key -> value');
 
 const port = z.number().int().min(1).max(65535);
 
@@ -26,6 +58,8 @@ export interface ServiceOptions {
   readonly description: string;
   readonly enabledByDefault: boolean;
   readonly configFiles: readonly string[];
+  /** Those of configFiles that are flat key = value files rather than INI (rabbitmq.conf). */
+  readonly keyValueFiles?: readonly string[];
   /** Its API's port, when it has one: the default of services.<name>.port. */
   readonly api?: { readonly port: number };
   /** Capabilities it uses, and those it offers the others (database, identity...). */
@@ -34,7 +68,9 @@ export interface ServiceOptions {
 }
 
 function serviceSchema(def: ServiceOptions) {
-  const configFiles = Object.fromEntries(def.configFiles.map((f) => [f, iniFile.optional()]));
+  const configFiles = Object.fromEntries(
+    def.configFiles.map((f) => [f, (def.keyValueFiles?.includes(f) ? keyValueFile : iniFile).optional()]),
+  );
   const shape = {
     enabled: z.boolean().default(def.enabledByDefault).describe(`Deploy ${def.name}`),
     config: z
@@ -50,9 +86,42 @@ function serviceSchema(def: ServiceOptions) {
   return z.strictObject(shape).prefault({}).describe(def.description);
 }
 
-const hostname = z
+/** An IP literal as a URL and a published port take it: IPv4 (no leading zeros) or IPv6 (no zone). */
+export function isIpAddress(s: string): boolean {
+  return isIPv4(s) || (isIPv6(s) && !s.includes('%'));
+}
+
+const DNS_LABEL = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+
+/**
+ * A DNS host name (RFC 1123). Its last label may not be a number: 256.1.1.1 or 10.1 are
+ * mistyped IPv4 addresses, and URL parsers read such names as addresses, not names.
+ */
+export function isDnsHostname(s: string): boolean {
+  if (s.length === 0 || s.length > 253) return false;
+  const labels = s.split('.');
+  return labels.every((l) => DNS_LABEL.test(l)) && !/^(\d+|0x[0-9a-f]*)$/i.test(labels.at(-1)!);
+}
+
+const IP_FORMATS = [{ format: 'ipv4' }, { format: 'ipv6' }];
+
+/** endpoints.address: what clients are told, so a name is fine. */
+const hostAddress = z
   .string()
-  .regex(/^[A-Za-z0-9]([A-Za-z0-9.:-]*[A-Za-z0-9])?$/, 'must be an IP address or a host name');
+  .refine(
+    (s) => isIpAddress(s) || isDnsHostname(s),
+    'must be an IP address or a DNS host name, without a scheme or port (such as 192.0.2.10 or cloud.example.com)',
+  )
+  .meta({ anyOf: [...IP_FORMATS, { format: 'hostname' }] });
+
+/** endpoints.bind and internal: ports are published on them, which takes an address, not a name. */
+const ipOrEmpty = z
+  .string()
+  .refine(
+    (s) => s === '' || isIpAddress(s),
+    'must be an IP address (such as 192.0.2.10 or 2001:db8::10) without a port, or "" for the default',
+  )
+  .meta({ anyOf: [{ const: '' }, ...IP_FORMATS] });
 
 const subnet = z
   .string()
@@ -79,15 +148,13 @@ export function buildCloudSchema(catalog: readonly ServiceOptions[]) {
       region: z.string().min(1).default('RegionOne').describe('Keystone region for every endpoint'),
       endpoints: z
         .strictObject({
-          address: hostname
+          address: hostAddress
             .default('127.0.0.1')
             .describe('Address clients use to reach the APIs; public endpoints are registered with it'),
-          bind: z
-            .union([z.literal(''), hostname])
+          bind: ipOrEmpty
             .default('')
             .describe('Host address the API ports are published on (empty: the same as address)'),
-          internal: z
-            .union([z.literal(''), hostname])
+          internal: ipOrEmpty
             .default('')
             .describe(
               "Address of the internal and admin endpoints, which both the cloud's services and tools on the host reach (empty: on Podman the cloud network's gateway, on Kubernetes the same as address)",
@@ -141,6 +208,15 @@ export function buildCloudSchema(catalog: readonly ServiceOptions[]) {
       services: z.strictObject(services).prefault({}),
     })
     .superRefine((cloud, ctx) => {
+      const { address, bind } = cloud.endpoints;
+      if (bind === '' && isDnsHostname(address)) {
+        // Ports are published on bind, which defaults to address: a name cannot be published on.
+        ctx.addIssue({
+          code: 'custom',
+          path: ['endpoints', 'bind'],
+          message: `endpoints.address is the host name ${address}, and API ports are published on an IP address: set bind to the address of this host that ${address} points to`,
+        });
+      }
       const enabled = (name: string) =>
         (cloud.services[name] as { enabled: boolean } | undefined)?.enabled === true;
       for (const def of catalog) {

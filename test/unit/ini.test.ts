@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { mergeIni, renderIni, renderKeyValue } from '../../src/config/ini.js';
+import {
+  INI_SECTION,
+  INI_VALUE,
+  mergeIni,
+  OPTION_NAME,
+  renderIni,
+  renderKeyValue,
+} from '../../src/config/ini.js';
 
 describe('INI config', () => {
   it('merges overrides option by option, keeping the rest of the section', () => {
@@ -31,5 +38,31 @@ describe('INI config', () => {
     const text = renderKeyValue('r.conf', { '': { default_user: 'u' }, listeners: { 'tcp.default': 5672 } });
     assert.match(text, /^default_user = u$/m);
     assert.match(text, /^listeners\.tcp\.default = 5672$/m);
+  });
+
+  it('refuses, as a bug, option names and sections that would inject lines (the schema refuses them first)', () => {
+    assert.throws(
+      () => renderIni('x.conf', { DEFAULT: { 'a\n[evil]': 1 } }),
+      /x\.conf \[DEFAULT\]: invalid option name/,
+    );
+    assert.throws(() => renderIni('x.conf', { 'x]\n[y': { a: 1 } }), /x\.conf: invalid section name/);
+    assert.throws(() => renderIni('x.conf', { '': { a: 1 } }), /x\.conf: invalid section name/);
+    assert.throws(() => renderIni('x.conf', { DEFAULT: { a: 'x\u0007' } }), /x\.conf \[DEFAULT\] a/);
+    assert.throws(() => renderKeyValue('r.conf', { 'a b': { c: 1 } }), /r\.conf: invalid key prefix/);
+    assert.throws(() => renderKeyValue('r.conf', { '': { 'a\nb': 1 } }), /invalid option name/);
+    assert.match(
+      renderIni('x.conf', { 'filter:authtoken': { a: 'x\ty' } }),
+      /^\[filter:authtoken\]\na = x\ty$/m,
+    );
+  });
+
+  it('the patterns the schema checks with are the ones the renderers check with', () => {
+    assert.ok(OPTION_NAME.test('listeners.tcp.default') && !OPTION_NAME.test('a=b') && !OPTION_NAME.test(''));
+    assert.ok(INI_SECTION.test('DEFAULT') && INI_SECTION.test('filter:authtoken') && INI_SECTION.test('a b'));
+    for (const bad of ['', ' a', 'a ', 'a]', '[a', 'a\nb', 'a\rb', 'a\u0000'])
+      assert.ok(!INI_SECTION.test(bad), JSON.stringify(bad));
+    assert.ok(
+      INI_VALUE.test('') && INI_VALUE.test('a\tb') && !INI_VALUE.test('a\nb') && !INI_VALUE.test('\u007f'),
+    );
   });
 });
