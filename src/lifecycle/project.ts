@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { writeFileAtomic } from '../_fs.js';
 import { packageRoot } from '../_paths.js';
@@ -11,9 +10,10 @@ import { imageRefs, imagesFor, type RootfsInputs } from '../images/recipes.js';
 import { debianSourcesFor, readHostSources } from '../images/sources.js';
 import type { Plan } from '../model/unit.js';
 import { buildPlan, enabledServices, endpointRegistry, type PlanTarget } from '../plan/build.js';
-import { loadCloud } from '../spec/load.js';
+import { fileError, readInputFile } from '../spec/files.js';
+import { loadCloud, parseCloud } from '../spec/load.js';
 import type { CloudSpec } from '../spec/schema.js';
-import { ensureSecrets } from '../spec/secrets.js';
+import { ensureSecrets, readSecrets } from '../spec/secrets.js';
 import { cloudTemplate } from '../spec/template.js';
 
 export type EngineName = 'podman' | 'kubernetes';
@@ -35,6 +35,11 @@ export interface Project {
   readonly secretsFile: string;
   readonly spec: CloudSpec;
   readonly secrets: Readonly<Record<string, string>>;
+  /**
+   * Secrets that are not in secretsFile (or all, when there is none): their values were
+   * generated in memory for this command only, and are written by `init` and `up` alone.
+   */
+  readonly generatedSecrets: readonly string[];
   readonly services: readonly ServiceDefinition[];
   readonly imageWaves: readonly (readonly ImageRecipe[])[];
   readonly imageRefs: Readonly<Record<string, string>>;
@@ -60,29 +65,45 @@ export interface InitResult {
   readonly addedSecrets: readonly string[];
 }
 
-/** Writes the commented cloud file if there is none, and generates missing secrets. Never overwrites. */
+/**
+ * Writes the commented cloud file if there is none, and generates missing secrets. Never
+ * overwrites. An existing cloud file is validated first, so that invalid input changes nothing.
+ */
 export async function initProject(o: ProjectOptions = {}): Promise<InitResult> {
+  const catalog = o.catalog ?? defaultCatalog;
   const { file, secretsFile } = projectPaths(o);
-  const wroteCloudFile = !existsSync(file);
-  if (wroteCloudFile) await writeFileAtomic(file, cloudTemplate(o.catalog ?? defaultCatalog), 0o644);
-  const { added } = await ensureSecrets(secretsFile, allSecretNames(o.catalog ?? defaultCatalog));
+  const existing = await readInputFile(file);
+  if (existing !== undefined) parseCloud(existing.text, file, catalog);
+  // And the secrets file, before the cloud file is written: a bad one must leave no new file.
+  await readSecrets(secretsFile, []);
+  const wroteCloudFile = existing === undefined;
+  if (wroteCloudFile) {
+    try {
+      await writeFileAtomic(file, cloudTemplate(catalog), 0o644);
+    } catch (err) {
+      throw fileError(file, err, 'write');
+    }
+  }
+  const { added } = await ensureSecrets(secretsFile, allSecretNames(catalog));
   return { file, secretsFile, wroteCloudFile, addedSecrets: added };
 }
 
+/**
+ * Everything a command needs, from the cloud file and the secrets. Writes nothing: secrets
+ * missing from secrets.yaml are generated in memory (see Project.generatedSecrets); only
+ * `init` and `up` write them.
+ */
 export async function openProject(o: ProjectOptions = {}): Promise<Project> {
   const report = o.report ?? silent;
   const catalog = o.catalog ?? defaultCatalog;
   const { file, secretsFile } = projectPaths(o);
   const spec = await loadCloud(file, catalog);
-  const secretsResult = await ensureSecrets(secretsFile, allSecretNames(catalog));
-  if (secretsResult.added.length > 0) {
+  const secretsResult = await readSecrets(secretsFile, allSecretNames(catalog));
+  if (secretsResult.loose)
     report({
-      type: 'step',
-      message: `generated ${secretsResult.added.length} secret(s) in ${secretsFile} (mode 0600): ${secretsResult.added.join(', ')}`,
+      type: 'warning',
+      message: `${secretsFile} is readable by others: \`chmod 600\` it (\`podstack up\` does)`,
     });
-  }
-  if (secretsResult.tightened)
-    report({ type: 'warning', message: `${secretsFile} was readable by others: now 0600` });
   const services = enabledServices(spec, catalog);
   const debian = debianSourcesFor(spec.images.debian.suite, await readHostSources(), {
     ...(spec.images.debian.mirror ? { mirror: spec.images.debian.mirror } : {}),
@@ -104,6 +125,7 @@ export async function openProject(o: ProjectOptions = {}): Promise<Project> {
     secretsFile,
     spec,
     secrets: secretsResult.secrets,
+    generatedSecrets: secretsResult.added,
     services,
     imageWaves,
     imageRefs: refs,

@@ -61,10 +61,11 @@ async function recordRevision(project: Project, apply: ApplyResult): Promise<num
 
 /** init (if needed) -> build (what changed) -> apply (what changed) -> record. */
 export async function up(o: UpOptions): Promise<UpResult> {
-  if (o.installHostPackages ?? true) await ensurePackages(HOST_PACKAGES, o.report);
+  // init first: it refuses an invalid cloud file before anything (host packages included) changes.
   const init = await initProject({ ...o, engine: o.engine?.name ?? 'podman' });
   if (init.wroteCloudFile)
     o.report({ type: 'step', message: `wrote ${init.file} (the default cloud; edit and re-run)` });
+  if (o.installHostPackages ?? true) await ensurePackages(HOST_PACKAGES, o.report);
   const project = await openProject({ ...o, engine: o.engine?.name ?? 'podman' });
   const kubernetes = project.engine === 'kubernetes';
   if (kubernetes && project.spec.images.prefix.startsWith('localhost/')) {

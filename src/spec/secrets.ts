@@ -1,8 +1,10 @@
 import { randomInt } from 'node:crypto';
-import { chmod, stat } from 'node:fs/promises';
+import { chmod } from 'node:fs/promises';
 import { stringify } from 'yaml';
-import { readFileOrUndefined, writeFileAtomic } from '../_fs.js';
+import { writeFileAtomic } from '../_fs.js';
+import { INI_VALUE } from '../config/ini.js';
 import { SpecError } from '../errors.js';
+import { fileError, readInputFile } from './files.js';
 import { parseYaml } from './load.js';
 
 /**
@@ -32,6 +34,8 @@ export interface SecretsResult {
   readonly created: boolean;
   /** True when the file's mode was looser than 0600 and was tightened. */
   readonly tightened: boolean;
+  /** True when the file's mode is looser than 0600 and was left so (readSecrets changes nothing). */
+  readonly loose: boolean;
 }
 
 function parseSecrets(text: string, file: string): Record<string, string> {
@@ -41,14 +45,18 @@ function parseSecrets(text: string, file: string): Record<string, string> {
   }
   const out: Record<string, string> = {};
   for (const [key, value] of Object.entries(data)) {
-    if (typeof value !== 'string' || value.length === 0) {
+    // Values go into config files, URLs and shell words: a line break would break (or inject
+    // lines into) a rendered file. The message never shows the value.
+    const problem =
+      typeof value !== 'string' || value.length === 0
+        ? 'must be a non-empty string (quote it if YAML reads it as something else)'
+        : !INI_VALUE.test(value)
+          ? 'may not contain line breaks or other control characters'
+          : undefined;
+    if (problem !== undefined) {
       const pos = locate([key], false);
       throw new SpecError(file, [
-        {
-          path: key,
-          message: 'must be a non-empty string (quote it if YAML reads it as something else)',
-          ...(pos ? { line: pos.line, column: pos.col } : {}),
-        },
+        { path: key, message: problem, ...(pos ? { line: pos.line, column: pos.col } : {}) },
       ]);
     }
     out[key] = value;
@@ -56,20 +64,46 @@ function parseSecrets(text: string, file: string): Record<string, string> {
   return out;
 }
 
+/** The file's entries (if any) and the missing ones of `names`, generated. */
+async function withMissing(file: string, names: readonly string[]) {
+  const input = await readInputFile(file);
+  const secrets = input === undefined ? {} : parseSecrets(input.text, file);
+  const added = [...new Set(names)].filter((n) => !(n in secrets)).sort();
+  for (const name of added) secrets[name] = generatePassword();
+  return { input, secrets, added };
+}
+
+/**
+ * The secrets a command uses, without writing anything: the file's entries, and any of `names`
+ * it lacks (or all, when there is no file) generated in memory only. For commands that only
+ * read (plan, graph, status, down): the plan shows what `up` would create, and nothing is
+ * written or printed. `added` names the entries that are not in the file.
+ */
+export async function readSecrets(file: string, names: readonly string[]): Promise<SecretsResult> {
+  const { input, secrets, added } = await withMissing(file, names);
+  return {
+    secrets,
+    added,
+    created: false,
+    tightened: false,
+    loose: input !== undefined && (input.mode & 0o077) !== 0,
+  };
+}
+
 /** Reads secrets.yaml, generating any of `names` that are missing (the file is created if absent). */
 export async function ensureSecrets(file: string, names: readonly string[]): Promise<SecretsResult> {
-  const text = await readFileOrUndefined(file);
-  const existing = text === undefined ? {} : parseSecrets(text, file);
-  const added = [...new Set(names)].filter((n) => !(n in existing)).sort();
-  const secrets = { ...existing };
-  for (const name of added) secrets[name] = generatePassword();
+  const { input, secrets, added } = await withMissing(file, names);
   let tightened = false;
-  if (added.length > 0) {
-    // The whole file is rewritten atomically; existing values are carried over untouched.
-    await writeFileAtomic(file, HEADER + stringify(secrets, { sortMapEntries: true }), 0o600);
-  } else if (text !== undefined && ((await stat(file)).mode & 0o077) !== 0) {
-    await chmod(file, 0o600);
-    tightened = true;
+  try {
+    if (added.length > 0) {
+      // The whole file is rewritten atomically; existing values are carried over untouched.
+      await writeFileAtomic(file, HEADER + stringify(secrets, { sortMapEntries: true }), 0o600);
+    } else if (input !== undefined && (input.mode & 0o077) !== 0) {
+      await chmod(file, 0o600);
+      tightened = true;
+    }
+  } catch (err) {
+    throw fileError(file, err, 'write');
   }
-  return { secrets, added, created: text === undefined, tightened };
+  return { secrets, added, created: input === undefined, tightened, loose: false };
 }
