@@ -1,5 +1,8 @@
 #!/usr/bin/env node
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { packageRoot } from '../_paths.js';
 import { PodstackError } from '../errors.js';
 import { silent } from '../events.js';
 import type { EngineChoice, EngineName } from '../lifecycle/engine.js';
@@ -23,11 +26,18 @@ interface GlobalOptions {
   secrets?: string;
 }
 
+const { version } = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as {
+  version: string;
+};
+
+// exitOverride: commander's own exits (a usage error: exit code 1) become a CommanderError that
+// main() turns into exit code 2, invalid input, as for a bad cloud file. Subcommands inherit it.
 const program = new Command('podstack')
   .description('Deploy OpenStack as containers from one declarative cloud file.')
+  .version(version, '-V, --version')
   .option('-f, --file <path>', 'the cloud file', 'cloud.yaml')
   .option('--secrets <path>', 'the secrets file (default: secrets.yaml beside the cloud file)')
-  .showHelpAfterError()
+  .exitOverride()
   .configureHelp({ sortSubcommands: false });
 
 function projectOptions(cmd: Command): ProjectOptions {
@@ -241,11 +251,24 @@ withEngine(program.command('down'))
     );
   });
 
+// A usage error is followed by the usage line of the command it is about, not its whole help.
+for (const cmd of [program, ...program.commands]) {
+  const name = [...ancestors(cmd), cmd.name()].join(' ');
+  cmd.showHelpAfterError(`Usage: ${name} ${cmd.usage()}\n(\`${name} --help\` for more)`);
+}
+
+function ancestors(cmd: Command): string[] {
+  return cmd.parent ? [...ancestors(cmd.parent), cmd.parent.name()] : [];
+}
+
 export async function main(argv: readonly string[]): Promise<number> {
   try {
     await program.parseAsync(argv as string[]);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
+    // --help and --version "exit" with 0; every other exit of commander's is a usage error,
+    // already printed with the usage line.
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
     if (err instanceof PodstackError) {
       process.stderr.write(`error: ${err.message}\n`);
       if (err.hint) process.stderr.write(`${err.hint}\n`);
