@@ -210,13 +210,16 @@ withEngine(program.command('status'))
     const project = await openProject({ ...projectOptions(cmd), engine: o.engine, report: silent });
     const statuses = await (await engineFor(project, engineChoice(o))).engine.status(project.plan);
     const endpoints = publishedEndpoints(project.endpoints);
+    const healthy = statuses.every((s) => ['ready', 'completed', 'applied'].includes(s.state));
+    // Unhealthy is exit code 3 in every output format: scripts read -o json.
+    if (!healthy) process.exitCode = 3;
     if (o.output === 'json') return printJson({ cloud: project.spec.name, units: statuses, endpoints });
     for (const s of statuses) {
       print(`${s.unit.padEnd(20)} ${s.kind.padEnd(10)} ${s.state.padEnd(10)} ${s.reason ?? ''}`.trimEnd());
+      // A failed unit shows why in its own words: the last lines of its log.
+      for (const line of s.log?.split('\n') ?? []) print(`    | ${line}`);
     }
     for (const e of endpoints) print(`endpoint ${e.type}: ${e.url}`);
-    const healthy = statuses.every((s) => ['ready', 'completed', 'applied'].includes(s.state));
-    if (!healthy) process.exitCode = 3;
   });
 
 program

@@ -20,6 +20,8 @@ export interface UnitStatus {
   readonly state: UnitState;
   /** Why it is in that state, when it is not healthy (or a useful detail when it is). */
   readonly reason?: string;
+  /** The last lines of the log of the container that failed, for a failed unit. */
+  readonly log?: string;
 }
 
 export interface ApplyOptions {

@@ -6,6 +6,7 @@ import { PodstackError } from '../errors.js';
 import type { Reporter } from '../events.js';
 import { ensurePackages, HOST_PACKAGES } from '../host/packages.js';
 import type { BuildResult } from '../images/build.js';
+import { ensureStartOnBoot } from '../podman/boot.js';
 import { buildProject, pushProject } from './build.js';
 import { type Endpoint, publishedEndpoints } from './endpoints.js';
 import { type EngineChoice, engineFor } from './engine.js';
@@ -77,8 +78,11 @@ export async function up(o: UpOptions): Promise<UpResult> {
       },
     );
   }
-  // Reach the cluster before building for minutes: a wrong kubeconfig should fail at once.
-  const { engine } = await engineFor(project, o.engine);
+  // Reach the cluster before building for minutes: a wrong kubeconfig, a cluster without the
+  // StorageClass, rights or API versions the plan needs, or a registry that is not there, should
+  // fail at once.
+  const { engine, preflight } = await engineFor(project, o.engine);
+  if (preflight) await preflight(o.report);
   const build = await buildProject(project, o.report);
   if (kubernetes) await pushProject(project, o.report);
   const apply = await engine.apply(project.plan, {
@@ -87,6 +91,8 @@ export async function up(o: UpOptions): Promise<UpResult> {
     ...(o.readyTimeout ? { readyTimeout: o.readyTimeout } : {}),
   });
   const revision = await recordRevision(project, apply);
+  // A cluster restarts its pods itself; Podman needs systemd's help after a reboot.
+  if (!kubernetes) await ensureStartOnBoot(o.report);
   return {
     project,
     build,

@@ -37,6 +37,7 @@ describe('podman unit state', () => {
     const c = classify(workload('deployment'), [entry('running', { Restarts: 5, ExitCode: 1 })]);
     assert.equal(c.state, 'failed');
     assert.match(c.reason ?? '', /keeps exiting \(restarted 5 times/);
+    assert.equal(c.container, 'c-u-main', 'the container whose log says why');
     assert.equal(classify(workload('deployment'), [entry('running', { Restarts: 1 })]).state, 'ready');
   });
 
@@ -56,6 +57,7 @@ describe('podman unit state', () => {
     assert.deepEqual(classify(job, [entry('exited', { ExitCode: 3 })]), {
       state: 'failed',
       reason: 'exit code 3',
+      container: 'c-u-main',
     });
     assert.equal(isCurrent(job, [entry('exited', { ExitCode: 3 })]), false);
     assert.equal(classify(job, [entry('running')]).state, 'running');

@@ -5,13 +5,15 @@ import { ANNOTATION, isWorkload, type KubeObject, LABEL } from '../../model/obje
 import type { Plan, PlannedUnit } from '../../model/unit.js';
 import { waitFor } from '../shared/poll.js';
 import { forEachLimit } from '../shared/schedule.js';
+import { type PreflightProblem, PreflightError } from '../preflight.js';
 import type { ApplyOptions, ApplyResult, Engine, UnitChange, UnitStatus } from '../types.js';
 import { type Cluster, messageOf, statusOf, unreachable } from './client.js';
 import { changedFields } from './diff.js';
 import { chooseVersions, servedVersions, WRITABLE_VERSIONS } from './discovery.js';
 import { keyOf, type Live, type Observed, unitHealth } from './health.js';
 import { ensureNamespace, removeNamespaceIfEmpty } from './namespace.js';
-import { HealthWatch, type WaitOptions } from './watch.js';
+import { clusterFacts, clusterProblems } from './preflight.js';
+import { HealthWatch, readLog, type WaitOptions } from './watch.js';
 import {
   FIELD_MANAGER,
   gone,
@@ -50,6 +52,9 @@ export class KubernetesEngine implements Engine {
   private readonly cloud: string;
   private readonly pollMs: number;
   private versions: Promise<Map<KubeObject['kind'], string>> | undefined;
+  private served: Promise<Set<string>> | undefined;
+  /** The plan the last preflight passed: `up` checks before building, apply need not ask again. */
+  private checked: Plan | undefined;
 
   constructor(o: KubernetesEngineOptions) {
     this.cluster = o.cluster;
@@ -65,14 +70,40 @@ export class KubernetesEngine implements Engine {
     return `${LABEL.instance}=${this.cloud},${LABEL.managedBy}=podstack`;
   }
 
+  private servedVersions(): Promise<Set<string>> {
+    this.served ??= servedVersions(this.cluster).catch((e: unknown) => {
+      throw unreachable(this.cluster, e);
+    });
+    return this.served;
+  }
+
   private apiVersions(): Promise<Map<KubeObject['kind'], string>> {
-    this.versions ??= servedVersions(this.cluster).then(
-      (served) => chooseVersions(KINDS, served),
-      (e) => {
-        throw unreachable(this.cluster, e);
-      },
-    );
+    this.versions ??= this.servedVersions().then((served) => chooseVersions(KINDS, served));
     return this.versions;
+  }
+
+  /**
+   * What the cluster lacks for this plan (a StorageClass for its claims, API versions, rights in
+   * the namespace, pod security that admits its pods), read before anything is written; what
+   * could not be checked is reported as a warning.
+   */
+  async preflight(plan: Plan, report: Reporter): Promise<PreflightProblem[]> {
+    let facts: Awaited<ReturnType<typeof clusterFacts>>;
+    try {
+      facts = await clusterFacts(this.cluster, plan, await this.servedVersions());
+    } catch (e) {
+      if (statusOf(e) === undefined) throw unreachable(this.cluster, e);
+      throw new PodstackError(`checking the cluster before applying failed: ${messageOf(e)}`, { cause: e });
+    }
+    const { problems, warnings } = clusterProblems(plan, facts);
+    for (const message of warnings) report({ type: 'warning', message });
+    if (problems.length === 0) this.checked = plan;
+    return problems;
+  }
+
+  /** The preflight's problems as the one error that stops the command (exit code 2). */
+  preflightError(problems: readonly PreflightProblem[]): PreflightError {
+    return new PreflightError(`the cluster at ${this.cluster.server} (namespace ${this.namespace})`, problems);
   }
 
   /** A plan object as this cluster takes it: its API version, the namespace, the unit hash. */
@@ -265,6 +296,10 @@ export class KubernetesEngine implements Engine {
   async apply(plan: Plan, options: ApplyOptions): Promise<ApplyResult> {
     const o = { readyTimeout: 300, jobTimeout: 900, concurrency: 8, wait: true, ...options };
     const started = Date.now();
+    if (this.checked !== plan) {
+      const problems = await this.preflight(plan, o.report);
+      if (problems.length > 0) throw this.preflightError(problems);
+    }
     await this.apiVersions();
     await ensureNamespace(this.cluster);
     const observed = await this.observe();
@@ -335,16 +370,20 @@ export class KubernetesEngine implements Engine {
 
   async status(plan: Plan): Promise<UnitStatus[]> {
     const observed = await this.observe();
-    return plan.units.map((unit) => {
-      const h = unitHealth(unit, observed);
-      return {
-        unit: unit.name,
-        service: unit.service,
-        kind: unit.kind,
-        state: h.state,
-        ...(h.reason ? { reason: h.reason } : {}),
-      };
-    });
+    return Promise.all(
+      plan.units.map(async (unit) => {
+        const h = unitHealth(unit, observed);
+        const log = h.state === 'failed' ? await readLog(this.cluster, h) : '';
+        return {
+          unit: unit.name,
+          service: unit.service,
+          kind: unit.kind,
+          state: h.state,
+          ...(h.reason ? { reason: h.reason } : {}),
+          ...(log ? { log } : {}),
+        };
+      }),
+    );
   }
 
   async destroy(options: { purge: boolean; report: Reporter }): Promise<{ removed: readonly string[] }> {

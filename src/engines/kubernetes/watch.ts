@@ -81,7 +81,7 @@ export class HealthWatch {
         ? (health.reason ?? 'failed')
         : `not ${unit.kind === 'job' ? 'complete' : 'ready'} after ${timeout / 1000}s: ${health.reason ?? ''}`;
       o.report({ type: 'unit', unit: unit.name, state: 'failed', detail: reason });
-      const log = await this.logTail(health);
+      const log = await readLog(this.cluster, health);
       throw new UnitFailedError(unit.name, reason, log || w.failedLog.get(unit.name) || '');
     }
     if (health.reason && w.said.get(unit.name) !== health.reason) {
@@ -93,26 +93,27 @@ export class HealthWatch {
 
   private async rememberFailedLog(unit: string, health: Health, w: WatchState): Promise<void> {
     if (!/exited with [1-9]|CrashLoopBackOff|Error/.test(health.reason ?? '')) return;
-    const log = await this.logTail({
+    const log = await readLog(this.cluster, {
       ...health,
       ...(health.logOf && { logOf: { ...health.logOf, previous: false } }),
     });
     if (log) w.failedLog.set(unit, log);
   }
+}
 
-  private async logTail(health: Health): Promise<string> {
-    if (!health.logOf) return '';
-    try {
-      const log = await this.cluster.core.readNamespacedPodLog({
-        name: health.logOf.pod,
-        namespace: this.cluster.namespace,
-        container: health.logOf.container,
-        tailLines: 20,
-        previous: health.logOf.previous,
-      });
-      return String(log).trimEnd();
-    } catch {
-      return '';
-    }
+/** The last lines of the log that explains a unit's health, or '' when there is none to read. */
+export async function readLog(cluster: Cluster, health: Health): Promise<string> {
+  if (!health.logOf) return '';
+  try {
+    const log = await cluster.core.readNamespacedPodLog({
+      name: health.logOf.pod,
+      namespace: cluster.namespace,
+      container: health.logOf.container,
+      tailLines: 20,
+      previous: health.logOf.previous,
+    });
+    return String(log).trimEnd();
+  } catch {
+    return '';
   }
 }

@@ -257,7 +257,15 @@ export class PodmanEngine implements Engine {
             ? await this.runner.inspectMains(w).catch(() => existing)
             : existing;
         const c = classify(w, withRestarts.length > 0 ? withRestarts : existing);
-        if (!c.probe) return { ...base, state: c.state, ...(c.reason ? { reason: c.reason } : {}) };
+        if (!c.probe) {
+          const log = c.container ? await this.runner.logTail(c.container, 20) : '';
+          return {
+            ...base,
+            state: c.state,
+            ...(c.reason ? { reason: c.reason } : {}),
+            ...(log ? { log } : {}),
+          };
+        }
         try {
           const failed = await this.runner.probeOnce(w, await this.runner.podAddress(w, observed.addresses));
           return failed === undefined

@@ -40,6 +40,8 @@ export function isCurrent(w: PodmanWorkload, existing: readonly PsEntry[]): bool
 export interface Classified {
   readonly state: UnitState;
   readonly reason?: string;
+  /** The container whose log says why, for a failed unit. */
+  readonly container?: string;
   /** Whether a readiness probe still has to decide between ready and not-ready. */
   readonly probe?: boolean;
 }
@@ -51,7 +53,8 @@ export function classify(w: PodmanWorkload, existing: readonly PsEntry[]): Class
   const outdated = mains.some((e) => e.Labels?.[PODMAN_LABEL.hash] !== w.hash);
   if (w.kind === 'job') {
     const failed = mains.find((e) => e.State === 'exited' && e.ExitCode !== 0);
-    if (failed) return { state: 'failed', reason: `exit code ${failed.ExitCode}` };
+    if (failed)
+      return { state: 'failed', reason: `exit code ${failed.ExitCode}`, container: failed.Names[0]! };
     if (mains.some((e) => e.State === 'running')) return { state: 'running' };
     if (outdated) return { state: 'outdated', reason: 'its inputs changed since it ran' };
     return mains.every((e) => e.State === 'exited') ? { state: 'completed' } : { state: 'not-ready' };
@@ -61,9 +64,11 @@ export function classify(w: PodmanWorkload, existing: readonly PsEntry[]): Class
     return {
       state: 'failed',
       reason: `${crashing.Names[0]} keeps exiting (restarted ${crashing.Restarts} times, exit code ${crashing.ExitCode})`,
+      container: crashing.Names[0]!,
     };
   const down = mains.find((e) => e.State !== 'running');
-  if (down) return { state: 'failed', reason: `${down.Names[0]} is ${down.State}` };
+  if (down)
+    return { state: 'failed', reason: `${down.Names[0]} is ${down.State}`, container: down.Names[0]! };
   if (outdated) return { state: 'outdated', reason: 'running an older spec' };
   return { state: 'ready', probe: true };
 }
