@@ -145,7 +145,12 @@ export async function openProject(o: ProjectOptions = {}): Promise<Project> {
  */
 export function planTarget(spec: CloudSpec, engine: EngineName): PlanTarget {
   if (engine === 'kubernetes')
-    return { internalAddress: spec.endpoints.internal || spec.endpoints.address, inClusterWaits: true };
+    return {
+      internalAddress: spec.endpoints.internal || spec.endpoints.address,
+      inClusterWaits: true,
+      // Kubernetes only: on Podman a claim is a named volume, and the setting would only change hashes.
+      ...(spec.kubernetes.storageClass ? { storageClass: spec.kubernetes.storageClass } : {}),
+    };
   return {
     internalAddress: spec.endpoints.internal || gatewayOf(cloudSubnet(spec.name, spec.network.subnet)),
     inClusterWaits: false,

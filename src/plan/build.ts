@@ -29,6 +29,11 @@ export interface PlanTarget {
    * (Podman), they are not added.
    */
   readonly inClusterWaits: boolean;
+  /**
+   * Kubernetes: the StorageClass every PersistentVolumeClaim names (kubernetes.storageClass).
+   * Unset: claims name none, and the cluster's default StorageClass provisions them.
+   */
+  readonly storageClass?: string;
 }
 
 export interface PlanInputs {
@@ -111,7 +116,7 @@ export function buildPlan(inputs: PlanInputs): Plan {
   const waiting = inputs.target.inClusterWaits ? withWaiting(units, inputs.imageRefs[WAIT_IMAGE]) : units;
   const labelled = waiting.map((u) => ({
     ...u,
-    objects: u.objects.map((o) => withCloudLabels(o, spec.name, u.name)),
+    objects: u.objects.map((o) => withStorageClass(withCloudLabels(o, spec.name, u.name), inputs.target)),
   }));
   const configs = new Map<string, KubeObject>();
   for (const o of labelled.flatMap((u) => u.objects)) {
@@ -126,6 +131,12 @@ export function buildPlan(inputs: PlanInputs): Plan {
     return { ...unit, objects, kind, hash: hashOf(kind === 'job' ? objects.map(jobKey) : objects) };
   });
   return { cloud: spec.name, units: planned, waves };
+}
+
+/** A claim names the target's StorageClass, when it has one; otherwise it is left as the catalog made it. */
+function withStorageClass(o: KubeObject, target: PlanTarget): KubeObject {
+  if (o.kind !== 'PersistentVolumeClaim' || !target.storageClass) return o;
+  return { ...o, spec: { ...o.spec, storageClassName: target.storageClass } };
 }
 
 /**

@@ -200,6 +200,21 @@ export function buildCloudSchema(catalog: readonly ServiceOptions[]) {
             .prefault({}),
         })
         .prefault({}),
+      kubernetes: z
+        .strictObject({
+          storageClass: z
+            .string()
+            .regex(
+              /^$|^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/,
+              'must be the name of a StorageClass (lower-case letters, digits, - and .), or "" for the default',
+            )
+            .max(253)
+            .default('')
+            .describe(
+              "Kubernetes: the StorageClass of the cloud's PersistentVolumeClaims (empty: the cluster's default StorageClass)",
+            ),
+        })
+        .prefault({}),
       dataDir: z
         .string()
         .regex(/^\//, 'must be an absolute path')
@@ -258,6 +273,7 @@ export interface CloudSpec {
       readonly securityMirror?: string;
     };
   };
+  readonly kubernetes: { readonly storageClass: string };
   readonly dataDir: string;
   readonly services: Readonly<Record<string, ServiceSettings>>;
 }

@@ -65,6 +65,11 @@ images:
     # mirror: http://<your mirror>/debian
     # securityMirror: http://<your mirror>/debian-security
 
+kubernetes:
+  # The StorageClass of the cloud's PersistentVolumeClaims (databases, keys, images).
+  # Empty: the cluster's default StorageClass. \`up --engine kubernetes\` checks it exists.
+  storageClass: ""
+
 # podstack's state and rendered config, one folder per cloud.
 dataDir: /var/lib/podstack
 
