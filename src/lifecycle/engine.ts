@@ -1,6 +1,8 @@
 import type { ClusterTarget } from '../engines/kubernetes/client.js';
 import { cloudSubnet } from '../engines/podman/network.js';
+import { registryProblems } from '../engines/registry.js';
 import type { Engine } from '../engines/types.js';
+import type { Reporter } from '../events.js';
 import { podmanForHost } from '../podman/host.js';
 import type { Podman } from '../podman/runner.js';
 import type { EngineName, Project } from './project.js';
@@ -20,7 +22,15 @@ export interface EngineChoice {
 export async function engineFor(
   project: Project,
   choice: EngineChoice = {},
-): Promise<{ engine: Engine; podman?: Podman }> {
+): Promise<{
+  engine: Engine;
+  podman?: Podman;
+  /**
+   * Kubernetes: whether the cluster and the registry can take the plan, asked before anything
+   * is built, pushed or applied; throws one error (exit code 2) naming every problem and its fix.
+   */
+  preflight?: (report: Reporter) => Promise<void>;
+}> {
   const name = choice.name ?? project.engine;
   if (name !== project.engine)
     throw new Error(
@@ -31,7 +41,17 @@ export async function engineFor(
       import('../engines/kubernetes/client.js'),
       import('../engines/kubernetes/engine.js'),
     ]);
-    return { engine: new KubernetesEngine({ cluster: connect(choice.cluster), cloud: project.spec.name }) };
+    const engine = new KubernetesEngine({ cluster: connect(choice.cluster), cloud: project.spec.name });
+    const preflight = async (report: Reporter) => {
+      const { prefix, tlsVerify } = project.spec.images;
+      const [cluster, registry] = await Promise.all([
+        engine.preflight(project.plan, report),
+        registryProblems(prefix, tlsVerify),
+      ]);
+      const problems = [...cluster, ...registry];
+      if (problems.length > 0) throw engine.preflightError(problems);
+    };
+    return { engine, preflight };
   }
   const [{ podman }, { PodmanEngine }] = await Promise.all([
     podmanForHost(project.stateDir),

@@ -3,9 +3,9 @@ import { PodstackError } from '../../errors.js';
 import type { Reporter } from '../../events.js';
 import { ANNOTATION, isWorkload, type KubeObject, LABEL } from '../../model/objects.js';
 import type { Plan, PlannedUnit } from '../../model/unit.js';
+import { PreflightError, type PreflightProblem } from '../preflight.js';
 import { waitFor } from '../shared/poll.js';
 import { forEachLimit } from '../shared/schedule.js';
-import { type PreflightProblem, PreflightError } from '../preflight.js';
 import type { ApplyOptions, ApplyResult, Engine, UnitChange, UnitStatus } from '../types.js';
 import { type Cluster, messageOf, statusOf, unreachable } from './client.js';
 import { changedFields } from './diff.js';
@@ -103,7 +103,10 @@ export class KubernetesEngine implements Engine {
 
   /** The preflight's problems as the one error that stops the command (exit code 2). */
   preflightError(problems: readonly PreflightProblem[]): PreflightError {
-    return new PreflightError(`the cluster at ${this.cluster.server} (namespace ${this.namespace})`, problems);
+    return new PreflightError(
+      `the cluster at ${this.cluster.server} (namespace ${this.namespace})`,
+      problems,
+    );
   }
 
   /** A plan object as this cluster takes it: its API version, the namespace, the unit hash. */
