@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import type { V1Namespace, V1PersistentVolumeClaim, V1StorageClass } from '@kubernetes/client-node';
 import { catalog } from '../../src/catalog/index.js';
@@ -342,6 +344,23 @@ describe('preflight error and registry', () => {
       fake({ 'https://r:5000/v2/': { status: 404 } }).get,
     );
     assert.match(web[0]!.what, /HTTP 404, not a registry's answer/);
+  });
+
+  it('the real GET: a plain-http registry on loopback answering 401 is there; a closed port is not', async () => {
+    const server = createServer((req, res) => {
+      res.writeHead(req.url === '/v2/' ? 401 : 404).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    try {
+      assert.deepEqual(await registryProblems(`127.0.0.1:${port}/podstack`, false), []);
+      const verified = await registryProblems(`127.0.0.1:${port}/podstack`, true);
+      assert.match(verified[0]!.fix, /it answers plain HTTP: set images\.tlsVerify to false/);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+    const closed = await registryProblems(`127.0.0.1:${port}/podstack`, false);
+    assert.match(closed[0]!.what, /ECONNREFUSED/);
   });
 
   it('kubernetes.storageClass must be a StorageClass name', () => {
