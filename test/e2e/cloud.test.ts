@@ -10,6 +10,7 @@ import { ensurePackages } from '../../src/host/packages.js';
 import { engineFor } from '../../src/lifecycle/engine.js';
 import { openProject } from '../../src/lifecycle/project.js';
 import { up } from '../../src/lifecycle/up.js';
+import { systemdRuns } from '../../src/podman/boot.js';
 import {
   apiPorts,
   CHECK_PACKAGES,
@@ -122,6 +123,9 @@ describe('the default cloud on podman, end to end', {
       `    up (cold, images ${r.build.built.length > 0 ? 'built' : 'cached'}): ${seconds(start).toFixed(1)}s`,
     );
     assert.equal(r.apply.unchanged.length, 0);
+    // Said once: whether the cloud comes back after a reboot (this host may have no systemd).
+    const boot = events.filter((e) => e.type === 'warning' && /systemd/.test(e.message));
+    assert.equal(boot.length, systemdRuns() ? 0 : 1, JSON.stringify(boot));
     assert.deepEqual(
       r.endpoints.map((e) => e.url),
       apiPorts(OFFSET).map((a) => `http://127.0.0.1:${a.port}${a.path}`),
@@ -249,6 +253,75 @@ describe('the default cloud on podman, end to end', {
     await writeFile(file, cloudYaml());
     await up({ file, report, installHostPackages: false });
     await openstack('token', 'issue');
+  });
+
+  it('status reports a service that keeps crashing as failed, with its last log lines, and exits 3', async () => {
+    // need-app: uWSGI exits when its app does not load, so the container crashes in a loop.
+    await writeFile(
+      file,
+      cloudYaml(
+        '    config:\n      keystone-uwsgi.ini:\n        uwsgi:\n          wsgi-file: /nonexistent/keystone.wsgi\n          need-app: true',
+      ),
+    );
+    await assert.rejects(up({ file, report, installHostPackages: false, readyTimeout: 60 }), /keeps exiting/);
+    let status = await podstack('status');
+    for (let i = 0; i < 30 && !/keystone-api\s+deployment\s+failed/.test(status.stdout); i++) {
+      await new Promise((r) => setTimeout(r, 1000));
+      status = await podstack('status');
+    }
+    assert.equal(status.exitCode, 3, status.stdout + status.stderr);
+    assert.match(status.stdout, /keystone-api\s+deployment\s+failed\s+.*keeps exiting \(restarted \d+ times/);
+    // Its own words: uWSGI's complaint about the missing app, under the unit.
+    assert.match(status.stdout, /\n {4}\| .*(no app loaded|nonexistent)/);
+    const json = await podstack('status', '-o', 'json');
+    assert.equal(json.exitCode, 3);
+    await writeFile(file, cloudYaml());
+    await up({ file, report, installHostPackages: false });
+    await openstack('token', 'issue');
+  });
+
+  it('MariaDB killed in the middle of writes comes back with its data; Keystone reconnects without a restart', async () => {
+    const before = await containers();
+    const mariadb = `${CLOUD}-mariadb-mariadb`;
+    const made: string[] = [];
+    const create = async (name: string) => {
+      const r = await exec('openstack', ['project', 'create', name], { cwd: dir, env: { OS_CLOUD: CLOUD } });
+      if (r.exitCode === 0) made.push(name);
+    };
+    // Writes in a bounded loop; the database is killed (SIGKILL: no clean shutdown) during them.
+    const writes = (async () => {
+      for (let i = 0; i < 12; i++) await create(`kill-${i}`);
+    })();
+    await new Promise((r) => setTimeout(r, 4000));
+    // The server process itself, from the host, as a crash or the OOM killer would: `podman kill`
+    // counts as a deliberate stop, after which Podman rightly restarts nothing.
+    const pid = (await exec('podman', ['inspect', '--format', '{{.State.Pid}}', mariadb])).stdout.trim();
+    assert.match(pid, /^[1-9]\d*$/);
+    const kill = await exec('kill', ['-KILL', pid]);
+    assert.equal(kill.exitCode, 0, kill.output);
+    await writes;
+    // Podman restarts it (restart policy always); Keystone's connections reconnect by themselves.
+    let after = '';
+    for (let i = 0; i < 60 && after === ''; i++) {
+      const r = await exec('openstack', ['project', 'create', 'after-kill'], {
+        cwd: dir,
+        env: { OS_CLOUD: CLOUD },
+      });
+      if (r.exitCode === 0) after = 'after-kill';
+      else await new Promise((res) => setTimeout(res, 2000));
+    }
+    assert.equal(after, 'after-kill', 'Keystone never wrote again after MariaDB came back');
+    const inspect = JSON.parse((await exec('podman', ['inspect', mariadb])).stdout) as {
+      RestartCount: number;
+    }[];
+    assert.ok((inspect[0]?.RestartCount ?? 0) >= 1, 'MariaDB was not restarted');
+    const projects = (JSON.parse(await openstack('project', 'list', '-f', 'json')) as { Name: string }[]).map(
+      (p) => p.Name,
+    );
+    for (const p of [...made, 'after-kill', 'demo']) assert.ok(projects.includes(p), `project ${p} was lost`);
+    const now = await containers();
+    assert.equal(now[`${CLOUD}-keystone-api-keystone-api`], before[`${CLOUD}-keystone-api-keystone-api`]);
+    console.log(`    ${made.length} of 12 writes succeeded around the kill; none lost`);
   });
 
   it('down keeps the data: after up again the project and the image are still there', async () => {
