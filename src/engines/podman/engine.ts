@@ -11,7 +11,13 @@ import { configDiffers, writeConfig } from './config.js';
 import { gatewayOf } from './network.js';
 import { WorkloadRunner } from './run.js';
 import { classify, configChange, isCurrent, type PsEntry, workloadChange } from './state.js';
-import { PODMAN_LABEL, type PodmanNames, podmanLabels, translatePlan } from './translate.js';
+import {
+  PODMAN_LABEL,
+  type PodmanNames,
+  type PodmanWorkload,
+  podmanLabels,
+  translatePlan,
+} from './translate.js';
 
 interface Observed {
   readonly byUnit: Map<string, PsEntry[]>;
@@ -106,9 +112,29 @@ export class PodmanEngine implements Engine {
 
   /** The cloud's volumes, listed once, the first time a unit that is not current needs them. */
   private existingVolumes(): Promise<Set<string>> {
+    // One label filter, the rest checked here: Podman 4.3's `volume ls` ORs its label filters,
+    // so asking for managed-by=podstack and instance=<cloud> listed every podstack cloud's
+    // volumes, and `down --purge` of one cloud deleted the data of all of them.
     this.volumes ??= this.podman
-      .json<{ Name: string }[]>(['volume', 'ls', '--format', 'json', ...this.filterArgs()])
-      .then((vs) => new Set(vs.map((v) => v.Name)));
+      .json<{ Name: string; Labels: Record<string, string> | null }[]>([
+        'volume',
+        'ls',
+        '--format',
+        'json',
+        '--filter',
+        `label=${LABEL.instance}=${this.cloud}`,
+      ])
+      .then(
+        (vs) =>
+          new Set(
+            vs
+              .filter(
+                (v) =>
+                  v.Labels?.[LABEL.managedBy] === 'podstack' && v.Labels?.[LABEL.instance] === this.cloud,
+              )
+              .map((v) => v.Name),
+          ),
+      );
     return this.volumes;
   }
 
@@ -251,31 +277,32 @@ export class PodmanEngine implements Engine {
             ? { ...base, state: 'applied' }
             : { ...base, state: 'outdated', reason: `${differs.length} file(s) differ from the plan` };
         }
-        const existing = observed.byUnit.get(unit.name) ?? [];
-        const withRestarts =
-          w.kind === 'deployment' && existing.length > 0
-            ? await this.runner.inspectMains(w).catch(() => existing)
-            : existing;
-        const c = classify(w, withRestarts.length > 0 ? withRestarts : existing);
-        if (!c.probe) {
-          const log = c.container ? await this.runner.logTail(c.container, 20) : '';
-          return {
-            ...base,
-            state: c.state,
-            ...(c.reason ? { reason: c.reason } : {}),
-            ...(log ? { log } : {}),
-          };
-        }
-        try {
-          const failed = await this.runner.probeOnce(w, await this.runner.podAddress(w, observed.addresses));
-          return failed === undefined
-            ? { ...base, state: 'ready' }
-            : { ...base, state: 'not-ready', reason: failed };
-        } catch (err) {
-          return { ...base, state: 'not-ready', reason: (err as Error).message };
-        }
+        return { ...base, ...(await this.workloadStatus(w, observed)) };
       }),
     );
+  }
+
+  /** A workload's state from its containers (with restart counts), its probe, and its log when failed. */
+  private async workloadStatus(
+    w: PodmanWorkload,
+    observed: Observed,
+  ): Promise<Pick<UnitStatus, 'state' | 'reason' | 'log'>> {
+    const existing = observed.byUnit.get(w.unit) ?? [];
+    const inspected =
+      w.kind === 'deployment' && existing.length > 0
+        ? await this.runner.inspectMains(w).catch(() => existing)
+        : existing;
+    const c = classify(w, inspected.length > 0 ? inspected : existing);
+    if (!c.probe) {
+      const log = c.container ? await this.runner.logTail(c.container, 20) : '';
+      return { state: c.state, ...(c.reason ? { reason: c.reason } : {}), ...(log ? { log } : {}) };
+    }
+    try {
+      const failed = await this.runner.probeOnce(w, await this.runner.podAddress(w, observed.addresses));
+      return failed === undefined ? { state: 'ready' } : { state: 'not-ready', reason: failed };
+    } catch (err) {
+      return { state: 'not-ready', reason: (err as Error).message };
+    }
   }
 
   async destroy(options: { purge: boolean; report: Reporter }): Promise<{ removed: string[] }> {
