@@ -8,6 +8,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, openSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { get as httpsGet } from 'node:https';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -39,6 +40,13 @@ export interface StartOptions {
   readonly stateDir?: string;
   readonly tier?: Tier;
   readonly report?: Report;
+  /**
+   * Whether claims get volumes: the controller-manager's hostPath provisioner and the default
+   * StorageClass `hostpath` (default true). false makes a cluster as one without storage set up
+   * is: a running cluster is switched (only the controller-manager restarts), so a test that
+   * asks for false asks for true again at its end.
+   */
+  readonly storage?: boolean;
 }
 
 export const DEFAULT_STATE_DIR = '/var/tmp/podstack-kube';
@@ -61,6 +69,8 @@ type Daemon = (typeof CONTROL_PLANE)[number] | (typeof NODE)[number];
 interface State {
   tier: Tier;
   pids: Partial<Record<Daemon, number>>;
+  /** Absent: true (a state file from before the option). */
+  storage?: boolean;
 }
 
 const quiet: Report = () => {};
@@ -100,10 +110,14 @@ export async function startCluster(options: StartOptions = {}): Promise<Cluster>
   const stateDir = options.stateDir ?? DEFAULT_STATE_DIR;
   const tier = options.tier ?? 'full';
   const report = options.report ?? quiet;
+  const storage = options.storage ?? true;
   const state = await readState(stateDir);
   const want: readonly Daemon[] = tier === 'full' ? [...CONTROL_PLANE, ...NODE] : CONTROL_PLANE;
   const have = state ? want.filter((d) => alive(state.pids[d], d)) : [];
-  if (state && have.length === want.length) return clusterOf(stateDir, state.tier === 'full' ? 'full' : tier);
+  if (state && have.length === want.length) {
+    await new Starter(stateDir, join(binaryCache(), 'bin'), report, state).ensureStorage(storage);
+    return clusterOf(stateDir, state.tier === 'full' ? 'full' : tier);
+  }
   const controlPlaneUp = state && CONTROL_PLANE.every((d) => alive(state.pids[d], d));
   if (state && !controlPlaneUp) await stopCluster(stateDir);
 
@@ -114,9 +128,10 @@ export async function startCluster(options: StartOptions = {}): Promise<Cluster>
     stateDir,
     join(home, 'bin'),
     report,
-    controlPlaneUp && state ? state : { tier, pids: {} },
+    controlPlaneUp && state ? state : { tier, pids: {}, storage },
   );
   if (!controlPlaneUp) await s.controlPlane();
+  else await s.ensureStorage(storage);
   if (tier === 'full') await s.node(home);
   s.state.tier = tier;
   await s.save();
@@ -230,9 +245,23 @@ class Starter {
     });
     this.report('cluster: kube-apiserver ready');
 
-    // Without --allocate-node-cidrs: in 1.20 it delays every controller by 10 s; the node's
-    // podCIDR is set directly instead. The hostPath provisioner gives claims real volumes (under
-    // /tmp/hostpath_pv, removed again when a claim is deleted) with no storage system.
+    await this.startControllerManager();
+    if (this.state.storage !== false) await this.applyStorageClass();
+    await this.until('kube-controller-manager', async () => {
+      const sa = await admin.core.listNamespacedServiceAccount({ namespace: 'default' });
+      return sa.items.some((a) => a.metadata?.name === 'default' && (a.secrets?.length ?? 0) > 0);
+    });
+    this.report('cluster: controller-manager ready (service account tokens issued)');
+  }
+
+  /**
+   * Without --allocate-node-cidrs: in 1.20 it delays every controller by 10 s; the node's
+   * podCIDR is set directly instead. The hostPath provisioner gives claims real volumes (under
+   * /tmp/hostpath_pv, removed again when a claim is deleted) with no storage system; without
+   * `storage` it is off, as on a cluster where nobody set storage up.
+   */
+  private async startControllerManager(): Promise<void> {
+    const { dir, bin, pki } = this;
     await this.daemon('kube-controller-manager', join(bin, 'kube-controller-manager'), [
       `--kubeconfig=${dir}/controller-manager.kubeconfig`,
       `--authentication-kubeconfig=${dir}/controller-manager.kubeconfig`,
@@ -247,15 +276,28 @@ class Starter {
       `--cluster-signing-cert-file=${pki}/ca.crt`,
       `--cluster-signing-key-file=${pki}/ca.key`,
       `--service-cluster-ip-range=${SERVICE_CIDR}`,
-      '--enable-hostpath-provisioner=true',
+      `--enable-hostpath-provisioner=${this.state.storage !== false}`,
       '--profiling=false',
     ]);
-    await this.applyStorageClass();
-    await this.until('kube-controller-manager', async () => {
-      const sa = await admin.core.listNamespacedServiceAccount({ namespace: 'default' });
-      return sa.items.some((a) => a.metadata?.name === 'default' && (a.secrets?.length ?? 0) > 0);
-    });
-    this.report('cluster: controller-manager ready (service account tokens issued)');
+  }
+
+  /** Turns claims' storage on or off in a running cluster: the provisioner and the default class. */
+  async ensureStorage(storage: boolean): Promise<void> {
+    if ((this.state.storage ?? true) === storage) return;
+    const pid = this.state.pids['kube-controller-manager'];
+    if (alive(pid, 'kube-controller-manager')) {
+      process.kill(pid!, 'SIGTERM');
+      const deadline = Date.now() + 10_000;
+      while (alive(pid, 'kube-controller-manager') && Date.now() < deadline) await sleep(100);
+      if (alive(pid, 'kube-controller-manager')) process.kill(pid!, 'SIGKILL');
+    }
+    this.state.storage = storage;
+    await this.startControllerManager();
+    if (storage) await this.applyStorageClass();
+    else await this.removeStorageClass();
+    await this.until('kube-controller-manager', healthz);
+    await this.save();
+    this.report(`cluster: storage ${storage ? 'on' : 'off'} (hostPath provisioner, default StorageClass)`);
   }
 
   client(): { core: CoreV1Api; storage: StorageV1Api } {
@@ -280,6 +322,14 @@ class Starter {
       });
     } catch (e) {
       if ((e as { code?: number }).code !== 409) throw e;
+    }
+  }
+
+  private async removeStorageClass(): Promise<void> {
+    try {
+      await this.client().storage.deleteStorageClass({ name: 'hostpath' });
+    } catch (e) {
+      if ((e as { code?: number }).code !== 404) throw e;
     }
   }
 
@@ -576,6 +626,17 @@ state = "${c}/state"
       `--node-ip=${NODE_IP}`,
     ]);
   }
+}
+
+/** The controller-manager answers its health check (its own self-signed certificate). */
+function healthz(): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = httpsGet('https://127.0.0.1:10257/healthz', { rejectUnauthorized: false }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on('error', () => resolve(false));
+  });
 }
 
 async function must(file: string, args: string[]): Promise<void> {
