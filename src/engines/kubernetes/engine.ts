@@ -12,6 +12,7 @@ import { changedFields } from './diff.js';
 import { chooseVersions, servedVersions, WRITABLE_VERSIONS } from './discovery.js';
 import { keyOf, type Live, type Observed, unitHealth } from './health.js';
 import { ensureNamespace, removeNamespaceIfEmpty } from './namespace.js';
+import { observeCloud } from './observe.js';
 import { clusterFacts, clusterProblems } from './preflight.js';
 import { HealthWatch, readLog, type WaitOptions } from './watch.js';
 import {
@@ -122,42 +123,7 @@ export class KubernetesEngine implements Engine {
   }
 
   private async observe(): Promise<Observed> {
-    const versions = await this.apiVersions();
-    try {
-      const [lists, pods] = await Promise.all([
-        Promise.all(
-          KINDS.map((kind) =>
-            this.cluster.objects.list(
-              versions.get(kind)!,
-              kind,
-              this.namespace,
-              undefined,
-              undefined,
-              undefined,
-              undefined,
-              this.selector,
-            ),
-          ),
-        ),
-        this.cluster.core.listNamespacedPod({ namespace: this.namespace, labelSelector: this.selector }),
-      ]);
-      const objects = new Map<string, Live>();
-      lists.forEach((list, i) => {
-        for (const item of list.items)
-          objects.set(`${KINDS[i]}/${item.metadata?.name}`, {
-            ...item,
-            // A list's items carry neither: the list request says what they are.
-            apiVersion: versions.get(KINDS[i]!)!,
-            kind: KINDS[i]!,
-          } as Live);
-      });
-      return { objects, pods: pods.items };
-    } catch (e) {
-      if (statusOf(e) === undefined) throw unreachable(this.cluster, e);
-      throw new PodstackError(`reading the cloud from namespace ${this.namespace} failed: ${messageOf(e)}`, {
-        cause: e,
-      });
-    }
+    return observeCloud(this.cluster, await this.apiVersions(), KINDS, this.selector);
   }
 
   private async serverSideApply(o: Live, dryRun = false): Promise<Live> {
