@@ -27,11 +27,23 @@ export interface ExecOptions {
   readonly output?: 'inherit' | Writable;
 }
 
+/**
+ * podstack drives system tools that Debian keeps in the sbin folders (debootstrap, iptables, which
+ * Podman's network plugins run). A root shell reached through `env -i`, cron or some sudo setups
+ * has none of them on its PATH, and then every pod failed to start: they are added where missing.
+ */
+export function pathWithSbin(path = process.env.PATH ?? '/usr/bin:/bin'): string {
+  const have = path.split(':').filter(Boolean);
+  const missing = ['/usr/local/sbin', '/usr/sbin', '/sbin'].filter((p) => !have.includes(p));
+  return [...have, ...missing].join(':');
+}
+const PATH = pathWithSbin();
+
 export async function exec(file: string, args: readonly string[], o: ExecOptions = {}): Promise<ExecResult> {
   const out = o.output ?? 'pipe';
   try {
     const r = await spawn(file, [...args], {
-      ...(o.env ? { env: { ...o.env } } : {}),
+      env: { PATH, ...o.env },
       ...(o.cwd ? { cwd: o.cwd } : {}),
       ...(o.timeoutMs ? { timeout: o.timeoutMs } : {}),
       stdin: o.input === undefined ? (out === 'inherit' ? 'inherit' : 'ignore') : { string: o.input },

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { pathWithSbin } from '../../src/_exec.js';
 import { debianSourcesFor, parseDeb822, parseOneLine } from '../../src/images/sources.js';
 import { adaptationFor, type HostFacts, parseLimits } from '../../src/podman/host.js';
 
@@ -96,5 +97,18 @@ Enabled: no
 
   it('says how to fix a host without a Debian mirror', () => {
     assert.throws(() => debianSourcesFor('bookworm', []), /no Debian mirror for bookworm/);
+  });
+});
+
+describe('PATH for the tools podstack runs', () => {
+  it('adds the sbin folders a bare root shell lacks, keeping the order of what is there', () => {
+    assert.equal(
+      pathWithSbin('/usr/local/bin:/usr/bin:/bin'),
+      '/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin',
+    );
+    assert.equal(
+      pathWithSbin('/usr/sbin:/usr/bin:/sbin:/usr/local/sbin'),
+      '/usr/sbin:/usr/bin:/sbin:/usr/local/sbin',
+    );
   });
 });
