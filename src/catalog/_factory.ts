@@ -1,6 +1,7 @@
 import type { V1Container, V1ContainerPort } from '@kubernetes/client-node';
 import { type IniOverrides, mergeIni, renderIni } from '../config/ini.js';
 import {
+  CONFIG_DIR,
   componentLabels,
   type Deployment,
   deployment,
@@ -36,8 +37,8 @@ import { defineService } from './types.js';
 
 /** Where the Secrets of a pod are mounted. */
 export const MOUNT = {
-  config: '/etc/podstack/config',
-  db: '/etc/podstack/config',
+  config: CONFIG_DIR,
+  db: CONFIG_DIR,
   service: '/etc/podstack/service',
   admin: '/etc/podstack/keystone-admin',
   mariadbRoot: '/etc/podstack/mariadb-root',
@@ -339,7 +340,7 @@ export function apiObjects(ctx: RenderContext, o: ApiDeploymentOptions): KubeObj
   const ports: V1ContainerPort[] = ctx.endpoints.ports(o.type);
   const api: Deployment = deployment(`${o.name}-api`, labels, {
     volumes,
-    initContainers: init,
+    ...(init.length > 0 ? { initContainers: init } : {}),
     containers: [
       startContainer(`${o.name}-api`, ctx.image(o.image), o.command, {
         user: o.user,
@@ -353,7 +354,6 @@ export function apiObjects(ctx: RenderContext, o: ApiDeploymentOptions): KubeObj
       }),
     ],
   });
-  if (init.length === 0) delete api.spec!.template.spec!.initContainers;
   return [
     ...claims.map((c) => persistentVolumeClaim(`${o.name}-${c.name}`, labels, c.size)),
     api,
