@@ -16,6 +16,7 @@ import {
 } from '../model/objects.js';
 import type { Unit } from '../model/unit.js';
 import { configBundle, type Mount, podMounts } from './_pod.js';
+import { RABBITMQ_USER } from './rabbitmq.js';
 import type { Capability, RenderContext, ServiceDefinition } from './types.js';
 import { defineService } from './types.js';
 
@@ -193,34 +194,41 @@ export function databaseSecret(
  * openstack-helm's db-init: creates the service's database and user and (re)sets its password,
  * idempotently, in the MariaDB image, which carries the client and podstack-db-ensure.
  */
-export function databaseInitJob(ctx: RenderContext, name: string): Job {
+export function databaseInitJob(
+  ctx: RenderContext,
+  name: string,
+  databases: readonly string[] = [name],
+): Job {
   const { volumes, volumeMounts } = podMounts([
     secretMount('db', `${name}-db`, MOUNT.db),
     secretMount('mariadb-root', MARIADB_ROOT_SECRET, MOUNT.mariadbRoot),
   ]);
-  return job(`${name}-db`, componentLabels(name, 'db-init'), {
-    volumes,
-    containers: [
+  const ensure = (database: string): V1Container => ({
+    name: databases.length === 1 ? 'db-ensure' : `db-ensure-${database.replaceAll('_', '-')}`,
+    image: ctx.image('mariadb'),
+    imagePullPolicy: 'IfNotPresent',
+    command: [
+      'podstack-db-ensure',
+      ctx.endpoints.address('database').split(':')[0]!,
+      database,
+      name,
+      `${MOUNT.db}/${DB_PASSWORD_KEY}`,
+    ],
+    env: [
       {
-        name: 'db-ensure',
-        image: ctx.image('mariadb'),
-        imagePullPolicy: 'IfNotPresent',
-        command: [
-          'podstack-db-ensure',
-          ctx.endpoints.address('database').split(':')[0]!,
-          name,
-          name,
-          `${MOUNT.db}/${DB_PASSWORD_KEY}`,
-        ],
-        env: [
-          {
-            name: 'MARIADB_ROOT_PASSWORD_FILE',
-            value: `${MOUNT.mariadbRoot}/${MARIADB_ROOT_PASSWORD_KEY}`,
-          },
-        ],
-        volumeMounts,
+        name: 'MARIADB_ROOT_PASSWORD_FILE',
+        value: `${MOUNT.mariadbRoot}/${MARIADB_ROOT_PASSWORD_KEY}`,
       },
     ],
+    volumeMounts,
+  });
+  // One user, several databases (Nova's api, cell and cell0): one after the other, as init
+  // containers, since they all set the same user's password.
+  const containers = databases.map(ensure);
+  return job(`${name}-db`, componentLabels(name, 'db-init'), {
+    volumes,
+    ...(containers.length > 1 ? { initContainers: containers.slice(0, -1) } : {}),
+    containers: containers.slice(-1),
   });
 }
 
@@ -490,4 +498,65 @@ export function openstackService<const N extends string, const F extends string>
       return units;
     },
   });
+}
+
+/** transport_url of the cloud's RabbitMQ: every OpenStack service connects as the one user. */
+export function transportUrl(ctx: RenderContext, password: string): string {
+  return `rabbit://${RABBITMQ_USER}:${encodeURIComponent(password)}@${ctx.endpoints.address('messaging')}/`;
+}
+
+/** A service user's credentials for calling another API (Nova's [placement], [neutron]...). */
+export function serviceAuth(ctx: RenderContext, user: string, password: string) {
+  return {
+    auth_type: 'password',
+    auth_url: ctx.endpoints.url('identity', 'internal'),
+    username: user,
+    password,
+    project_name: 'service',
+    user_domain_name: 'Default',
+    project_domain_name: 'Default',
+    region_name: ctx.spec.region,
+    valid_interfaces: 'internal',
+  };
+}
+
+export interface ProcessOptions {
+  /** The service; the Deployment is named <name>-<component>. */
+  readonly name: string;
+  readonly component: string;
+  readonly image: string;
+  readonly user?: string;
+  readonly command: readonly string[];
+  /** The Secret with its config files (default <name>-config). */
+  readonly config?: string;
+  readonly ports?: readonly V1ContainerPort[];
+  /** A Service of that name in front of it, on these ports. */
+  readonly service?: { readonly name: string; readonly port: number };
+  readonly readinessProbe?: V1Container['readinessProbe'];
+}
+
+/**
+ * A long-running process of a service that is not its API: a conductor, a scheduler, a proxy.
+ * The same start protocol and config as the API, one Deployment each, as kolla and
+ * openstack-helm run them.
+ */
+export function processObjects(ctx: RenderContext, o: ProcessOptions): KubeObject[] {
+  const labels = componentLabels(o.name, o.component);
+  const { volumes, volumeMounts } = podMounts([
+    secretMount('config', o.config ?? `${o.name}-config`, MOUNT.config),
+  ]);
+  const d: Deployment = deployment(`${o.name}-${o.component}`, labels, {
+    volumes,
+    containers: [
+      startContainer(`${o.name}-${o.component}`, ctx.image(o.image), o.command, {
+        ...(o.user ? { user: o.user } : {}),
+        ...(o.ports ? { ports: [...o.ports] } : {}),
+        volumeMounts,
+        ...(o.readinessProbe ? { readinessProbe: o.readinessProbe } : {}),
+      }),
+    ],
+  });
+  return o.service
+    ? [d, service(o.service.name, labels, [{ name: o.component, port: o.service.port }])]
+    : [d];
 }

@@ -40,6 +40,7 @@ export class EndpointRegistry {
     readonly addresses: EndpointAddresses,
     apis: readonly PublishedApi[],
     private readonly inCloud: ReadonlyMap<Capability, string>,
+    private readonly extraPorts: ReadonlyMap<string, number> = new Map(),
   ) {
     this.apis = new Map(apis.map((a) => [a.type, a]));
   }
@@ -83,6 +84,17 @@ export class EndpointRegistry {
     if (this.addresses.internal !== bind && bind !== '0.0.0.0')
       out.push(port('api-internal', this.addresses.internal));
     return out;
+  }
+
+  /** The URL of another published port of a service (a console proxy), on the public address. */
+  publicPort(name: string): { url: string; port: number; hostIP: string } {
+    const port = this.extraPorts.get(name);
+    if (port === undefined) throw new Error(`no enabled service publishes a port named ${name}`);
+    return {
+      url: `http://${hostOf(this.addresses.public)}:${port}`,
+      port,
+      hostIP: this.addresses.bind || this.addresses.public,
+    };
   }
 
   /** Every published API, for `up` and `status` to show. */

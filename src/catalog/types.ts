@@ -1,3 +1,4 @@
+import type { V1Container, V1Volume } from '@kubernetes/client-node';
 import type { IniOverrides } from '../config/ini.js';
 import type { Unit } from '../model/unit.js';
 import type { CloudSpec, ServiceOptions } from '../spec/schema.js';
@@ -7,7 +8,20 @@ import type { EndpointRegistry } from './registry.js';
  * What one service offers the others, by name: a service says what it needs
  * (`needs: ['identity', 'database']`), never which other file provides it.
  */
-export const CAPABILITIES = ['database', 'cache', 'messaging', 'identity', 'image', 'placement'] as const;
+export const CAPABILITIES = [
+  'database',
+  'cache',
+  'messaging',
+  'identity',
+  'image',
+  'placement',
+  'compute',
+  'network',
+  /** Nova's metadata API, which the network's metadata proxy forwards guests' requests to. */
+  'metadata',
+  /** OVN's northbound and southbound databases (host:port of the northbound one; southbound is +1). */
+  'ovn',
+] as const;
 export type Capability = (typeof CAPABILITIES)[number];
 
 /**
@@ -51,6 +65,22 @@ export interface RenderContext<S extends string = string, F extends string = str
   provider(capability: Capability): string;
   /** Every URL and address of the cloud, from one place. */
   readonly endpoints: EndpointRegistry;
+  /** The containers other services run on every hypervisor node (see NodePart). */
+  nodeParts(): readonly NodePart[];
+}
+
+/**
+ * Containers a service adds to the hypervisor node's pod (nova-compute's DaemonSet). The node's
+ * switch, its controller and the metadata proxy must share the network namespace in which
+ * libvirt plugs the guests' taps, and on Kubernetes only the containers of one pod share one
+ * without the host's. So services contribute containers to that pod instead of owning pods.
+ */
+export interface NodePart {
+  readonly service: string;
+  readonly containers: readonly V1Container[];
+  readonly volumes: readonly V1Volume[];
+  /** Units the node pod must wait for (the OVN databases, the Neutron server). */
+  readonly dependsOn: readonly string[];
 }
 
 /**
@@ -74,6 +104,8 @@ export interface ServiceDefinition<S extends string = string, F extends string =
   /** A commented example of a config override, shown in the cloud file `podstack init` writes. */
   readonly example?: string;
   readonly render: (ctx: RenderContext<S, F>) => readonly Unit[];
+  /** Its containers in the hypervisor node's pod, if it has any. */
+  readonly node?: (ctx: RenderContext<S, F>) => NodePart;
 }
 
 /** Declares a service with its secrets and config files typed: a misspelt name fails to compile. */

@@ -1,6 +1,7 @@
 import type {
   V1ConfigMap,
   V1Container,
+  V1DaemonSet,
   V1Deployment,
   V1Job,
   V1ObjectMeta,
@@ -29,6 +30,7 @@ export type PersistentVolumeClaim = Named<V1PersistentVolumeClaim> & {
   kind: 'PersistentVolumeClaim';
 };
 export type Deployment = Named<V1Deployment> & { apiVersion: 'apps/v1'; kind: 'Deployment' };
+export type DaemonSet = Named<V1DaemonSet> & { apiVersion: 'apps/v1'; kind: 'DaemonSet' };
 export type Job = Named<V1Job> & { apiVersion: 'batch/v1'; kind: 'Job' };
 export type ServiceAccount = Named<V1ServiceAccount> & { apiVersion: 'v1'; kind: 'ServiceAccount' };
 export type Role = Named<V1Role> & { apiVersion: 'rbac.authorization.k8s.io/v1'; kind: 'Role' };
@@ -43,11 +45,12 @@ export type KubeObject =
   | Service
   | PersistentVolumeClaim
   | Deployment
+  | DaemonSet
   | Job
   | ServiceAccount
   | Role
   | RoleBinding;
-export type Workload = Deployment | Job;
+export type Workload = Deployment | DaemonSet | Job;
 
 export const LABEL = {
   name: 'app.kubernetes.io/name',
@@ -142,6 +145,24 @@ export function deployment(name: string, labels: Record<string, string>, pod: V1
   };
 }
 
+/**
+ * A pod on every node that runs servers (nova-compute and its hypervisor, the node's switch): what
+ * openstack-helm and kolla run per host. On Podman, with one host, it is one pod.
+ */
+export function daemonSet(name: string, labels: Record<string, string>, pod: V1PodSpec): DaemonSet {
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'DaemonSet',
+    metadata: { name, labels },
+    spec: {
+      selector: { matchLabels: labels },
+      // The old pod goes before the new one starts: two hypervisors on one node would fight over its guests.
+      updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1 } },
+      template: { metadata: { labels }, spec: { ...pod, restartPolicy: 'Always' } },
+    },
+  };
+}
+
 export function job(name: string, labels: Record<string, string>, pod: V1PodSpec): Job {
   return {
     apiVersion: 'batch/v1',
@@ -176,7 +197,7 @@ export function startContainer(
 }
 
 export function isWorkload(o: KubeObject): o is Workload {
-  return o.kind === 'Deployment' || o.kind === 'Job';
+  return o.kind === 'Deployment' || o.kind === 'DaemonSet' || o.kind === 'Job';
 }
 
 /**

@@ -65,7 +65,11 @@ export function endpointRegistry(
   for (const def of services)
     for (const [cap, p] of Object.entries(def.provides))
       if (p?.address) inCloud.set(cap as Capability, p.address);
-  return new EndpointRegistry(addresses, apis, inCloud);
+  const extra = new Map<string, number>();
+  for (const def of services)
+    for (const [name, port] of Object.entries(def.ports ?? {}))
+      extra.set(name, spec.services[def.name]?.ports?.[name] ?? port);
+  return new EndpointRegistry(addresses, apis, inCloud, extra);
 }
 /** The unit holding the waiting pods' ServiceAccount and its Role. */
 export const ACCESS_UNIT = 'podstack-access';
@@ -89,7 +93,7 @@ export function buildPlan(inputs: PlanInputs): Plan {
     if (!p) throw new Error(`no enabled service provides ${capability}`);
     return p.unit;
   };
-  for (const def of services) {
+  const contexts = services.map((def) => {
     const secrets = Object.fromEntries(
       def.secrets.map((name) => {
         const value = inputs.secrets[name];
@@ -109,9 +113,12 @@ export function buildPlan(inputs: PlanInputs): Plan {
         return ref;
       },
       overrides: (file) => spec.services[def.name]?.config[file] ?? {},
+      nodeParts: () => nodeParts,
     };
-    units.push(...def.render(ctx));
-  }
+    return [def, ctx] as const;
+  });
+  const nodeParts = contexts.flatMap(([def, ctx]) => (def.node ? [def.node(ctx)] : []));
+  for (const [def, ctx] of contexts) units.push(...def.render(ctx));
   checkNames(units);
   const waiting = inputs.target.inClusterWaits ? withWaiting(units, inputs.imageRefs[WAIT_IMAGE]) : units;
   const labelled = waiting.map((u) => ({
@@ -149,6 +156,10 @@ function waitTargets(dep: Unit): string[] {
   const workload = dep.objects.find(isWorkload);
   if (!workload) return [];
   if (workload.kind === 'Job') return [`job/${workload.metadata.name}`];
+  if (workload.kind === 'DaemonSet')
+    throw new Error(
+      `${dep.name} runs on every node (a DaemonSet): nothing may wait for it, since a node may have none`,
+    );
   const services = dep.objects.filter((o) => o.kind === 'Service').map((o) => `service/${o.metadata.name}`);
   return services.length > 0 ? services : [`deployment/${workload.metadata.name}`];
 }
@@ -229,7 +240,8 @@ function checkNames(units: readonly Unit[]): void {
 function unitKind(unit: Unit): UnitKind {
   const workload = unit.objects.find(isWorkload);
   if (!workload) return 'config';
-  return workload.kind === 'Deployment' ? 'deployment' : 'job';
+  // A DaemonSet's pods are long-running like a Deployment's: engines treat both as 'deployment'.
+  return workload.kind === 'Job' ? 'job' : 'deployment';
 }
 
 /** Adds the labels every podstack object carries, without touching the catalog's objects. */
@@ -238,7 +250,7 @@ function withCloudLabels(o: KubeObject, cloud: string, unit: string): KubeObject
   const out = structuredClone(o);
   out.metadata.labels = { ...out.metadata.labels, ...common, [LABEL.unit]: unit };
   const instance = { [LABEL.instance]: cloud };
-  if (out.kind === 'Deployment' && out.spec) {
+  if ((out.kind === 'Deployment' || out.kind === 'DaemonSet') && out.spec) {
     out.spec.selector = { matchLabels: { ...out.spec.selector.matchLabels, ...instance } };
     out.spec.template.metadata = labelTemplate(out.spec.template, { ...common, [LABEL.unit]: unit });
   } else if (out.kind === 'Job' && out.spec) {

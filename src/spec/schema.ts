@@ -62,6 +62,8 @@ export interface ServiceOptions {
   readonly keyValueFiles?: readonly string[];
   /** Its API's port, when it has one: the default of services.<name>.port. */
   readonly api?: { readonly port: number };
+  /** Other ports it publishes for clients (a console proxy), by name: the defaults of services.<name>.ports. */
+  readonly ports?: Readonly<Record<string, number>>;
   /** Capabilities it uses, and those it offers the others (database, identity...). */
   readonly needs: readonly string[];
   readonly provides: Readonly<Record<string, unknown>>;
@@ -82,6 +84,21 @@ function serviceSchema(def: ServiceOptions) {
     ...(def.api === undefined
       ? {}
       : { port: port.default(def.api.port).describe('Port the API is published on') }),
+    ...(def.ports === undefined
+      ? {}
+      : {
+          ports: z
+            .strictObject(
+              Object.fromEntries(
+                Object.entries(def.ports).map(([name, p]) => [
+                  name,
+                  port.default(p).describe(`Port ${name} is published on`),
+                ]),
+              ),
+            )
+            .prefault({})
+            .describe('Other published ports'),
+        }),
   };
   return z.strictObject(shape).prefault({}).describe(def.description);
 }
@@ -169,6 +186,14 @@ export function buildCloudSchema(catalog: readonly ServiceOptions[]) {
             .describe(
               "Podman: the cloud network's IPv4 subnet; the host's address on it (the first) carries the internal endpoints. Empty: 10.89.N.0/24, N derived from the cloud's name",
             ),
+          external: subnet
+            .default('172.24.4.0/24')
+            .describe(
+              "The external (provider) network's subnet, where floating IPs come from. Its first address is the node's own, on the bridge podstack makes for it",
+            ),
+          tenant: subnet
+            .default('10.0.0.0/24')
+            .describe('The subnet of the tenant network podstack creates for a first server (`private`)'),
         })
         .prefault({}),
       images: z
@@ -253,6 +278,7 @@ export function buildCloudSchema(catalog: readonly ServiceOptions[]) {
 export interface ServiceSettings {
   readonly enabled: boolean;
   readonly port?: number;
+  readonly ports?: Readonly<Record<string, number>>;
   readonly config: Readonly<
     Record<string, Readonly<Record<string, Readonly<Record<string, IniValue>>>> | undefined>
   >;
@@ -263,7 +289,7 @@ export interface CloudSpec {
   readonly release: 'zed';
   readonly region: string;
   readonly endpoints: { readonly address: string; readonly bind: string; readonly internal: string };
-  readonly network: { readonly subnet: string };
+  readonly network: { readonly subnet: string; readonly external: string; readonly tenant: string };
   readonly images: {
     readonly prefix: string;
     readonly tlsVerify: boolean;

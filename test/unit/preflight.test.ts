@@ -167,7 +167,7 @@ describe('kubernetes preflight: API versions', () => {
     const t = text(facts({ served: new Set(['v1', 'rbac.authorization.k8s.io/v1beta1']) }));
     assert.match(
       t,
-      /serves no API version podstack can write these kinds in: Deployment \(apps\/v1\), Job \(batch\/v1\)/,
+      /serves no API version podstack can write these kinds in: Deployment \(apps\/v1\), DaemonSet \(apps\/v1\), Job \(batch\/v1\)/,
     );
     assert.match(t, /use Kubernetes 1\.20 or newer/);
     assert.deepEqual(

@@ -18,6 +18,7 @@ export const WRITABLE_VERSIONS: Readonly<Record<KubeObject['kind'], readonly str
   ServiceAccount: ['v1'],
   PersistentVolumeClaim: ['v1'],
   Deployment: ['apps/v1'],
+  DaemonSet: ['apps/v1'],
   Job: ['batch/v1'],
   Role: ['rbac.authorization.k8s.io/v1', 'rbac.authorization.k8s.io/v1beta1'],
   RoleBinding: ['rbac.authorization.k8s.io/v1', 'rbac.authorization.k8s.io/v1beta1'],

@@ -1,6 +1,7 @@
 import type {
   KubernetesObject,
   V1ContainerStatus,
+  V1DaemonSet,
   V1Deployment,
   V1Job,
   V1Pod,
@@ -64,7 +65,11 @@ export function unitHealth(unit: PlannedUnit, observed: Observed): Health {
       String(b.metadata?.creationTimestamp).localeCompare(String(a.metadata?.creationTimestamp)),
     );
   const health =
-    workload.kind === 'Job' ? jobHealth(live as V1Job, pods) : deploymentHealth(live as V1Deployment, pods);
+    workload.kind === 'Job'
+      ? jobHealth(live as V1Job, pods)
+      : workload.kind === 'DaemonSet'
+        ? daemonSetHealth(live as V1DaemonSet, pods)
+        : deploymentHealth(live as V1Deployment, pods);
   if (isHealthy(health) && live.metadata.annotations?.[ANNOTATION.unitHash] !== unit.hash)
     return { state: 'outdated', reason: 'made from an older plan: `podstack up` applies the current one' };
   return health;
@@ -81,6 +86,29 @@ function jobHealth(job: V1Job, pods: readonly V1Pod[]): Health {
   return { ...pod, state: pod.fatal ? 'failed' : 'running' };
 }
 
+/** Ready when every node that should run the pod runs the current one, ready. */
+function daemonSetHealth(d: V1DaemonSet, pods: readonly V1Pod[]): Health {
+  const s = d.status;
+  const want = s?.desiredNumberScheduled ?? 0;
+  const rolledOut =
+    want > 0 &&
+    (s?.observedGeneration ?? 0) >= (d.metadata?.generation ?? 0) &&
+    s?.updatedNumberScheduled === want &&
+    s?.numberReady === want;
+  if (rolledOut) return restartsOf(pods);
+  if (s && want === 0 && (s.observedGeneration ?? 0) >= (d.metadata?.generation ?? 0))
+    return { state: 'not-ready', reason: 'no node can run it (none matches, or all are tainted)' };
+  const pod = podProblem(pods);
+  return { ...pod, state: pod.fatal ? 'failed' : 'not-ready' };
+}
+
+function restartsOf(pods: readonly V1Pod[]): Health {
+  const restarts = pods
+    .flatMap((p) => p.status?.containerStatuses ?? [])
+    .reduce((n, c) => n + c.restartCount, 0);
+  return { state: 'ready', ...(restarts > 0 ? { reason: `${restarts} restart(s)` } : {}) };
+}
+
 function deploymentHealth(d: V1Deployment, pods: readonly V1Pod[]): Health {
   const want = d.spec?.replicas ?? 1;
   const s = d.status;
@@ -89,12 +117,7 @@ function deploymentHealth(d: V1Deployment, pods: readonly V1Pod[]): Health {
     s?.updatedReplicas === want &&
     s?.readyReplicas === want &&
     s?.replicas === want;
-  if (rolledOut) {
-    const restarts = pods
-      .flatMap((p) => p.status?.containerStatuses ?? [])
-      .reduce((n, c) => n + c.restartCount, 0);
-    return { state: 'ready', ...(restarts > 0 ? { reason: `${restarts} restart(s)` } : {}) };
-  }
+  if (rolledOut) return restartsOf(pods);
   const pod = podProblem(pods);
   return { ...pod, state: pod.fatal ? 'failed' : 'not-ready' };
 }

@@ -61,6 +61,7 @@ const RESOURCE: Readonly<Record<KubeObject['kind'], string>> = {
   ServiceAccount: 'serviceaccounts',
   PersistentVolumeClaim: 'persistentvolumeclaims',
   Deployment: 'deployments',
+  DaemonSet: 'daemonsets',
   Job: 'jobs',
   Role: 'roles',
   RoleBinding: 'rolebindings',

@@ -138,10 +138,14 @@ export class PodmanEngine implements Engine {
     return this.volumes;
   }
 
-  private async ensureVolumes(unit: PlannedUnit): Promise<void> {
-    for (const o of unit.objects) {
-      if (o.kind !== 'PersistentVolumeClaim') continue;
-      const name = this.names.volume(o.metadata.name);
+  /** The unit's claims and the node folders (hostPaths) its pod uses, as labelled volumes. */
+  private async ensureVolumes(unit: PlannedUnit, w: PodmanWorkload | undefined): Promise<void> {
+    const claims = new Set([
+      ...unit.objects.filter((o) => o.kind === 'PersistentVolumeClaim').map((o) => o.metadata.name),
+      ...(w?.claims ?? []),
+    ]);
+    for (const claim of claims) {
+      const name = this.names.volume(claim);
       const existing = await this.existingVolumes();
       if (existing.has(name)) continue;
       const labels = Object.entries(podmanLabels(this.cloud, unit.name, '')).filter(
@@ -216,7 +220,7 @@ export class PodmanEngine implements Engine {
         let didChange = await writeConfig(unit, this.names);
         const w = workloads.get(name);
         // A running current workload proves its volumes exist: a no-op `up` does not list them.
-        if (!w || !isCurrent(w, existing)) await this.ensureVolumes(unit);
+        if (!w || !isCurrent(w, existing)) await this.ensureVolumes(unit, w);
         if (w) {
           try {
             didChange = (await this.runner.apply(w, existing, o, observed.addresses)) || didChange;

@@ -1,5 +1,5 @@
 import type { V1Container, V1PodSpec, V1Probe, V1Volume } from '@kubernetes/client-node';
-import { type KubeObject, LABEL, type Service, type Workload } from '../../model/objects.js';
+import { isWorkload, type KubeObject, LABEL, type Service, type Workload } from '../../model/objects.js';
 import type { Plan, PlannedUnit } from '../../model/unit.js';
 
 /**
@@ -71,9 +71,19 @@ function publishedPorts(pod: V1PodSpec): string[] {
   );
 }
 
+/**
+ * The volume that stands for a hostPath. With one host, a node folder is a folder that outlives
+ * the pod, which a named volume is; as a volume it also carries the cloud's labels, so `down
+ * --purge` finds it, and two clouds on one host never share it.
+ */
+export function hostPathClaim(path: string): string {
+  return `host${path.replace(/[^A-Za-z0-9]+/g, '-').replace(/-$/, '')}`;
+}
+
 function volumeArg(v: V1Volume, mountPath: string, readOnly: boolean, names: PodmanNames): string {
   const ro = readOnly ? ':ro' : '';
   if (v.persistentVolumeClaim) return `${names.volume(v.persistentVolumeClaim.claimName)}:${mountPath}${ro}`;
+  if (v.hostPath) return `${names.volume(hostPathClaim(v.hostPath.path))}:${mountPath}${ro}`;
   if (v.secret?.secretName) {
     if (v.secret.items)
       throw new Error(`volume ${v.name}: secret items are not supported by the Podman engine`);
@@ -84,7 +94,9 @@ function volumeArg(v: V1Volume, mountPath: string, readOnly: boolean, names: Pod
       throw new Error(`volume ${v.name}: configMap items are not supported by the Podman engine`);
     return `${names.configDir('ConfigMap', v.configMap.name)}:${mountPath}:ro`;
   }
-  throw new Error(`volume ${v.name}: only persistentVolumeClaim, secret and configMap volumes are supported`);
+  throw new Error(
+    `volume ${v.name}: only persistentVolumeClaim, hostPath, secret and configMap volumes are supported`,
+  );
 }
 
 function containerArgs(c: V1Container, pod: V1PodSpec, names: PodmanNames): string[] {
@@ -120,7 +132,11 @@ export function translateWorkload(
   const labels = template.metadata?.labels;
   const selecting = services.filter((s) => matches(s.spec?.selector, labels));
   const claims = (pod.volumes ?? []).flatMap((v) =>
-    v.persistentVolumeClaim ? [v.persistentVolumeClaim.claimName] : [],
+    v.persistentVolumeClaim
+      ? [v.persistentVolumeClaim.claimName]
+      : v.hostPath
+        ? [hostPathClaim(v.hostPath.path)]
+        : [],
   );
   const run = (c: V1Container, role: 'init' | 'main'): ContainerRun => ({
     name: c.name,
@@ -130,7 +146,7 @@ export function translateWorkload(
   });
   return {
     unit: unit.name,
-    kind: workload.kind === 'Deployment' ? 'deployment' : 'job',
+    kind: workload.kind === 'Job' ? 'job' : 'deployment',
     hash: unit.hash,
     name: `${names.cloud}-${unit.name}`,
     ...(pod.hostname ? { hostname: pod.hostname } : {}),
@@ -151,7 +167,7 @@ export function translatePlan(plan: Plan, names: PodmanNames): Map<string, Podma
   const services = all.filter((o): o is Service => o.kind === 'Service');
   const out = new Map<string, PodmanWorkload>();
   for (const unit of plan.units) {
-    const workload = unit.objects.find((o): o is Workload => o.kind === 'Deployment' || o.kind === 'Job');
+    const workload = unit.objects.find(isWorkload);
     if (workload) out.set(unit.name, translateWorkload(unit, workload, services, names));
   }
   return out;
