@@ -1,0 +1,249 @@
+#!/usr/bin/python3
+"""Patches Debian's python3-neutron 21.0.0 (Zed) at image build time.
+
+Each change replaces an exact piece of the packaged source, which must occur
+exactly as often as stated: if a package update moved or changed it, this
+script fails and with it the image build (better than a neutron that silently
+misbehaves). podstack-check-neutron.py then tests the result.
+
+1. LP#1990229 (backport of the upstream fix's idea, get_ovn_chassis_other_config):
+   neutron 21.0.0 reads a chassis' ovn-bridge-mappings, ovn-cms-options,
+   datapath-type and iface-types from SB Chassis.external_ids only. OVN >= 22.09
+   (Debian 12 has 23.03) publishes them in Chassis.other_config and leaves
+   external_ids empty. Unpatched, neutron refuses to bind ports on flat/vlan
+   networks ("no bridge mapping"), sees no gateway chassis (routers get no
+   external gateway port scheduled) and shows no bridge mappings for agents.
+   Here every such read goes through get_ovn_chassis_other_config(), which
+   merges both columns (other_config wins), and the SB event handlers compare
+   the chassis before and after an update with both columns.
+
+2. VIF_TYPE_OVS binding details carry datapath_type=netdev when the chassis'
+   datapath-type is netdev. Otherwise os-vif in nova-compute runs
+   ensure_ovs_bridge(br-int, 'system'), which turns the userspace br-int into
+   a kernel one: vswitchd fails to create it, drops every br-int port, and
+   ovn-controller puts netdev back ~50 ms later (measured: ~1.1 s outage for
+   every VM on the host at each VIF plug). With the key, os-vif keeps netdev.
+"""
+import py_compile
+import sys
+
+ROOT = '/usr/lib/python3/dist-packages/neutron/'
+
+UTILS = 'common/ovn/utils.py'
+IDL = 'plugins/ml2/drivers/ovn/mech_driver/ovsdb/impl_idl_ovn.py'
+MONITOR = 'plugins/ml2/drivers/ovn/mech_driver/ovsdb/ovsdb_monitor.py'
+PLACEMENT = 'plugins/ml2/drivers/ovn/mech_driver/ovsdb/extensions/placement.py'
+AGENT = 'plugins/ml2/drivers/ovn/agent/neutron_agent.py'
+MECH = 'plugins/ml2/drivers/ovn/mech_driver/mech_driver.py'
+
+# (file, old text, new text, how many times old occurs)
+CHANGES = [
+    # --- 1. LP#1990229: the helpers, and get_ovn_cms_options through them
+    (UTILS, '''\
+def get_ovn_cms_options(chassis):
+    """Return the list of CMS options in a Chassis."""
+    return [opt.strip() for opt in chassis.external_ids.get(
+            constants.OVN_CMS_OPTIONS, '').split(',')]
+''', '''\
+def get_ovn_chassis_other_config(chassis):
+    """Return the configuration a Chassis publishes (podstack, LP#1990229).
+
+    OVN >= 22.09 publishes ovn-bridge-mappings, ovn-cms-options,
+    datapath-type, iface-types... in Chassis.other_config; older OVN in
+    Chassis.external_ids. Both are merged, other_config winning.
+    """
+    config = dict(getattr(chassis, 'external_ids', None) or {})
+    config.update(getattr(chassis, 'other_config', None) or {})
+    return config
+
+
+def get_ovn_chassis_before_update(row, old):
+    """Return a Chassis as it was before an OVSDB update (podstack).
+
+    In an update event, ``old`` holds only the columns that changed; the
+    others are taken from ``row``.
+    """
+    import types
+    return types.SimpleNamespace(
+        name=row.name,
+        hostname=getattr(old, 'hostname', getattr(row, 'hostname', '')),
+        external_ids=getattr(old, 'external_ids',
+                             getattr(row, 'external_ids', {})),
+        other_config=getattr(old, 'other_config',
+                             getattr(row, 'other_config', {})))
+
+
+def get_ovn_cms_options(chassis):
+    """Return the list of CMS options in a Chassis."""
+    return [opt.strip() for opt in get_ovn_chassis_other_config(chassis).get(
+            constants.OVN_CMS_OPTIONS, '').split(',')]
+''', 1),
+    # SB API: physnets of a chassis, gateway chassis, card serial number
+    (IDL, '''\
+        bridge_mappings = chassis.external_ids.get('ovn-bridge-mappings', '')
+''', '''\
+        bridge_mappings = utils.get_ovn_chassis_other_config(chassis).get(
+            'ovn-bridge-mappings', '')
+''', 1),
+    (IDL, 'ch.external_ids.get(', 'utils.get_ovn_chassis_other_config(ch).get(', 2),
+    # Placement extension (bandwidth, bridge mappings of a chassis)
+    (PLACEMENT, '''\
+    bridge_mappings = chassis.external_ids.get('ovn-bridge-mappings', '')
+''', '''\
+    bridge_mappings = ovn_utils.get_ovn_chassis_other_config(chassis).get(
+        'ovn-bridge-mappings', '')
+''', 1),
+    # Agents API: bridge mappings shown, gateway agent type
+    (AGENT, '''\
+                'bridge-mappings':
+                    self.chassis.external_ids.get('ovn-bridge-mappings', '')},
+''', '''\
+                'bridge-mappings':
+                    ovn_utils.get_ovn_chassis_other_config(
+                        self.chassis).get('ovn-bridge-mappings', '')},
+''', 1),
+    (AGENT, '''\
+        external_ids = cls.chassis_from_private(chassis_private).external_ids
+''', '''\
+        external_ids = ovn_utils.get_ovn_chassis_other_config(
+            cls.chassis_from_private(chassis_private))
+''', 1),
+    (AGENT, '''\
+        external_ids = self.chassis_from_private(chassis_private).external_ids
+''', '''\
+        external_ids = ovn_utils.get_ovn_chassis_other_config(
+            self.chassis_from_private(chassis_private))
+''', 2),
+    # SB events: a chassis' bridge mappings / gateway status changed
+    (MONITOR, '''\
+        if not hasattr(old, 'external_ids') and event == self.ROW_UPDATE:
+            return False
+        if (old.external_ids.get('ovn-bridge-mappings') !=
+                row.external_ids.get('ovn-bridge-mappings')):
+            return True
+''', '''\
+        if (not hasattr(old, 'external_ids') and
+                not hasattr(old, 'other_config')):
+            return False
+        old = utils.get_ovn_chassis_before_update(row, old)
+        if (utils.get_ovn_chassis_other_config(old).get(
+                'ovn-bridge-mappings') !=
+                utils.get_ovn_chassis_other_config(row).get(
+                    'ovn-bridge-mappings')):
+            return True
+''', 1),
+    (MONITOR, '''\
+    def run(self, event, row, old):
+        host = row.hostname
+        phy_nets = []
+        if event != self.ROW_DELETE:
+            bridge_mappings = row.external_ids.get('ovn-bridge-mappings', '')
+''', '''\
+    def run(self, event, row, old):
+        if event == self.ROW_UPDATE:
+            old = utils.get_ovn_chassis_before_update(row, old)
+        host = row.hostname
+        phy_nets = []
+        if event != self.ROW_DELETE:
+            bridge_mappings = utils.get_ovn_chassis_other_config(row).get(
+                'ovn-bridge-mappings', '')
+''', 1),
+    (MONITOR, '''\
+                old_mappings = old.external_ids.get('ovn-bridge-mappings',
+                                                    set()) or set()
+                new_mappings = row.external_ids.get('ovn-bridge-mappings',
+                                                    set()) or set()
+''', '''\
+                old_mappings = utils.get_ovn_chassis_other_config(old).get(
+                    'ovn-bridge-mappings', set()) or set()
+                new_mappings = utils.get_ovn_chassis_other_config(row).get(
+                    'ovn-bridge-mappings', set()) or set()
+''', 1),
+    (MONITOR, '''\
+        if not getattr(old, 'external_ids', False):
+            return False
+        agent_type_change = n_agent.NeutronAgent.chassis_from_private(
+                row).external_ids.get('ovn-cms-options', []) != (
+                        old.external_ids.get('ovn-cms-options', []))
+        return agent_type_change
+''', '''\
+        if (not hasattr(old, 'external_ids') and
+                not hasattr(old, 'other_config')):
+            return False
+        old = utils.get_ovn_chassis_before_update(row, old)
+        agent_type_change = utils.get_ovn_chassis_other_config(
+            n_agent.NeutronAgent.chassis_from_private(row)).get(
+                'ovn-cms-options', []) != (
+            utils.get_ovn_chassis_other_config(old).get(
+                'ovn-cms-options', []))
+        return agent_type_change
+''', 1),
+    # Mech driver: datapath-type / iface-types of the chassis
+    (MECH, '''\
+        for ch in self.sb_ovn.chassis_list().execute(check_error=True):
+            dp_type = ch.external_ids.get('datapath-type', '')
+            if dp_type == ovn_const.CHASSIS_DATAPATH_NETDEV:
+                vif_types.add(portbindings.VIF_TYPE_VHOST_USER)
+''', '''\
+        for ch in self.sb_ovn.chassis_list().execute(check_error=True):
+            # podstack: as bind_port decides (vhost-user needs DPDK too).
+            other_config = ovn_utils.get_ovn_chassis_other_config(ch)
+            dp_type = other_config.get('datapath-type', '')
+            iface_types = other_config.get('iface-types', '').split(',')
+            if (dp_type == ovn_const.CHASSIS_DATAPATH_NETDEV and
+                    ovn_const.CHASSIS_IFACE_DPDKVHOSTUSER in iface_types):
+                vif_types.add(portbindings.VIF_TYPE_VHOST_USER)
+''', 1),
+    (MECH, '''\
+        datapath_type = chassis.external_ids.get('datapath-type', '')
+        iface_types = chassis.external_ids.get('iface-types', '')
+''', '''\
+        other_config = ovn_utils.get_ovn_chassis_other_config(chassis)
+        datapath_type = other_config.get('datapath-type', '')
+        iface_types = other_config.get('iface-types', '')
+''', 1),
+    # --- 2. datapath_type=netdev in the OVS vif_details
+    (MECH, '''\
+                else:
+                    vif_type = portbindings.VIF_TYPE_OVS
+                    vif_details = self.vif_details[vif_type]
+''', '''\
+                else:
+                    vif_type = portbindings.VIF_TYPE_OVS
+                    vif_details = self.vif_details[vif_type]
+                    # podstack: tell os-vif the bridge's datapath, or it
+                    # resets a userspace br-int to "system".
+                    if datapath_type == ovn_const.CHASSIS_DATAPATH_NETDEV:
+                        vif_details = dict(vif_details)
+                        vif_details[portbindings.OVS_DATAPATH_TYPE] = (
+                            datapath_type)
+''', 1),
+]
+
+
+def main():
+    texts = {}
+    failed = False
+    for path, old, new, count in CHANGES:
+        text = texts.get(path)
+        if text is None:
+            with open(ROOT + path, encoding='utf-8') as f:
+                text = f.read()
+        found = text.count(old)
+        if found != count:
+            print(f'podstack-patch-neutron: {path}: expected {count} '
+                  f'occurrence(s), found {found}, of:\n{old}', file=sys.stderr)
+            failed = True
+            continue
+        texts[path] = text.replace(old, new)
+    if failed:
+        sys.exit(1)
+    for path, text in texts.items():
+        with open(ROOT + path, 'w', encoding='utf-8') as f:
+            f.write(text)
+        py_compile.compile(ROOT + path, doraise=True)
+        print(f'podstack-patch-neutron: patched {path}')
+
+
+if __name__ == '__main__':
+    main()
