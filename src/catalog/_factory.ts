@@ -133,6 +133,11 @@ export function authtokenSection(ctx: RenderContext, user: string, password: str
       region_name: ctx.spec.region,
       interface: 'internal',
       service_token_roles_required: true,
+      // A service calling another (Nova calling Neutron) sends its own token as a service token.
+      // podstack-register gives every service user the admin role in project service, so that
+      // is the role a service token must carry; keystonemiddleware's default asks for `service`,
+      // which no podstack user has, and answers such calls 401.
+      service_token_roles: 'admin',
     },
   };
 }

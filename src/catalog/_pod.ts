@@ -6,7 +6,12 @@ import { CONFIG_DIR } from '../model/objects.js';
  * description of its service; the Kubernetes plumbing that repeats lives here.
  */
 
-export type MountSource = { secret: string } | { configMap: string } | { claim: string };
+export type MountSource =
+  | { secret: string }
+  | { configMap: string }
+  | { claim: string }
+  /** Scratch space shared by a pod's containers, emptied with every new pod. */
+  | { emptyDir: true };
 
 export interface Mount {
   readonly name: string;
@@ -21,13 +26,14 @@ export function podMounts(mounts: readonly Mount[]): { volumes: V1Volume[]; volu
     if ('secret' in m.source)
       return { name: m.name, secret: { secretName: m.source.secret, defaultMode: 0o400 } };
     if ('configMap' in m.source) return { name: m.name, configMap: { name: m.source.configMap } };
+    if ('emptyDir' in m.source) return { name: m.name, emptyDir: {} };
     return { name: m.name, persistentVolumeClaim: { claimName: m.source.claim } };
   });
   const volumeMounts = mounts.map(
     (m): V1VolumeMount => ({
       name: m.name,
       mountPath: m.path,
-      ...(m.readOnly || !('claim' in m.source) ? { readOnly: true } : {}),
+      ...(m.readOnly || !('claim' in m.source || 'emptyDir' in m.source) ? { readOnly: true } : {}),
     }),
   );
   return { volumes, volumeMounts };

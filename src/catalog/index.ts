@@ -2,8 +2,12 @@ import { glance } from './glance.js';
 import { keystone } from './keystone.js';
 import { mariadb } from './mariadb.js';
 import { memcached } from './memcached.js';
+import { neutron } from './neutron.js';
+import { nova } from './nova.js';
+import { ovn } from './ovn.js';
 import { placement } from './placement.js';
 import { rabbitmq } from './rabbitmq.js';
+import { starter } from './starter.js';
 import type { ServiceDefinition } from './types.js';
 
 /** Every service podstack knows, infrastructure first. Adding a service: add its file, list it here. */
@@ -14,6 +18,10 @@ export const catalog: readonly ServiceDefinition[] = [
   keystone,
   glance,
   placement,
+  ovn,
+  neutron,
+  nova,
+  starter,
 ];
 
 /** The image that carries podstack-wait and podstack-register (Python and the openstack client). */

@@ -14,7 +14,8 @@ const GUEST_IMAGE = '/usr/share/podstack/guest/podstack-guest.qcow2';
  */
 export const starter = defineService({
   name: 'starter',
-  description: 'A first cloud to try: the guest image, flavors m1.nano/m1.micro, networks public and private, router1',
+  description:
+    'A first cloud to try: the guest image, flavors m1.nano/m1.micro, networks public and private, router1',
   kind: 'openstack',
   enabledByDefault: true,
   secrets: [],

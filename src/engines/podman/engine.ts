@@ -1,4 +1,5 @@
 import { rm } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { PodstackError } from '../../errors.js';
 import type { Reporter } from '../../events.js';
@@ -59,6 +60,7 @@ export class PodmanEngine implements Engine {
     this.names = {
       cloud: o.cloud,
       network: `${o.cloud}`,
+      node: hostname(),
       volume: (claim) => `${o.cloud}-${claim}`,
       configDir: (kind, name) =>
         join(o.stateDir, 'objects', kind === 'Secret' ? 'secrets' : 'configmaps', name),

@@ -54,6 +54,7 @@ export class WorkloadRunner {
     o.report({ type: 'unit', unit: w.unit, state: existing.length > 0 ? 'replacing' : 'creating' });
     await this.remove(w.name, existing);
     await this.beforeCreate();
+    await this.emptyScratch(w);
     if (w.kind === 'deployment') await this.createPod(w);
     for (const c of w.containers) {
       const name = await this.createContainer(w, c);
@@ -73,6 +74,22 @@ export class WorkloadRunner {
     if (loose.length > 0) await this.podman.run(['rm', '-f', '-t', '10', ...loose]);
     // A pod left over from an interrupted run carries no containers yet; remove it by name too.
     await this.podman.run(['pod', 'rm', '-f', '-t', '10', name]);
+  }
+
+  /** A new pod's emptyDirs start empty, as on Kubernetes: stale sockets and pid files go with the old pod. */
+  private async emptyScratch(w: PodmanWorkload): Promise<void> {
+    const labels = Object.entries(podmanLabels(this.names.cloud, w.unit, '')).filter(
+      ([k]) => k !== PODMAN_LABEL.hash,
+    );
+    for (const volume of w.scratch) {
+      await this.podman.run(['volume', 'rm', '-f', volume]);
+      await this.podman.ok([
+        'volume',
+        'create',
+        ...labels.flatMap(([k, v]) => ['--label', `${k}=${v}`]),
+        volume,
+      ]);
+    }
   }
 
   async logTail(container: string, lines = 30): Promise<string> {

@@ -40,11 +40,15 @@ export interface PodmanWorkload {
   readonly publish: readonly string[];
   readonly containers: readonly ContainerRun[];
   readonly claims: readonly string[];
+  /** Its emptyDirs' volumes (full names), made empty again with every new pod. */
+  readonly scratch: readonly string[];
   readonly backoffLimit: number;
 }
 
 export interface PodmanNames {
   readonly cloud: string;
+  /** The node's name, as the downward API's spec.nodeName gives it: this host's. */
+  readonly node: string;
   readonly network: string;
   volume(claim: string): string;
   /** Host folder holding a ConfigMap's or Secret's files. */
@@ -80,8 +84,20 @@ export function hostPathClaim(path: string): string {
   return `host${path.replace(/[^A-Za-z0-9]+/g, '-').replace(/-$/, '')}`;
 }
 
-function volumeArg(v: V1Volume, mountPath: string, readOnly: boolean, names: PodmanNames): string {
+/** The volume that stands for a pod's emptyDir: emptied whenever the pod is made again. */
+export function scratchClaim(unit: string, volume: string): string {
+  return `${unit}-${volume}`;
+}
+
+function volumeArg(
+  v: V1Volume,
+  mountPath: string,
+  readOnly: boolean,
+  names: PodmanNames,
+  unit: string,
+): string {
   const ro = readOnly ? ':ro' : '';
+  if (v.emptyDir) return `${names.volume(scratchClaim(unit, v.name))}:${mountPath}${ro}`;
   if (v.persistentVolumeClaim) return `${names.volume(v.persistentVolumeClaim.claimName)}:${mountPath}${ro}`;
   if (v.hostPath) return `${names.volume(hostPathClaim(v.hostPath.path))}:${mountPath}${ro}`;
   if (v.secret?.secretName) {
@@ -95,13 +111,18 @@ function volumeArg(v: V1Volume, mountPath: string, readOnly: boolean, names: Pod
     return `${names.configDir('ConfigMap', v.configMap.name)}:${mountPath}:ro`;
   }
   throw new Error(
-    `volume ${v.name}: only persistentVolumeClaim, hostPath, secret and configMap volumes are supported`,
+    `volume ${v.name}: only persistentVolumeClaim, hostPath, emptyDir, secret and configMap volumes are supported`,
   );
 }
 
-function containerArgs(c: V1Container, pod: V1PodSpec, names: PodmanNames): string[] {
+function containerArgs(c: V1Container, pod: V1PodSpec, names: PodmanNames, unit: string): string[] {
   const args: string[] = [];
   for (const e of c.env ?? []) {
+    // The downward API's node name: on Podman, the one node is this host.
+    if (e.valueFrom?.fieldRef?.fieldPath === 'spec.nodeName') {
+      args.push('--env', `${e.name}=${names.node}`);
+      continue;
+    }
     if (e.valueFrom)
       throw new Error(`container ${c.name}: env ${e.name} uses valueFrom; mount the Secret instead`);
     args.push('--env', `${e.name}=${e.value ?? ''}`);
@@ -111,7 +132,7 @@ function containerArgs(c: V1Container, pod: V1PodSpec, names: PodmanNames): stri
     if (!v) throw new Error(`container ${c.name}: volume ${m.name} is not defined in the pod`);
     if (m.subPath)
       throw new Error(`container ${c.name}: subPath mounts are not supported by the Podman engine`);
-    args.push('--volume', volumeArg(v, m.mountPath, m.readOnly ?? false, names));
+    args.push('--volume', volumeArg(v, m.mountPath, m.readOnly ?? false, names, unit));
   }
   if (c.securityContext?.privileged) args.push('--privileged');
   if (c.workingDir) args.push('--workdir', c.workingDir);
@@ -141,7 +162,7 @@ export function translateWorkload(
   const run = (c: V1Container, role: 'init' | 'main'): ContainerRun => ({
     name: c.name,
     role,
-    args: containerArgs(c, pod, names),
+    args: containerArgs(c, pod, names, unit.name),
     ...(c.readinessProbe ? { readiness: c.readinessProbe } : {}),
   });
   return {
@@ -157,6 +178,9 @@ export function translateWorkload(
       ...pod.containers.map((c) => run(c, 'main')),
     ],
     claims,
+    scratch: (pod.volumes ?? []).flatMap((v) =>
+      v.emptyDir ? [names.volume(scratchClaim(unit.name, v.name))] : [],
+    ),
     backoffLimit: workload.kind === 'Job' ? (workload.spec?.backoffLimit ?? 2) : 0,
   };
 }

@@ -1,0 +1,341 @@
+import type { V1Container, V1Volume } from '@kubernetes/client-node';
+import { mergeIni, renderIni } from '../config/ini.js';
+import { componentLabels, daemonSet, job, secret, startContainer } from '../model/objects.js';
+import {
+  apiObjects,
+  authtokenSection,
+  databaseInitJob,
+  databaseUrl,
+  MOUNT,
+  processObjects,
+  registrationJob,
+  serviceAuth,
+  sharedSections,
+  transportUrl,
+  uwsgiIni,
+} from './_factory.js';
+import { configBundle, configMount, podMounts } from './_pod.js';
+import { defineService } from './types.js';
+
+/**
+ * Nova, the Compute service: its APIs (compute and metadata) under uWSGI, the conductor, the
+ * scheduler and the noVNC console proxy as Deployments, and on every hypervisor node a pod with
+ * libvirtd and nova-compute (a DaemonSet), to which the network adds its node containers.
+ *
+ * Nova has three databases (api, cell, cell0) and cells: podstack-nova-db-sync (images/nova)
+ * makes them idempotently. New compute nodes are found by the scheduler every 30 s
+ * (discover_hosts_in_cells_interval), so no step has to wait for a node.
+ */
+
+const API_PORT = 8774;
+const METADATA_PORT = 8775;
+const NOVNC_PORT = 6080;
+const INSTANCES = '/var/lib/nova/instances';
+
+export const nova = defineService({
+  name: 'nova',
+  description: 'Nova, the Compute service: servers on libvirt/QEMU',
+  kind: 'openstack',
+  enabledByDefault: true,
+  secrets: [
+    'nova_database_password',
+    'nova_keystone_password',
+    'rabbitmq_password',
+    'metadata_proxy_shared_secret',
+  ],
+  images: [
+    { name: 'nova', parent: 'openstack-base' },
+    { name: 'nova-compute', parent: 'nova' },
+  ],
+  configFiles: ['nova.conf', 'nova-api-uwsgi.ini', 'nova-metadata-uwsgi.ini'],
+  needs: ['database', 'identity', 'cache', 'messaging', 'image', 'placement', 'network'],
+  provides: {
+    compute: { unit: 'nova-api' },
+    metadata: { unit: 'nova-metadata', address: `nova-metadata:${METADATA_PORT}` },
+  },
+  api: { type: 'compute', port: API_PORT, path: '/v2.1' },
+  ports: { novncproxy: NOVNC_PORT },
+  example: 'config:\n  nova.conf:\n    DEFAULT:\n      debug: true',
+  render(ctx) {
+    const label = (c: string) => componentLabels('nova', c);
+    const dbPassword = ctx.secrets.nova_database_password;
+    const ksPassword = ctx.secrets.nova_keystone_password;
+    const transport = transportUrl(ctx, ctx.secrets.rabbitmq_password);
+    const databases = {
+      api_database: { connection: databaseUrl(ctx, 'nova', dbPassword, 'nova_api'), max_retries: -1 },
+      database: { connection: databaseUrl(ctx, 'nova', dbPassword, 'nova'), max_retries: -1 },
+    };
+    const auth = serviceAuth(ctx, 'nova', ksPassword);
+    const novnc = ctx.endpoints.publicPort('novncproxy');
+    const conf = mergeIni(
+      sharedSections('/var/lib/nova/tmp'),
+      {
+        DEFAULT: {
+          transport_url: transport,
+          state_path: '/var/lib/nova',
+          instances_path: INSTANCES,
+          compute_driver: 'libvirt.LibvirtDriver',
+          // A node pod that starts again starts the guests that were running (they die with libvirtd).
+          resume_guests_state_on_host_boot: true,
+          metadata_workers: 1,
+          osapi_compute_workers: 1,
+        },
+        api: { auth_strategy: 'keystone' },
+        wsgi: { api_paste_config: '/etc/nova/api-paste.ini' },
+        ...databases,
+        cache: {
+          enabled: true,
+          backend: 'oslo_cache.memcache_pool',
+          memcache_servers: ctx.endpoints.address('cache'),
+        },
+        service_user: { ...auth, send_service_user_token: true },
+        placement: auth,
+        glance: { valid_interfaces: 'internal', region_name: ctx.spec.region },
+        neutron: {
+          ...auth,
+          service_metadata_proxy: true,
+          metadata_proxy_shared_secret: ctx.secrets.metadata_proxy_shared_secret,
+        },
+        conductor: { workers: 1 },
+        scheduler: { workers: 1, discover_hosts_in_cells_interval: 30 },
+        vnc: {
+          enabled: true,
+          server_listen: '0.0.0.0',
+          novncproxy_host: '0.0.0.0',
+          novncproxy_port: NOVNC_PORT,
+          novncproxy_base_url: `${novnc.url}/vnc_auto.html`,
+        },
+        // libvirtd is the node pod's other container, on the pod's loopback (images/nova-compute).
+        libvirt: { connection_uri: 'qemu+tcp://127.0.0.1/system' },
+        // The node's Open vSwitch database, also on the pod's loopback (images/ovn).
+        os_vif_ovs: { ovsdb_connection: 'tcp:127.0.0.1:6640' },
+        oslo_messaging_rabbit: { heartbeat_in_pthread: false },
+      },
+      authtokenSection(ctx, 'nova', ksPassword),
+      ctx.overrides('nova.conf'),
+    );
+    const file = (key: string, dest: string, content: string, mode = '0640') => ({
+      key,
+      dest,
+      owner: 'nova',
+      mode,
+      content,
+    });
+    const apiUwsgi = mergeIni(
+      uwsgiIni('nova', API_PORT, '/usr/bin/nova-api-wsgi', { chdir: '/var/lib/nova' }),
+      ctx.overrides('nova-api-uwsgi.ini'),
+    );
+    const metadataUwsgi = mergeIni(
+      uwsgiIni('nova-metadata', METADATA_PORT, '/usr/bin/nova-metadata-wsgi', { chdir: '/var/lib/nova' }),
+      ctx.overrides('nova-metadata-uwsgi.ini'),
+    );
+    // The bootstrap steps read only the databases and the message bus (create_cell records it).
+    const dbConf = renderIni('nova.conf', { DEFAULT: { transport_url: transport }, ...databases });
+    const novaImage = ctx.image('nova');
+    const syncMounts = podMounts([{ name: 'config', source: { secret: 'nova-db' }, path: MOUNT.config }]);
+    const node = ctx.nodeParts();
+    return [
+      {
+        name: 'nova-config',
+        service: 'nova',
+        description: 'nova.conf, the uWSGI inis, and the passwords of its databases and Keystone user',
+        dependsOn: [],
+        objects: [
+          secret(
+            'nova-config',
+            label('config'),
+            configBundle([
+              file('nova.conf', '/etc/nova/nova.conf', renderIni('nova.conf', conf)),
+              file(
+                'nova-api-uwsgi.ini',
+                '/etc/nova/nova-api-uwsgi.ini',
+                renderIni('nova-api-uwsgi.ini', apiUwsgi),
+              ),
+              file(
+                'nova-metadata-uwsgi.ini',
+                '/etc/nova/nova-metadata-uwsgi.ini',
+                renderIni('nova-metadata-uwsgi.ini', metadataUwsgi),
+              ),
+            ]),
+          ),
+          secret(
+            'nova-db',
+            label('config'),
+            configBundle([file('nova.conf', '/etc/nova/nova.conf', dbConf)], {
+              'database-password': dbPassword,
+            }),
+          ),
+          secret('nova-keystone', label('config'), { password: ksPassword }),
+        ],
+      },
+      {
+        name: 'nova-db',
+        service: 'nova',
+        description: 'create the nova_api, nova and nova_cell0 databases and their user',
+        dependsOn: [ctx.provider('database'), 'nova-config'],
+        objects: [databaseInitJob(ctx, 'nova', ['nova_api', 'nova', 'nova_cell0'])],
+      },
+      {
+        name: 'nova-db-sync',
+        service: 'nova',
+        description: 'the api and cell schemas, cell0 and cell1 (podstack-nova-db-sync)',
+        dependsOn: ['nova-db'],
+        objects: [
+          job('nova-db-sync', label('db-sync'), {
+            volumes: syncMounts.volumes,
+            containers: [
+              startContainer('db-sync', novaImage, ['podstack-nova-db-sync'], {
+                user: 'nova',
+                volumeMounts: syncMounts.volumeMounts,
+              }),
+            ],
+          }),
+        ],
+      },
+      {
+        name: 'nova-register',
+        service: 'nova',
+        description: 'Keystone user nova, service compute and its endpoints',
+        dependsOn: [ctx.provider('identity'), 'nova-config'],
+        objects: [
+          registrationJob(ctx, { name: 'nova', type: 'compute', description: 'Nova, the Compute service' }),
+        ],
+      },
+      {
+        name: 'nova-api',
+        service: 'nova',
+        description: 'the compute API under uWSGI',
+        dependsOn: ['nova-db-sync', 'nova-register', ctx.provider('cache'), ctx.provider('messaging')],
+        objects: apiObjects(ctx, {
+          name: 'nova',
+          image: 'nova',
+          user: 'nova',
+          type: 'compute',
+          port: API_PORT,
+          command: ['uwsgi_python3', '--ini', '/etc/nova/nova-api-uwsgi.ini'],
+          ready: '/',
+        }),
+      },
+      {
+        name: 'nova-metadata',
+        service: 'nova',
+        description: "the metadata API guests read their keys from, through the network's proxy",
+        dependsOn: ['nova-db-sync', ctx.provider('cache'), ctx.provider('messaging')],
+        objects: processObjects(ctx, {
+          name: 'nova',
+          component: 'metadata',
+          image: 'nova',
+          user: 'nova',
+          command: ['uwsgi_python3', '--ini', '/etc/nova/nova-metadata-uwsgi.ini'],
+          service: { name: 'nova-metadata', port: METADATA_PORT },
+          readinessProbe: { httpGet: { path: '/', port: METADATA_PORT }, periodSeconds: 2 },
+        }),
+      },
+      {
+        name: 'nova-conductor',
+        service: 'nova',
+        description: 'nova-conductor: the database on behalf of the compute nodes',
+        dependsOn: ['nova-db-sync', ctx.provider('messaging')],
+        objects: processObjects(ctx, {
+          name: 'nova',
+          component: 'conductor',
+          image: 'nova',
+          user: 'nova',
+          command: ['nova-conductor'],
+        }),
+      },
+      {
+        name: 'nova-scheduler',
+        service: 'nova',
+        description: 'nova-scheduler, which also finds new compute nodes every 30 s',
+        dependsOn: ['nova-db-sync', ctx.provider('messaging'), ctx.provider('placement')],
+        objects: processObjects(ctx, {
+          name: 'nova',
+          component: 'scheduler',
+          image: 'nova',
+          user: 'nova',
+          command: ['nova-scheduler'],
+        }),
+      },
+      {
+        name: 'nova-novncproxy',
+        service: 'nova',
+        description: "the noVNC console proxy, published for browsers at the console's port",
+        dependsOn: ['nova-db-sync', ctx.provider('messaging')],
+        objects: processObjects(ctx, {
+          name: 'nova',
+          component: 'novncproxy',
+          image: 'nova',
+          user: 'nova',
+          command: ['nova-novncproxy', '--web', '/usr/share/novnc'],
+          ports: [
+            {
+              name: 'novnc',
+              containerPort: NOVNC_PORT,
+              hostPort: novnc.port,
+              hostIP: novnc.hostIP,
+              protocol: 'TCP',
+            },
+          ],
+          readinessProbe: { tcpSocket: { port: NOVNC_PORT }, periodSeconds: 2 },
+        }),
+      },
+      {
+        name: 'nova-compute',
+        service: 'nova',
+        description: `the hypervisor node: libvirtd, nova-compute${node.map((p) => ` and ${p.service}'s`).join('')} containers`,
+        dependsOn: [
+          'nova-api',
+          'nova-conductor',
+          ctx.provider('placement'),
+          ...node.flatMap((p) => p.dependsOn),
+        ],
+        objects: [computeNode(ctx.spec.name, ctx.image('nova-compute'), node)],
+      },
+    ];
+  },
+});
+
+/**
+ * The node pod. libvirtd and nova-compute share the instances folder (disks, console logs);
+ * everything else they share through the pod's loopback, so nothing of the pod is reachable
+ * from outside it. Both are privileged: libvirtd makes the guests' taps and runs QEMU,
+ * nova-compute plugs the taps through os-vif and Open vSwitch.
+ */
+function computeNode(
+  cloud: string,
+  image: string,
+  parts: readonly { containers: readonly V1Container[]; volumes: readonly V1Volume[] }[],
+) {
+  const labels = componentLabels('nova', 'compute');
+  const instances: V1Volume = {
+    name: 'instances',
+    hostPath: { path: `/var/lib/podstack/${cloud}/nova-instances`, type: 'DirectoryOrCreate' },
+  };
+  const { volumes, volumeMounts } = podMounts([configMount('nova-config')]);
+  const privileged = { privileged: true };
+  const nodeName = { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } };
+  const shared = [...volumeMounts, { name: 'instances', mountPath: INSTANCES }];
+  return daemonSet('nova-compute', labels, {
+    // The node's name is the hypervisor's: nova keeps its guests' records by it.
+    volumes: [...volumes, instances, ...parts.flatMap((p) => p.volumes)],
+    containers: [
+      {
+        ...startContainer('libvirt', image, ['podstack-libvirtd'], { volumeMounts: shared, env: [nodeName] }),
+        securityContext: privileged,
+        readinessProbe: {
+          exec: { command: ['virsh', '-c', 'qemu+tcp://127.0.0.1/system', 'version'] },
+          periodSeconds: 5,
+        },
+      },
+      {
+        ...startContainer('nova-compute', image, ['podstack-nova-compute'], {
+          volumeMounts: shared,
+          env: [nodeName],
+        }),
+        securityContext: privileged,
+      },
+      ...parts.flatMap((p) => p.containers),
+    ],
+  });
+}

@@ -1,0 +1,111 @@
+import type { V1Container } from '@kubernetes/client-node';
+import { componentLabels, deployment, persistentVolumeClaim, service } from '../model/objects.js';
+import { podMounts, readinessTcp } from './_pod.js';
+import { defineService } from './types.js';
+
+/**
+ * OVN, Neutron's network backend: the northbound and southbound databases with ovn-northd
+ * (one Deployment, as `ovn-ctl start_northd` runs them), and on every hypervisor node Open
+ * vSwitch and ovn-controller, added to the node pod. OVN needs no DHCP or L3 agent: DHCP,
+ * routing, NAT and security groups are flows in the node's switch.
+ *
+ * The switch uses Open vSwitch's userspace datapath (datapath_type=netdev), which needs no
+ * kernel module: the hosts podstack is built on have none, and a container cannot load one.
+ * images/ovn and images/neutron carry the two fixes this needs (TCP offload in vswitchd;
+ * neutron reading the chassis' other_config and telling os-vif the datapath).
+ */
+
+const NB_PORT = 6641;
+const SB_PORT = 6642;
+/** The node's Open_vSwitch database on the pod's loopback, for nova-compute's os-vif and the metadata agent. */
+export const NODE_OVSDB = 'tcp:127.0.0.1:6640';
+
+export const ovn = defineService({
+  name: 'ovn',
+  description: 'OVN, the network backend: its databases, ovn-northd, and Open vSwitch on every node',
+  kind: 'infrastructure',
+  enabledByDefault: true,
+  secrets: [],
+  images: [{ name: 'ovn', parent: 'base' }],
+  configFiles: [],
+  needs: [],
+  provides: { ovn: { unit: 'ovn-central', address: `ovn-central:${NB_PORT}` } },
+  render(ctx) {
+    const labels = componentLabels('ovn', 'central');
+    const { volumes, volumeMounts } = podMounts([
+      { name: 'data', source: { claim: 'ovn-central-data' }, path: '/var/lib/ovn' },
+    ]);
+    return [
+      {
+        name: 'ovn-central',
+        service: 'ovn',
+        description: 'the OVN northbound and southbound databases and ovn-northd',
+        dependsOn: [],
+        objects: [
+          persistentVolumeClaim('ovn-central-data', labels, '1Gi'),
+          deployment('ovn-central', labels, {
+            volumes,
+            containers: [
+              {
+                name: 'ovn-central',
+                image: ctx.image('ovn'),
+                imagePullPolicy: 'IfNotPresent',
+                command: ['podstack-ovn-central'],
+                volumeMounts,
+                ports: [
+                  { name: 'nb', containerPort: NB_PORT },
+                  { name: 'sb', containerPort: SB_PORT },
+                ],
+                readinessProbe: readinessTcp(SB_PORT),
+              },
+            ],
+          }),
+          service('ovn-central', labels, [
+            { name: 'nb', port: NB_PORT },
+            { name: 'sb', port: SB_PORT },
+          ]),
+        ],
+      },
+    ];
+  },
+  node(ctx) {
+    const image = ctx.image('ovn');
+    const run = { name: 'openvswitch-run', mountPath: '/var/run/openvswitch' };
+    const nodeName = { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } };
+    const [network, prefix] = ctx.spec.network.external.split('/');
+    const gateway = network!.replace(/\d+$/, (last) => String(Number(last) + 1));
+    const container = (name: string, command: string[], more: Partial<V1Container> = {}): V1Container => ({
+      name,
+      image,
+      imagePullPolicy: 'IfNotPresent',
+      command,
+      volumeMounts: [run],
+      ...more,
+    });
+    return {
+      service: 'ovn',
+      volumes: [{ name: 'openvswitch-run', emptyDir: {} }],
+      dependsOn: ['ovn-central'],
+      containers: [
+        container('ovsdb-server', ['podstack-ovs-db', '--remote=ptcp:6640:127.0.0.1'], {
+          readinessProbe: { exec: { command: ['ovs-vsctl', 'show'] }, periodSeconds: 5 },
+        }),
+        container('ovs-vswitchd', ['podstack-ovs-vswitchd'], { securityContext: { privileged: true } }),
+        container('ovn-controller', ['podstack-ovn-controller'], {
+          securityContext: { privileged: true },
+          env: [
+            nodeName,
+            {
+              name: 'PODSTACK_OVN_REMOTE',
+              value: `tcp:${ctx.endpoints.address('ovn').split(':')[0]}:${SB_PORT}`,
+            },
+            { name: 'PODSTACK_EXTERNAL_CIDR', value: `${gateway}/${prefix}` },
+            { name: 'PODSTACK_OVN_BRIDGE_MAPPINGS', value: 'physnet1:br-ex' },
+            // The external network ends in the node pod: guests reach nothing beyond it.
+            { name: 'PODSTACK_FORWARDING', value: '0' },
+          ],
+        }),
+      ],
+    };
+  },
+});
