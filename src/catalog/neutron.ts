@@ -207,6 +207,9 @@ export const neutron = defineService({
             'ovn-metadata-agent',
             ctx.image('neutron'),
             [
+              'tini',
+              '-s',
+              '--',
               'neutron-ovn-metadata-agent',
               '--config-file',
               '/etc/neutron/neutron.conf',
