@@ -93,6 +93,15 @@ export const ovn = defineService({
         container('ovs-vswitchd', ['podstack-ovs-vswitchd'], { securityContext: { privileged: true } }),
         container('ovn-controller', ['podstack-ovn-controller'], {
           securityContext: { privileged: true },
+          // Ready once connected to the southbound database, not merely started: its script
+          // waits (for the name, the bridges, SB_Global) before ovn-controller runs, and a
+          // node pod that never connects must not count as ready (on Kubernetes it did).
+          readinessProbe: {
+            exec: {
+              command: ['sh', '-c', 'ovn-appctl -t ovn-controller connection-status | grep -qx connected'],
+            },
+            periodSeconds: 5,
+          },
           env: [
             nodeName,
             {
