@@ -84,6 +84,30 @@ describe('kubernetes: unit health from cluster state', () => {
     assert.equal(unitHealth(unit('keystone-api'), observedWith('keystone-api', rolling)).state, 'not-ready');
   });
 
+  it('a DaemonSet is ready when every node it is scheduled on runs the current pod, ready', () => {
+    const ready = {
+      observedGeneration: 2,
+      desiredNumberScheduled: 1,
+      updatedNumberScheduled: 1,
+      numberReady: 1,
+    };
+    assert.equal(unitHealth(unit('nova-compute'), observedWith('nova-compute', ready)).state, 'ready');
+    const old = { ...ready, updatedNumberScheduled: 0 };
+    assert.equal(unitHealth(unit('nova-compute'), observedWith('nova-compute', old)).state, 'not-ready');
+    const notReady = { ...ready, numberReady: 0 };
+    assert.equal(unitHealth(unit('nova-compute'), observedWith('nova-compute', notReady)).state, 'not-ready');
+    // No node to run on is said, not waited on in silence.
+    const none = {
+      observedGeneration: 2,
+      desiredNumberScheduled: 0,
+      updatedNumberScheduled: 0,
+      numberReady: 0,
+    };
+    const h = unitHealth(unit('nova-compute'), observedWith('nova-compute', none));
+    assert.equal(h.state, 'not-ready');
+    assert.match(h.reason ?? '', /no node can run it/);
+  });
+
   it('an object made from an older plan is outdated', () => {
     const o = observedWith('keystone-db-sync', { succeeded: 1 });
     for (const live of o.objects.values()) live.metadata.annotations = { [ANNOTATION.unitHash]: 'old' };

@@ -13,6 +13,7 @@ const workload = (kind: 'deployment' | 'job', hash = 'h1'): PodmanWorkload => ({
   publish: [],
   containers: [{ name: 'main', role: 'main', args: [] }],
   claims: [],
+  scratch: [],
   backoffLimit: 2,
 });
 const entry = (state: string, o: Partial<PsEntry> = {}): PsEntry => ({

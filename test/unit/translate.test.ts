@@ -6,6 +6,7 @@ import { planOf } from './_fixtures.js';
 const names: PodmanNames = {
   cloud: 'c1',
   network: 'c1',
+  node: 'node1',
   volume: (claim) => `c1-${claim}`,
   configDir: (kind, name) => `/state/${kind}/${name}`,
 };
@@ -59,5 +60,30 @@ describe('podman translation', () => {
 
   it('has no workload for config-only units', () => {
     assert.equal(workloads.has('keystone-config'), false);
+  });
+
+  it("runs the hypervisor node's DaemonSet as one pod: node folders and scratch space as volumes, the node's name from the downward API", () => {
+    const node = workloads.get('nova-compute')!;
+    assert.equal(node.kind, 'deployment');
+    assert.deepEqual(
+      node.containers.map((c) => c.name),
+      ['libvirt', 'nova-compute', 'ovsdb-server', 'ovs-vswitchd', 'ovn-controller', 'ovn-metadata-agent'],
+    );
+    // The instances' hostPath is a named volume of the cloud: data that outlives the pod.
+    assert.ok(node.claims.includes('host-var-lib-podstack-c1-nova-instances'), node.claims.join(' '));
+    const computeArgs = node.containers.find((c) => c.name === 'nova-compute')!.args;
+    assert.ok(computeArgs.includes('c1-host-var-lib-podstack-c1-nova-instances:/var/lib/nova/instances'));
+    assert.ok(computeArgs.includes('NODE_NAME=node1'), computeArgs.join(' '));
+    assert.ok(computeArgs.includes('--privileged'));
+    // The switch's sockets: an emptyDir, made empty again with every new pod.
+    assert.deepEqual(node.scratch, ['c1-nova-compute-openvswitch-run']);
+    for (const name of ['ovsdb-server', 'ovs-vswitchd', 'ovn-controller'])
+      assert.ok(
+        node.containers
+          .find((c) => c.name === name)!
+          .args.includes('c1-nova-compute-openvswitch-run:/var/run/openvswitch'),
+        name,
+      );
+    assert.ok(!node.containers.find((c) => c.name === 'ovsdb-server')!.args.includes('--privileged'));
   });
 });

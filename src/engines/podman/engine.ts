@@ -332,6 +332,18 @@ export class PodmanEngine implements Engine {
     for (const p of pods) await this.podman.run(['pod', 'rm', '-f', p.Name]);
     await this.podman.run(['network', 'rm', '-f', this.names.network]);
     await rm(join(this.stateDir, 'objects'), { recursive: true, force: true });
+    // The pods' emptyDirs go with the pods (one label filter: see existingVolumes).
+    const scratch = await this.podman.json<{ Name: string; Labels: Record<string, string> | null }[]>([
+      'volume',
+      'ls',
+      '--format',
+      'json',
+      '--filter',
+      `label=${PODMAN_LABEL.scratch}=true`,
+    ]);
+    for (const v of scratch.filter((v) => v.Labels?.[LABEL.instance] === this.cloud))
+      await this.podman.run(['volume', 'rm', '-f', v.Name]);
+    this.volumes = undefined;
     if (options.purge) {
       for (const v of await this.existingVolumes()) {
         await this.podman.ok(['volume', 'rm', '-f', v]);

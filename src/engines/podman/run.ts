@@ -87,6 +87,8 @@ export class WorkloadRunner {
         'volume',
         'create',
         ...labels.flatMap(([k, v]) => ['--label', `${k}=${v}`]),
+        '--label',
+        `${PODMAN_LABEL.scratch}=true`,
         volume,
       ]);
     }

@@ -18,6 +18,8 @@ import type { Plan, PlannedUnit } from '../../model/unit.js';
 export const PODMAN_LABEL = {
   hash: 'podstack.dev/hash',
   role: 'podstack.dev/role',
+  /** On the volumes of emptyDirs: they belong to a pod, and go with it on `down`. */
+  scratch: 'podstack.dev/scratch',
 } as const;
 
 export interface ContainerRun {
