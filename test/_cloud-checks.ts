@@ -23,7 +23,12 @@ export function apiPorts(offset: number): { service: string; type: string; port:
 export function servicesYaml(offset: number, extra: Record<string, string> = {}): string {
   const lines = ['services:'];
   for (const s of catalog) {
-    const port = s.api ? [`    port: ${s.api.port + offset}`] : [];
+    const port = [
+      ...(s.api ? [`    port: ${s.api.port + offset}`] : []),
+      ...(s.ports
+        ? ['    ports:', ...Object.entries(s.ports).map(([name, p]) => `      ${name}: ${p + offset}`)]
+        : []),
+    ];
     const more = extra[s.name] ? [extra[s.name]!.trimEnd()] : [];
     if (port.length + more.length > 0) lines.push(`  ${s.name}:`, ...port, ...more);
   }
@@ -111,5 +116,156 @@ export async function checkPlacement(openstack: OpenStack): Promise<void> {
   );
 }
 
-/** The host packages the checks use: the CLI, its Placement plugin, qemu-img. */
-export const CHECK_PACKAGES = ['python3-openstackclient', 'python3-osc-placement', 'qemu-utils'];
+/** The host packages the checks use: the CLI, its Placement plugin, qemu-img, ping and ssh. */
+export const CHECK_PACKAGES = [
+  'python3-openstackclient',
+  'python3-osc-placement',
+  'qemu-utils',
+  'iputils-ping',
+  'openssh-client',
+];
+
+/**
+ * Runs a host program in the network namespace of the cloud's hypervisor node (its pod), where
+ * the external network's bridge is: the only place its floating IPs answer (forwarding is off
+ * there, so the external network ends in the pod).
+ */
+export type NodeExec = (
+  program: string,
+  args: readonly string[],
+) => Promise<{ exitCode: number; output: string }>;
+
+/** A NodeExec entering the network namespace of the process `pid` (a container of the node pod). */
+export function nsenterExec(pid: () => Promise<string>): NodeExec {
+  return async (program, args) => {
+    const r = await exec('nsenter', ['-t', await pid(), '-n', program, ...args]);
+    return { exitCode: r.exitCode ?? -1, output: r.output };
+  };
+}
+
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `check` every `everyMs` up to `tries` times; the last failure's message if it never passes. */
+async function until(what: string, tries: number, everyMs: number, check: () => Promise<string | undefined>) {
+  let why: string | undefined = 'not tried';
+  for (let i = 0; i < tries; i++) {
+    why = await check();
+    if (why === undefined) return;
+    await pause(everyMs);
+  }
+  assert.fail(`${what}: ${why}`);
+}
+
+export interface ServerTimes {
+  readonly activeSeconds: number;
+  readonly sshSeconds: number;
+}
+
+/** Every compute service, network agent and hypervisor is up (a new node registers within ~30 s). */
+export async function checkComputeUp(openstack: OpenStack): Promise<void> {
+  await until('hypervisor up', 60, 3000, async () => {
+    const h = JSON.parse(await openstack('hypervisor', 'list', '-f', 'json')) as Row[];
+    return h.length > 0 && h.every((x) => x.State === 'up') ? undefined : JSON.stringify(h);
+  });
+  const services = JSON.parse(await openstack('compute', 'service', 'list', '-f', 'json')) as Row[];
+  for (const binary of ['nova-conductor', 'nova-scheduler', 'nova-compute'])
+    assert.ok(
+      services.some((x) => x.Binary === binary && x.State === 'up'),
+      `${binary} is not up: ${JSON.stringify(services)}`,
+    );
+  await until('network agents alive', 30, 2000, async () => {
+    const agents = JSON.parse(await openstack('network', 'agent', 'list', '-f', 'json')) as Record<
+      string,
+      unknown
+    >[];
+    const types = agents.map((a) => a['Agent Type']);
+    if (!types.includes('OVN Metadata agent') || !types.some((t) => /OVN Controller/.test(String(t))))
+      return `missing agents: ${JSON.stringify(types)}`;
+    return agents.every((a) => a.Alive === true) ? undefined : JSON.stringify(agents);
+  });
+}
+
+/**
+ * A user's first server, as the README tells it: boot it from the guest image podstack built on
+ * the tenant network, watch it take its address by DHCP on the console, give it a floating IP,
+ * ping that from the external network's side, and run a command over SSH with the key the
+ * guest fetched from the metadata service.
+ */
+export async function bootServer(
+  openstack: OpenStack,
+  dir: string,
+  node: NodeExec,
+  name: string,
+): Promise<ServerTimes & { fip: string; key: string }> {
+  const key = join(dir, `${name}-key`);
+  const keygen = await exec('ssh-keygen', ['-q', '-t', 'rsa', '-b', '2048', '-N', '', '-f', key]);
+  assert.equal(keygen.exitCode, 0, keygen.output);
+  await openstack('keypair', 'create', '--public-key', `${key}.pub`, `${name}-key`);
+  const start = Date.now();
+  const server = JSON.parse(
+    await openstack(
+      'server',
+      'create',
+      '--image',
+      'podstack-guest',
+      '--flavor',
+      'm1.nano',
+      '--network',
+      'private',
+      '--key-name',
+      `${name}-key`,
+      '--wait',
+      '-f',
+      'json',
+      name,
+    ),
+  ) as Row;
+  assert.equal(server.status, 'ACTIVE', JSON.stringify(server));
+  const activeSeconds = (Date.now() - start) / 1000;
+  const active = Date.now();
+  await until('console shows the DHCP lease', 60, 2000, async () => {
+    const log = await openstack('console', 'log', 'show', name);
+    return /podstack-guest: lease \d+\.\d+\.\d+\.\d+/.test(log) ? undefined : log.slice(-300) || 'empty';
+  });
+  const fip = (
+    await openstack('floating', 'ip', 'create', 'public', '-f', 'value', '-c', 'floating_ip_address')
+  ).trim();
+  await openstack('server', 'add', 'floating', 'ip', name, fip);
+  await until(`ping ${fip}`, 30, 1000, async () => {
+    const r = await node('ping', ['-c', '1', '-W', '2', fip]);
+    return r.exitCode === 0 ? undefined : r.output.slice(-200);
+  });
+  await checkSsh(node, fip, key, name);
+  return { activeSeconds, sshSeconds: (Date.now() - active) / 1000, fip, key };
+}
+
+/** SSH as root with the key, bounded; the guest's host name (from the metadata service) must be the server's. */
+export async function checkSsh(node: NodeExec, fip: string, key: string, name: string): Promise<void> {
+  await until(`ssh root@${fip}`, 40, 2000, async () => {
+    const r = await node('ssh', [
+      '-i',
+      key,
+      '-o',
+      'StrictHostKeyChecking=no',
+      '-o',
+      'UserKnownHostsFile=/dev/null',
+      '-o',
+      'ConnectTimeout=5',
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      'LogLevel=ERROR',
+      `root@${fip}`,
+      'hostname',
+    ]);
+    return r.exitCode === 0 && r.output.trim().split('\n').pop() === name ? undefined : r.output.slice(-200);
+  });
+}
+
+/** Deleting a server removes it and its port. */
+export async function deleteServer(openstack: OpenStack, name: string): Promise<void> {
+  const id = (await openstack('server', 'show', name, '-f', 'value', '-c', 'id')).trim();
+  await openstack('server', 'delete', '--wait', name);
+  const ports = JSON.parse(await openstack('port', 'list', '--device-id', id, '-f', 'json')) as Row[];
+  assert.deepEqual(ports, [], "the server's ports were not removed");
+}

@@ -40,7 +40,7 @@ export const neutron = defineService({
   images: [{ name: 'neutron', parent: 'openstack-base' }],
   configFiles: ['neutron.conf', 'ml2_conf.ini', 'neutron_ovn_metadata_agent.ini'],
   needs: ['database', 'identity', 'cache', 'messaging', 'ovn', 'metadata'],
-  provides: { network: { unit: 'neutron-server' } },
+  provides: { network: { unit: 'neutron-api' } },
   api: { type: 'network', port: PORT },
   example: 'config:\n  neutron.conf:\n    DEFAULT:\n      debug: true',
   render(ctx) {
@@ -169,7 +169,7 @@ export const neutron = defineService({
         ],
       },
       {
-        name: 'neutron-server',
+        name: 'neutron-api',
         service: 'neutron',
         description: 'neutron-server: the network API, with ML2/OVN',
         dependsOn: [
@@ -187,10 +187,7 @@ export const neutron = defineService({
           port: PORT,
           command: ['neutron-server', '--config-file', '/etc/neutron/neutron.conf', '--config-file', ML2],
           ready: '/',
-        }).map((o) =>
-          // apiObjects names the Deployment <name>-api; the unit is the server.
-          o.kind === 'Deployment' ? { ...o, metadata: { ...o.metadata, name: 'neutron-server' } } : o,
-        ),
+        }),
       },
     ];
   },
@@ -198,7 +195,7 @@ export const neutron = defineService({
     const { volumes, volumeMounts } = podMounts([{ ...configMount(METADATA_SECRET), name: METADATA_SECRET }]);
     return {
       service: 'neutron',
-      dependsOn: ['neutron-server'],
+      dependsOn: ['neutron-api'],
       volumes,
       containers: [
         {

@@ -1,5 +1,5 @@
 import type { V1Container, V1Volume } from '@kubernetes/client-node';
-import { mergeIni, renderIni } from '../config/ini.js';
+import { type IniOverrides, mergeIni, renderIni } from '../config/ini.js';
 import { componentLabels, daemonSet, job, secret, startContainer } from '../model/objects.js';
 import {
   apiObjects,
@@ -31,6 +31,11 @@ const API_PORT = 8774;
 const METADATA_PORT = 8775;
 const NOVNC_PORT = 6080;
 const INSTANCES = '/var/lib/nova/instances';
+const COMPUTE_SECRET = 'nova-compute-config';
+
+function withoutSections(conf: IniOverrides, drop: readonly string[]): IniOverrides {
+  return Object.fromEntries(Object.entries(conf).filter(([section]) => !drop.includes(section)));
+}
 
 export const nova = defineService({
   name: 'nova',
@@ -138,7 +143,7 @@ export const nova = defineService({
       {
         name: 'nova-config',
         service: 'nova',
-        description: 'nova.conf, the uWSGI inis, and the passwords of its databases and Keystone user',
+        description: "nova.conf (and the node's, without the database), the uWSGI inis, and its passwords",
         dependsOn: [],
         objects: [
           secret(
@@ -166,6 +171,19 @@ export const nova = defineService({
             }),
           ),
           secret('nova-keystone', label('config'), { password: ksPassword }),
+          // The hypervisor node's nova.conf has no database: nova-compute reaches the database
+          // only through the conductor, and a node is where a guest that broke out would be.
+          secret(
+            COMPUTE_SECRET,
+            label('config'),
+            configBundle([
+              file(
+                'nova.conf',
+                '/etc/nova/nova.conf',
+                renderIni('nova.conf', withoutSections(conf, ['database', 'api_database'])),
+              ),
+            ]),
+          ),
         ],
       },
       {
@@ -312,7 +330,7 @@ function computeNode(
     name: 'instances',
     hostPath: { path: `/var/lib/podstack/${cloud}/nova-instances`, type: 'DirectoryOrCreate' },
   };
-  const { volumes, volumeMounts } = podMounts([configMount('nova-config')]);
+  const { volumes, volumeMounts } = podMounts([configMount(COMPUTE_SECRET)]);
   const privileged = { privileged: true };
   const nodeName = { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } };
   const shared = [...volumeMounts, { name: 'instances', mountPath: INSTANCES }];

@@ -13,12 +13,17 @@ import { up } from '../../src/lifecycle/up.js';
 import { systemdRuns } from '../../src/podman/boot.js';
 import {
   apiPorts,
+  bootServer,
   CHECK_PACKAGES,
   checkCatalog,
+  checkComputeUp,
   checkImageBytes,
   checkInternalFromHost,
   checkPlacement,
+  checkSsh,
+  deleteServer,
   makeDiskImage,
+  nsenterExec,
   servicesYaml,
   uploadImage,
 } from '../_cloud-checks.js';
@@ -97,6 +102,19 @@ async function volumes(): Promise<string[]> {
 
 const seconds = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e9;
 
+/** Host programs in the hypervisor node pod's network namespace, where the floating IPs answer. */
+const node = nsenterExec(async () => {
+  const r = await exec('podman', [
+    'inspect',
+    '--format',
+    '{{.State.Pid}}',
+    `${CLOUD}-nova-compute-ovn-controller`,
+  ]);
+  assert.equal(r.exitCode, 0, r.output);
+  return r.stdout.trim();
+});
+let server: { fip: string; key: string } | undefined;
+
 describe('the default cloud on podman, end to end', {
   skip: isRoot ? false : 'needs root (rootful Podman)',
 }, () => {
@@ -153,6 +171,27 @@ describe('the default cloud on podman, end to end', {
       'check',
     ]);
     assert.equal(check.exitCode, 0, check.output);
+  });
+
+  it('a server boots from the starter image, takes its address by DHCP, and answers ping and SSH on its floating IP', async () => {
+    // What `up` made for a first server (the starter Job), found by name.
+    for (const [kind, name] of [
+      ['image', 'podstack-guest'],
+      ['flavor', 'm1.nano'],
+      ['network', 'public'],
+      ['network', 'private'],
+      ['router', 'router1'],
+    ] as const)
+      await openstack(kind, 'show', name, '-f', 'json');
+    await checkComputeUp(openstack);
+    const vm = await bootServer(openstack, dir, node, 'vm1');
+    console.log(
+      `    server create to ACTIVE: ${vm.activeSeconds.toFixed(1)}s; ACTIVE to SSH answering: ${vm.sshSeconds.toFixed(1)}s`,
+    );
+    server = vm;
+    // libvirtd chose the virtualisation type by booting a guest under KVM, and said which.
+    const libvirt = await exec('podman', ['logs', `${CLOUD}-nova-compute-libvirt`]);
+    assert.match(libvirt.output, /podstack-virt-type: (kvm|qemu): /);
   });
 
   it('internal and admin endpoints answer from the host too', async () => {
@@ -324,14 +363,17 @@ describe('the default cloud on podman, end to end', {
     console.log(`    ${made.length} of 12 writes succeeded around the kill; none lost`);
   });
 
-  it('down keeps the data: after up again the project and the image are still there', async () => {
-    const claims = (await openProject({ file })).plan.units
-      .flatMap((u) => u.objects)
-      .filter((o) => o.kind === 'PersistentVolumeClaim');
+  it('down keeps the data: after up again the project, the image and the running server are back', async () => {
+    const objects = (await openProject({ file })).plan.units.flatMap((u) => u.objects);
+    const claims = objects.filter((o) => o.kind === 'PersistentVolumeClaim');
+    // Node folders (the instances) are data too; the pods' scratch space (emptyDir) is not.
+    const hostPaths = objects.flatMap((o) =>
+      o.kind === 'DaemonSet' ? (o.spec?.template.spec?.volumes ?? []).filter((v) => v.hostPath) : [],
+    );
     const down = await podstack('down');
     assert.equal(down.exitCode, 0, down.stderr);
     assert.deepEqual(await containers(), {});
-    assert.equal((await volumes()).length, claims.length);
+    assert.equal((await volumes()).length, claims.length + hostPaths.length, (await volumes()).join(' '));
     await up({ file, report, installHostPackages: false });
     const projects = JSON.parse(await openstack('project', 'list', '-f', 'json')) as { Name: string }[];
     assert.ok(
@@ -341,6 +383,28 @@ describe('the default cloud on podman, end to end', {
     const users = JSON.parse(await openstack('user', 'list', '-f', 'json')) as { Name: string }[];
     assert.ok(users.some((u) => u.Name === 'alice'));
     await checkImageBytes(openstack, dir, disk, 'e2e-disk');
+    // The server that was running: nova starts it again when its node comes back.
+    assert.ok(server, 'no server was booted');
+    let status = '';
+    for (let i = 0; i < 60 && status !== 'ACTIVE'; i++) {
+      status = (await openstack('server', 'show', 'vm1', '-f', 'value', '-c', 'status')).trim();
+      if (status !== 'ACTIVE') await new Promise((r) => setTimeout(r, 2000));
+    }
+    assert.equal(status, 'ACTIVE');
+    await checkSsh(node, server.fip, server.key, 'vm1');
+  });
+
+  it('deleting a server removes it, its port and its disk', async () => {
+    const id = (await openstack('server', 'show', 'vm1', '-f', 'value', '-c', 'id')).trim();
+    await deleteServer(openstack, 'vm1');
+    const ls = await exec('podman', [
+      'exec',
+      `${CLOUD}-nova-compute-nova-compute`,
+      'ls',
+      '/var/lib/nova/instances',
+    ]);
+    assert.equal(ls.exitCode, 0, ls.output);
+    assert.ok(!ls.stdout.includes(id), `the instance folder ${id} is still there: ${ls.stdout}`);
   });
 
   it('down --purge removes containers and data', async () => {

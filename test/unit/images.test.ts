@@ -15,11 +15,11 @@ describe('image graph', () => {
     );
     assert.deepEqual(
       imagesFor(catalog)[1]?.map((r) => r.name),
-      ['mariadb', 'memcached', 'openstack-base', 'rabbitmq'],
+      ['mariadb', 'memcached', 'openstack-base', 'ovn', 'rabbitmq'],
     );
   });
 
-  it('tags images by their inputs: a changed file retags the image and its children only', async (t) => {
+  it('tags images by their inputs: a changed file retags the image and its descendants only', async (t) => {
     const dir = await mkdtemp(join(tmpdir(), 'podstack-images-'));
     t.after(() => rm(dir, { recursive: true, force: true }));
     const waves = imagesFor(catalog);
@@ -33,10 +33,10 @@ describe('image graph', () => {
     await writeFile(join(dir, 'openstack-base', 'Containerfile'), 'FROM x\n# changed\n');
     const after = await imageRefs(waves, 'localhost/p', dir, rootfs);
     const changed = Object.keys(before).filter((k) => before[k] !== after[k]);
-    const children = waves
-      .flat()
-      .filter((r) => r.parent === 'openstack-base')
-      .map((r) => r.name);
+    // Its descendants: nova-compute is a child of nova, a child of openstack-base.
+    const children: string[] = [];
+    for (const r of waves.flat())
+      if (r.parent === 'openstack-base' || children.includes(r.parent)) children.push(r.name);
     assert.deepEqual(changed.sort(), ['openstack-base', ...children].sort());
     assert.ok(children.includes('keystone') && children.includes('glance'));
     assert.match(after.keystone!, /^localhost\/p\/keystone:[0-9a-f]{16}$/);

@@ -24,6 +24,7 @@ const CLAIMS = [
   'keystone-credential-keys',
   'keystone-fernet-keys',
   'mariadb-data',
+  'ovn-central-data',
   'rabbitmq-data',
 ];
 
@@ -66,7 +67,7 @@ describe('kubernetes preflight: StorageClass', () => {
   it('no default StorageClass: names the claims, the classes there are and both fixes', () => {
     const p = problemsOf(facts({ storageClasses: [storageClass('fast'), storageClass('slow')] }));
     assert.equal(p.length, 1);
-    assert.match(p[0]!.what, /no default StorageClass, and the plan has 5 claims \(.*mariadb-data.*\)/);
+    assert.match(p[0]!.what, /no default StorageClass, and the plan has 6 claims \(.*mariadb-data.*\)/);
     for (const c of CLAIMS.slice(0, 5)) assert.ok(p[0]!.what.includes(c), c);
     assert.match(p[0]!.fix, /set kubernetes\.storageClass in the cloud file to one of: fast, slow/);
     assert.match(
@@ -103,7 +104,7 @@ describe('kubernetes preflight: StorageClass', () => {
     );
     assert.match(
       missing,
-      /kubernetes\.storageClass is fast, and the cluster has no StorageClass fast; the plan has 5 claims/,
+      /kubernetes\.storageClass is fast, and the cluster has no StorageClass fast; the plan has 6 claims/,
     );
     assert.match(
       missing,
