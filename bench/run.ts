@@ -17,7 +17,15 @@ import { writeOpenrc } from '../src/lifecycle/openrc.js';
 import { openProject } from '../src/lifecycle/project.js';
 import { up } from '../src/lifecycle/up.js';
 import type { Plan } from '../src/model/unit.js';
-import { makeDiskImage, servicesYaml } from '../test/_cloud-checks.js';
+import {
+  bootServer,
+  checkComputeUp,
+  deleteServer,
+  makeDiskImage,
+  type NodeExec,
+  nsenterExec,
+  servicesYaml,
+} from '../test/_cloud-checks.js';
 
 const CLOUD = 'podstack-bench';
 const fromScratch = process.argv.includes('--from-scratch');
@@ -125,6 +133,18 @@ try {
   line('cold up, images built, until a token and an image upload', cold);
   const [path, chain] = criticalPath(result.project.plan, took);
   line('  its critical path of bootstrap steps', path, chain.join(' > '));
+  const [computeUp] = await time(() => checkComputeUp(openstack));
+  line('cold up until a server can be booted (hypervisor up)', cold + computeUp);
+  const node = nsenterExec(async () => {
+    const r = await exec('podman', [
+      'inspect',
+      '--format',
+      '{{.State.Pid}}',
+      `${CLOUD}-nova-compute-ovn-controller`,
+    ]);
+    return r.stdout.trim();
+  });
+  await firstServer(node);
 
   const runs: number[] = [];
   for (let i = 0; i < 3; i++) {
@@ -144,6 +164,20 @@ try {
     if (ours.length > 0) await exec('podman', ['rmi', ...ours]);
   }
   await rm(dir, { recursive: true, force: true });
+}
+
+async function openstack(...args: string[]): Promise<string> {
+  const r = await exec('openstack', args, { cwd: dir, env: { OS_CLOUD: CLOUD } });
+  if (r.exitCode !== 0) throw new Error(`openstack ${args.join(' ')} failed: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** server create until ACTIVE, and ACTIVE until SSH answers on the floating IP. */
+async function firstServer(node: NodeExec): Promise<void> {
+  const vm = await bootServer(openstack, dir, node, 'bench-vm');
+  line('server create until ACTIVE', vm.activeSeconds);
+  line('ACTIVE until SSH answers on the floating IP', vm.sshSeconds);
+  await deleteServer(openstack, 'bench-vm');
 }
 
 function runsOf(runs: readonly number[]): string {
