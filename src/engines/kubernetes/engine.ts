@@ -1,4 +1,4 @@
-import { PatchStrategy, type V1Job } from '@kubernetes/client-node';
+import { PatchStrategy, type V1Job, type V1PodSpec } from '@kubernetes/client-node';
 import { PodstackError } from '../../errors.js';
 import type { Reporter } from '../../events.js';
 import { ANNOTATION, isWorkload, type KubeObject, LABEL } from '../../model/objects.js';
@@ -119,6 +119,7 @@ export class KubernetesEngine implements Engine {
     // On the object, not the pod template: it marks what the object was made from without rolling pods.
     if (isWorkload(o))
       out.metadata.annotations = { ...o.metadata.annotations, [ANNOTATION.unitHash]: unit.hash };
+    withoutEmptyEnv(out);
     return out;
   }
 
@@ -372,4 +373,17 @@ export class KubernetesEngine implements Engine {
       await removeNamespaceIfEmpty(this.cluster, await this.apiVersions(), KINDS, options.report);
     return { removed: [...removed] };
   }
+}
+
+/**
+ * Drops `env: []` from a workload's containers. The API server stores an empty env as absent, and
+ * kube-apiserver 1.20 then rewrites the object on every server-side apply that falls in a new
+ * second (a new resourceVersion and managedFields time, nothing else; kubernetes#121404 is the
+ * same pattern): measured on the node pod's DaemonSet, whose metadata-agent container has no
+ * env, so a no-op `up` wrote it each time. Without the empty list the re-apply writes nothing.
+ */
+function withoutEmptyEnv(o: Live): void {
+  const pod = (o as { spec?: { template?: { spec?: V1PodSpec } } }).spec?.template?.spec;
+  for (const c of [...(pod?.initContainers ?? []), ...(pod?.containers ?? [])])
+    if (c.env && c.env.length === 0) delete c.env;
 }
