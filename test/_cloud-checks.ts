@@ -143,6 +143,19 @@ export function nsenterExec(pid: () => Promise<string>): NodeExec {
   };
 }
 
+/**
+ * The pid of a process in the network namespace that has `address` (a pod's IP): for a pod that
+ * runs under another runtime (containerd), found from the host by its address.
+ */
+export async function pidWithAddress(address: string, program = 'ovn-controller'): Promise<string> {
+  const pids = (await exec('pgrep', ['-x', program])).stdout.split('\n').filter(Boolean);
+  for (const pid of pids) {
+    const r = await exec('nsenter', ['-t', pid, '-n', 'ip', '-4', '-o', 'addr', 'show']);
+    if (r.exitCode === 0 && r.stdout.includes(` ${address}/`)) return pid;
+  }
+  throw new Error(`no ${program} process has address ${address} (pids: ${pids.join(' ') || 'none'})`);
+}
+
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `check` every `everyMs` up to `tries` times; the last failure's message if it never passes. */

@@ -14,12 +14,17 @@ import { up } from '../../src/lifecycle/up.js';
 import { LABEL } from '../../src/model/objects.js';
 import {
   apiPorts,
+  bootServer,
   CHECK_PACKAGES,
   checkCatalog,
+  checkComputeUp,
   checkImageBytes,
   checkInternalFromHost,
   checkPlacement,
+  deleteServer,
   makeDiskImage,
+  nsenterExec,
+  pidWithAddress,
   servicesYaml,
   uploadImage,
 } from '../_cloud-checks.js';
@@ -139,6 +144,27 @@ describe('the default cloud on kubernetes, end to end', {
     assert.deepEqual(unhealthy, []);
   });
 
+  it('a server boots on the hypervisor DaemonSet and answers ping and SSH on its floating IP', async () => {
+    await checkComputeUp(openstack);
+    // The node pod runs under containerd: its network namespace is found by the pod's address.
+    const c = connect({ kubeconfig: cluster.kubeconfig, namespace: NAMESPACE });
+    const podIp = async () => {
+      const pods = await c.core.listNamespacedPod({
+        namespace: NAMESPACE,
+        labelSelector: `${LABEL.instance}=${CLOUD},${LABEL.unit}=nova-compute`,
+      });
+      const ip = pods.items.find((p) => p.status?.phase === 'Running')?.status?.podIP;
+      assert.ok(ip, 'the nova-compute pod has no address');
+      return ip;
+    };
+    const node = nsenterExec(async () => pidWithAddress(await podIp()));
+    const vm = await bootServer(openstack, dir, node, 'vm1');
+    console.log(
+      `    server create to ACTIVE: ${vm.activeSeconds.toFixed(1)}s; ACTIVE to SSH answering: ${vm.sshSeconds.toFixed(1)}s`,
+    );
+    await deleteServer(openstack, 'vm1');
+  });
+
   it('a config change rolls only the Deployment whose config changed', async () => {
     const before = await runningPods();
     await writeFile(file, cloudYaml('    config:\n      keystone.conf:\n        DEFAULT: {debug: true}'));
@@ -167,6 +193,7 @@ describe('the default cloud on kubernetes, end to end', {
     const left = async (apiVersion: string, kind: string) =>
       (await objectsOf(cluster.kubeconfig, NAMESPACE, CLOUD, apiVersion, kind)).length;
     assert.equal(await left('apps/v1', 'Deployment'), 0);
+    assert.equal(await left('apps/v1', 'DaemonSet'), 0);
     assert.equal(await left('batch/v1', 'Job'), 0);
     assert.equal(await left('v1', 'Pod'), 0);
     assert.equal(await left('v1', 'Secret'), 0);
