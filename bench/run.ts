@@ -1,11 +1,13 @@
 // podstack's speed targets, measured (never asserted in tests): prints one line per number.
 //   npm run bench                    --help and a no-op up as whole processes, no-op build, cold up
 //                                    with images built (until a token is issued and an image
-//                                    uploaded) beside its critical path, no-op up, and what adding
-//                                    Placement touched
+//                                    uploaded, then until a server can be booted) beside its critical
+//                                    path, a first server (create to ACTIVE, ACTIVE to SSH), no-op
+//                                    up, and what adding Placement touched
 //   npm run bench -- --from-scratch  also a build from nothing, with an image prefix of its own
 //   npm run bench -- --kubernetes    the same cloud on the test cluster: harness start from cached
-//                                    binaries, cold up until a token, no-op re-apply (objects written)
+//                                    binaries, cold up until a token, no-op re-apply (objects written),
+//                                    a redeploy, then a first server (create to ACTIVE, to SSH)
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +26,7 @@ import {
   makeDiskImage,
   type NodeExec,
   nsenterExec,
+  pidWithAddress,
   servicesYaml,
 } from '../test/_cloud-checks.js';
 
@@ -248,6 +251,21 @@ async function benchKubernetes(): Promise<void> {
       await issueToken();
     });
     line('up --engine kubernetes until a token (images on the node)', warm);
+    const [computeUp] = await time(() => checkComputeUp(openstack));
+    line('  then until a server can be booted (hypervisor up)', computeUp);
+    const { connect } = await import('../src/engines/kubernetes/client.js');
+    const c = connect({ kubeconfig: cluster.kubeconfig, namespace: 'podstack-bench' });
+    await firstServer(
+      nsenterExec(async () => {
+        const pods = await c.core.listNamespacedPod({
+          namespace: 'podstack-bench',
+          labelSelector: 'podstack.dev/unit=nova-compute',
+        });
+        const ip = pods.items.find((p) => p.status?.phase === 'Running')?.status?.podIP;
+        if (!ip) throw new Error('the nova-compute pod has no address');
+        return pidWithAddress(ip);
+      }),
+    );
   } finally {
     const { engine: k8s } = await engineFor(await openProject({ file, engine: 'kubernetes' }), engine);
     await k8s.destroy({ purge: true, report: silent });
