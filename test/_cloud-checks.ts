@@ -237,7 +237,9 @@ export async function bootServer(
   const activeSeconds = (Date.now() - start) / 1000;
   const active = Date.now();
   await until('console shows the DHCP lease', 60, 2000, async () => {
-    const log = await openstack('console', 'log', 'show', name);
+    // An API error is retried within the bound: nova-compute answers this call itself, and on two
+    // busy cores it once missed the 60 s RPC timeout while the guest booted.
+    const log = await openstack('console', 'log', 'show', name).catch((e: Error) => `error: ${e.message}`);
     return /podstack-guest: lease \d+\.\d+\.\d+\.\d+/.test(log) ? undefined : log.slice(-300) || 'empty';
   });
   const fip = (

@@ -8,8 +8,9 @@ the instance's console.log. To show the log, nova first drains the pty
 not exist there. libvirtd runs in the node pod's other container, with its
 own /dev/pts (Kolla and openstack-helm share the host's /dev instead, which
 podstack does not: the pod keeps to its own namespaces), so the pty is never
-found. QEMU logs every byte to console.log, in the folder both containers
-share: read that when the pty is not here.
+found, or a pty of the same name that is not the guest's is (and a read of
+it could block the whole eventlet process). QEMU logs every byte to
+console.log, in the folder both containers share: always read that.
 
 The build fails if the source is not exactly as expected.
 """
@@ -21,7 +22,7 @@ OLD = '''        # instance has a console, but file doesn't exist (yet?)
         if not os.path.exists(console_path):
 '''
 NEW = '''        # podstack: libvirtd's pty is in another container; console.log has it all.
-        if console_type == 'pty' and not os.path.exists(console_path):
+        if console_type == 'pty':
             console_type = 'file'
             console_path = self._get_console_log_path(instance)
 

@@ -32,7 +32,7 @@ describe('kubernetes engine against kube-apiserver (no node)', { skip: !isRoot &
 
   /**
    * Kind/name -> what a write by podstack would change: the resourceVersion, except for
-   * Deployments and Jobs, whose controllers record status (a new resourceVersion) on their own:
+   * Deployments, DaemonSets and Jobs, whose controllers record status (a new resourceVersion) on their own:
    * for those, the spec's generation and podstack's managed-fields entry.
    */
   async function versions(): Promise<Record<string, string>> {
@@ -44,6 +44,7 @@ describe('kubernetes engine against kube-apiserver (no node)', { skip: !isRoot &
       ['v1', 'ServiceAccount'],
       ['v1', 'PersistentVolumeClaim'],
       ['apps/v1', 'Deployment'],
+      ['apps/v1', 'DaemonSet'],
       ['batch/v1', 'Job'],
       ['rbac.authorization.k8s.io/v1', 'Role'],
       ['rbac.authorization.k8s.io/v1', 'RoleBinding'],
@@ -52,7 +53,7 @@ describe('kubernetes engine against kube-apiserver (no node)', { skip: !isRoot &
       for (const o of list) {
         const m = o.metadata;
         out[`${kind}/${m?.name}`] =
-          kind === 'Deployment' || kind === 'Job'
+          kind === 'Deployment' || kind === 'DaemonSet' || kind === 'Job'
             ? `generation ${m?.generation} ${JSON.stringify(m?.managedFields?.find((f) => f.manager === 'podstack'))}`
             : (m?.resourceVersion ?? '');
       }
