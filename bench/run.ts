@@ -23,10 +23,10 @@ import {
   bootServer,
   checkComputeUp,
   deleteServer,
+  kubernetesNode,
   makeDiskImage,
   type NodeExec,
-  nsenterExec,
-  pidWithAddress,
+  podmanNode,
   servicesYaml,
 } from '../test/_cloud-checks.js';
 
@@ -138,15 +138,7 @@ try {
   line('  its critical path of bootstrap steps', path, chain.join(' > '));
   const [computeUp] = await time(() => checkComputeUp(openstack));
   line('cold up until a server can be booted (hypervisor up)', cold + computeUp);
-  const node = nsenterExec(async () => {
-    const r = await exec('podman', [
-      'inspect',
-      '--format',
-      '{{.State.Pid}}',
-      `${CLOUD}-nova-compute-ovn-controller`,
-    ]);
-    return r.stdout.trim();
-  });
+  const node = podmanNode(CLOUD);
   await firstServer(node);
 
   const runs: number[] = [];
@@ -253,19 +245,7 @@ async function benchKubernetes(): Promise<void> {
     line('up --engine kubernetes until a token (images on the node)', warm);
     const [computeUp] = await time(() => checkComputeUp(openstack));
     line('  then until a server can be booted (hypervisor up)', computeUp);
-    const { connect } = await import('../src/engines/kubernetes/client.js');
-    const c = connect({ kubeconfig: cluster.kubeconfig, namespace: 'podstack-bench' });
-    await firstServer(
-      nsenterExec(async () => {
-        const pods = await c.core.listNamespacedPod({
-          namespace: 'podstack-bench',
-          labelSelector: 'podstack.dev/unit=nova-compute',
-        });
-        const ip = pods.items.find((p) => p.status?.phase === 'Running')?.status?.podIP;
-        if (!ip) throw new Error('the nova-compute pod has no address');
-        return pidWithAddress(ip);
-      }),
-    );
+    await firstServer(kubernetesNode(cluster.kubeconfig, 'podstack-bench', CLOUD));
   } finally {
     const { engine: k8s } = await engineFor(await openProject({ file, engine: 'kubernetes' }), engine);
     await k8s.destroy({ purge: true, report: silent });

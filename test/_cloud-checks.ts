@@ -3,6 +3,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { exec } from '../src/_exec.js';
 import { catalog } from '../src/catalog/index.js';
+import { connect } from '../src/engines/kubernetes/client.js';
+import { LABEL } from '../src/model/objects.js';
 
 /**
  * What a user does with a cloud, as the end-to-end tests of both engines do it: the real
@@ -154,6 +156,34 @@ export async function pidWithAddress(address: string, program = 'ovn-controller'
     if (r.exitCode === 0 && r.stdout.includes(` ${address}/`)) return pid;
   }
   throw new Error(`no ${program} process has address ${address} (pids: ${pids.join(' ') || 'none'})`);
+}
+
+/** The node pod of a Podman cloud: entered through its ovn-controller container's process. */
+export function podmanNode(cloud: string): NodeExec {
+  return nsenterExec(async () => {
+    const r = await exec('podman', [
+      'inspect',
+      '--format',
+      '{{.State.Pid}}',
+      `${cloud}-nova-compute-ovn-controller`,
+    ]);
+    assert.equal(r.exitCode, 0, r.output);
+    return r.stdout.trim();
+  });
+}
+
+/** The node pod of a cloud on Kubernetes (containerd): found from the host by the pod's address. */
+export function kubernetesNode(kubeconfig: string, namespace: string, cloud: string): NodeExec {
+  return nsenterExec(async () => {
+    const c = connect({ kubeconfig, namespace });
+    const pods = await c.core.listNamespacedPod({
+      namespace,
+      labelSelector: `${LABEL.instance}=${cloud},${LABEL.unit}=nova-compute`,
+    });
+    const ip = pods.items.find((p) => p.status?.phase === 'Running')?.status?.podIP;
+    assert.ok(ip, 'the nova-compute pod has no address');
+    return pidWithAddress(ip);
+  });
 }
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));

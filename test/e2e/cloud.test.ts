@@ -23,7 +23,7 @@ import {
   checkSsh,
   deleteServer,
   makeDiskImage,
-  nsenterExec,
+  podmanNode,
   servicesYaml,
   uploadImage,
 } from '../_cloud-checks.js';
@@ -103,16 +103,7 @@ async function volumes(): Promise<string[]> {
 const seconds = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e9;
 
 /** Host programs in the hypervisor node pod's network namespace, where the floating IPs answer. */
-const node = nsenterExec(async () => {
-  const r = await exec('podman', [
-    'inspect',
-    '--format',
-    '{{.State.Pid}}',
-    `${CLOUD}-nova-compute-ovn-controller`,
-  ]);
-  assert.equal(r.exitCode, 0, r.output);
-  return r.stdout.trim();
-});
+const node = podmanNode(CLOUD);
 let server: { fip: string; key: string } | undefined;
 
 describe('the default cloud on podman, end to end', {

@@ -22,9 +22,8 @@ import {
   checkInternalFromHost,
   checkPlacement,
   deleteServer,
+  kubernetesNode,
   makeDiskImage,
-  nsenterExec,
-  pidWithAddress,
   servicesYaml,
   uploadImage,
 } from '../_cloud-checks.js';
@@ -147,17 +146,7 @@ describe('the default cloud on kubernetes, end to end', {
   it('a server boots on the hypervisor DaemonSet and answers ping and SSH on its floating IP', async () => {
     await checkComputeUp(openstack);
     // The node pod runs under containerd: its network namespace is found by the pod's address.
-    const c = connect({ kubeconfig: cluster.kubeconfig, namespace: NAMESPACE });
-    const podIp = async () => {
-      const pods = await c.core.listNamespacedPod({
-        namespace: NAMESPACE,
-        labelSelector: `${LABEL.instance}=${CLOUD},${LABEL.unit}=nova-compute`,
-      });
-      const ip = pods.items.find((p) => p.status?.phase === 'Running')?.status?.podIP;
-      assert.ok(ip, 'the nova-compute pod has no address');
-      return ip;
-    };
-    const node = nsenterExec(async () => pidWithAddress(await podIp()));
+    const node = kubernetesNode(cluster.kubeconfig, NAMESPACE, CLOUD);
     const vm = await bootServer(openstack, dir, node, 'vm1');
     console.log(
       `    server create to ACTIVE: ${vm.activeSeconds.toFixed(1)}s; ACTIVE to SSH answering: ${vm.sshSeconds.toFixed(1)}s`,
