@@ -108,7 +108,9 @@ export const nova = defineService({
           server_listen: '0.0.0.0',
           novncproxy_host: '0.0.0.0',
           novncproxy_port: NOVNC_PORT,
-          novncproxy_base_url: `${novnc.url}/vnc_auto.html`,
+          // Debian's noVNC 1.3 links vnc_auto.html to vnc.html, the full client, which waits for a
+          // click on Connect; vnc_lite.html connects at once, as a console should (devstack uses it).
+          novncproxy_base_url: `${novnc.url}/vnc_lite.html`,
         },
         // libvirtd is the node pod's other container, on the pod's loopback (images/nova-compute).
         libvirt: { connection_uri: 'qemu+tcp://127.0.0.1/system' },
