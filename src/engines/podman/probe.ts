@@ -1,3 +1,4 @@
+import { get } from 'node:http';
 import { connect } from 'node:net';
 import type { V1Probe } from '@kubernetes/client-node';
 
@@ -25,17 +26,28 @@ function tcp(host: string, port: number, timeoutMs: number): Promise<ProbeResult
   });
 }
 
-async function http(host: string, port: number, path: string, timeoutMs: number): Promise<ProbeResult> {
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}${path}`;
-  try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), redirect: 'manual' });
-    await res.body?.cancel();
-    const ok = res.status >= 200 && res.status < 400;
-    return { ok, detail: `GET ${path}: HTTP ${res.status}` };
-  } catch (err) {
-    const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
-    return { ok: false, detail: `GET ${path}: ${cause}` };
-  }
+/**
+ * An HTTP GET with the probe's headers. node:http, not fetch: fetch may not set Host, and an
+ * application that checks it (Django's ALLOWED_HOSTS) is probed with the name it answers to.
+ */
+function http(
+  host: string,
+  port: number,
+  path: string,
+  headers: Readonly<Record<string, string>>,
+  timeoutMs: number,
+): Promise<ProbeResult> {
+  return new Promise((resolve) => {
+    const req = get({ host, port, path, headers, timeout: timeoutMs }, (res) => {
+      res.resume();
+      const status = res.statusCode ?? 0;
+      resolve({ ok: status >= 200 && status < 400, detail: `GET ${path}: HTTP ${status}` });
+    });
+    req.once('timeout', () => req.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })));
+    req.once('error', (e) =>
+      resolve({ ok: false, detail: `GET ${path}: ${(e as NodeJS.ErrnoException).code ?? e.message}` }),
+    );
+  });
 }
 
 export async function probe(
@@ -45,7 +57,10 @@ export async function probe(
 ): Promise<ProbeResult> {
   const timeoutMs = (p.timeoutSeconds ?? 2) * 1000;
   if (p.tcpSocket) return tcp(host, Number(p.tcpSocket.port), timeoutMs);
-  if (p.httpGet) return http(host, Number(p.httpGet.port), p.httpGet.path ?? '/', timeoutMs);
+  if (p.httpGet) {
+    const headers = Object.fromEntries((p.httpGet.httpHeaders ?? []).map((h) => [h.name, h.value]));
+    return http(host, Number(p.httpGet.port), p.httpGet.path ?? '/', headers, timeoutMs);
+  }
   if (p.exec?.command) {
     const code = await exec(p.exec.command);
     return { ok: code === 0, detail: `exec ${p.exec.command.join(' ')}: exit ${code}` };
