@@ -26,6 +26,14 @@ export interface PublishedApi extends ApiDeclaration {
   readonly published: number;
 }
 
+/** A page of the cloud that people open in a browser (the dashboard), on one of its published ports. */
+export interface WebPage {
+  readonly service: string;
+  /** The published port's name, which is also what `up` calls the page. */
+  readonly port: string;
+  readonly path: string;
+}
+
 const hostOf = (address: string) => (address.includes(':') ? `[${address}]` : address);
 
 /**
@@ -41,6 +49,7 @@ export class EndpointRegistry {
     apis: readonly PublishedApi[],
     private readonly inCloud: ReadonlyMap<Capability, string>,
     private readonly extraPorts: ReadonlyMap<string, number> = new Map(),
+    private readonly webPages: readonly WebPage[] = [],
   ) {
     this.apis = new Map(apis.map((a) => [a.type, a]));
   }
@@ -95,6 +104,11 @@ export class EndpointRegistry {
       port,
       hostIP: this.addresses.bind || this.addresses.public,
     };
+  }
+
+  /** The browser pages (the dashboard) with their public URLs, for `up` and `status` to show. */
+  pages(): readonly (WebPage & { url: string })[] {
+    return this.webPages.map((p) => ({ ...p, url: `${this.publicPort(p.port).url}${p.path}` }));
   }
 
   /** Every published API, for `up` and `status` to show. */

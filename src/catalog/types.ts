@@ -1,5 +1,6 @@
 import type { V1Container, V1Volume } from '@kubernetes/client-node';
 import type { IniOverrides } from '../config/ini.js';
+import type { PythonSettings } from '../config/python.js';
 import type { Unit } from '../model/unit.js';
 import type { CloudSpec, ServiceOptions } from '../spec/schema.js';
 import type { EndpointRegistry } from './registry.js';
@@ -59,8 +60,10 @@ export interface RenderContext<S extends string = string, F extends string = str
   readonly secrets: Readonly<Record<S, string>>;
   /** The full reference (name:tag) of one of podstack's images. */
   image(name: string): string;
-  /** The user's overrides for one of this service's config files (empty when none). */
+  /** The user's overrides for one of this service's INI or key = value files (empty when none). */
   overrides(file: F): IniOverrides;
+  /** The user's settings for one of this service's Django settings files (empty when none). */
+  settings(file: F): PythonSettings;
   /** The unit that provides a capability: what a unit waits for before using it. */
   provider(capability: Capability): string;
   /** Every URL and address of the cloud, from one place. */
@@ -101,6 +104,8 @@ export interface ServiceDefinition<S extends string = string, F extends string =
   readonly provides: Readonly<Partial<Record<Capability, Provision>>>;
   /** Its API, when it has one: registered in Keystone and published (port: services.<name>.port). */
   readonly api?: ApiDeclaration;
+  /** Its published ports that people open in a browser (port name -> path), shown beside the APIs. */
+  readonly pages?: Readonly<Record<string, string>>;
   /** A commented example of a config override, shown in the cloud file `podstack init` writes. */
   readonly example?: string;
   readonly render: (ctx: RenderContext<S, F>) => readonly Unit[];

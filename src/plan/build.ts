@@ -2,6 +2,8 @@ import type { V1PodTemplateSpec } from '@kubernetes/client-node';
 import { WAIT_IMAGE } from '../catalog/index.js';
 import { type EndpointAddresses, EndpointRegistry, type PublishedApi } from '../catalog/registry.js';
 import type { Capability, RenderContext, ServiceDefinition } from '../catalog/types.js';
+import type { IniOverrides } from '../config/ini.js';
+import type { PythonSettings } from '../config/python.js';
 import { topologicalWaves } from '../model/graph.js';
 import { hashOf } from '../model/hash.js';
 import {
@@ -69,7 +71,10 @@ export function endpointRegistry(
   for (const def of services)
     for (const [name, port] of Object.entries(def.ports ?? {}))
       extra.set(name, spec.services[def.name]?.ports?.[name] ?? port);
-  return new EndpointRegistry(addresses, apis, inCloud, extra);
+  const pages = services.flatMap((def) =>
+    Object.entries(def.pages ?? {}).map(([port, path]) => ({ service: def.name, port, path })),
+  );
+  return new EndpointRegistry(addresses, apis, inCloud, extra, pages);
 }
 /** The unit holding the waiting pods' ServiceAccount and its Role. */
 export const ACCESS_UNIT = 'podstack-access';
@@ -112,7 +117,15 @@ export function buildPlan(inputs: PlanInputs): Plan {
           throw new Error(`${def.name} uses image ${name}, which no catalog entry builds`);
         return ref;
       },
-      overrides: (file) => spec.services[def.name]?.config[file] ?? {},
+      // The schema gave each file the shape of its kind (settingsFiles are Django settings).
+      overrides: (file) =>
+        def.settingsFiles?.includes(file)
+          ? {}
+          : ((spec.services[def.name]?.config[file] ?? {}) as IniOverrides),
+      settings: (file) =>
+        def.settingsFiles?.includes(file)
+          ? ((spec.services[def.name]?.config[file] ?? {}) as PythonSettings)
+          : {},
       nodeParts: () => nodeParts,
     };
     return [def, ctx] as const;

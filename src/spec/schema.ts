@@ -1,6 +1,7 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
-import { INI_SECTION, INI_VALUE, type IniValue, OPTION_NAME } from '../config/ini.js';
+import { INI_SECTION, INI_VALUE, type IniOverrides, OPTION_NAME } from '../config/ini.js';
+import { type PythonSettings, SETTING_NAME } from '../config/python.js';
 
 /**
  * The cloud file's schema, built from the catalog so that each service's
@@ -47,6 +48,14 @@ const keyValueFile = z
   )
   .describe('Settings of a flat key = value file: key prefix ("" for none) -> key -> value');
 
+/** Django settings (Horizon's local_settings.py): NAME -> any JSON value, written as a Python literal. */
+const settingsFile = z
+  .record(
+    z.string().regex(SETTING_NAME, 'Django reads only upper-case setting names: letters A-Z, digits and _'),
+    z.json(),
+  )
+  .describe("Django settings: NAME -> value (a dictionary is merged key by key over podstack's)");
+
 const port = z.number().int().min(1).max(65535);
 
 /**
@@ -60,6 +69,8 @@ export interface ServiceOptions {
   readonly configFiles: readonly string[];
   /** Those of configFiles that are flat key = value files rather than INI (rabbitmq.conf). */
   readonly keyValueFiles?: readonly string[];
+  /** Those of configFiles that are Django settings modules (Horizon's local_settings.py). */
+  readonly settingsFiles?: readonly string[];
   /** Its API's port, when it has one: the default of services.<name>.port. */
   readonly api?: { readonly port: number };
   /** Other ports it publishes for clients (a console proxy), by name: the defaults of services.<name>.ports. */
@@ -71,7 +82,15 @@ export interface ServiceOptions {
 
 function serviceSchema(def: ServiceOptions) {
   const configFiles = Object.fromEntries(
-    def.configFiles.map((f) => [f, (def.keyValueFiles?.includes(f) ? keyValueFile : iniFile).optional()]),
+    def.configFiles.map((f) => [
+      f,
+      (def.settingsFiles?.includes(f)
+        ? settingsFile
+        : def.keyValueFiles?.includes(f)
+          ? keyValueFile
+          : iniFile
+      ).optional(),
+    ]),
   );
   const shape = {
     enabled: z.boolean().default(def.enabledByDefault).describe(`Deploy ${def.name}`),
@@ -279,9 +298,8 @@ export interface ServiceSettings {
   readonly enabled: boolean;
   readonly port?: number;
   readonly ports?: Readonly<Record<string, number>>;
-  readonly config: Readonly<
-    Record<string, Readonly<Record<string, Readonly<Record<string, IniValue>>>> | undefined>
-  >;
+  /** An INI or key = value file's sections, or a settings file's settings (by the file's kind). */
+  readonly config: Readonly<Record<string, IniOverrides | PythonSettings | undefined>>;
 }
 
 export interface CloudSpec {

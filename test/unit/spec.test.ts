@@ -230,6 +230,20 @@ describe('cloud file', () => {
     });
   });
 
+  it("horizon's local_settings.py takes Django settings: upper-case names, any JSON value", () => {
+    const hz = (body: string) => `services:\n  horizon:\n    config:\n      local_settings.py:\n${body}`;
+    const spec = parse(
+      hz('        SESSION_TIMEOUT: 7200\n        OPENSTACK_NEUTRON_NETWORK: {enable_router: false}\n'),
+    );
+    assert.deepEqual(spec.services.horizon?.config['local_settings.py'], {
+      SESSION_TIMEOUT: 7200,
+      OPENSTACK_NEUTRON_NETWORK: { enable_router: false },
+    });
+    const err = specError(hz('        session_timeout: 7200\n'));
+    assert.equal(err.issues[0]!.path, 'services.horizon.config["local_settings.py"].session_timeout');
+    assert.match(err.issues[0]!.message, /upper-case/);
+  });
+
   it("rabbitmq.conf is flat key = value: section '' holds unprefixed keys, sections are key prefixes", () => {
     const rmq = (body: string) => `services:\n  rabbitmq:\n    config:\n      rabbitmq.conf:\n${body}`;
     const spec = parse(
