@@ -1,4 +1,5 @@
 import { glance } from './glance.js';
+import { horizon } from './horizon.js';
 import { keystone } from './keystone.js';
 import { mariadb } from './mariadb.js';
 import { memcached } from './memcached.js';
@@ -22,6 +23,7 @@ export const catalog: readonly ServiceDefinition[] = [
   neutron,
   nova,
   starter,
+  horizon,
 ];
 
 /** The image that carries podstack-wait and podstack-register (Python and the openstack client). */
