@@ -2,12 +2,14 @@
 //   npm run bench                    --help and a no-op up as whole processes, no-op build, cold up
 //                                    with images built (until a token is issued and an image
 //                                    uploaded, then until a server can be booted) beside its critical
-//                                    path, a first server (create to ACTIVE, ACTIVE to SSH), no-op
-//                                    up, and what adding Placement touched
+//                                    path, a first server (create to ACTIVE, ACTIVE to SSH), the
+//                                    dashboard in a browser (login page, Sign In to Instances,
+//                                    Launch to Active), no-op up, and what adding Placement touched
 //   npm run bench -- --from-scratch  also a build from nothing, with an image prefix of its own
 //   npm run bench -- --kubernetes    the same cloud on the test cluster: harness start from cached
 //                                    binaries, cold up until a token, no-op re-apply (objects written),
-//                                    a redeploy, then a first server (create to ACTIVE, to SSH)
+//                                    a redeploy, then a first server (create to ACTIVE, to SSH) and
+//                                    the dashboard
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,13 +24,16 @@ import type { Plan } from '../src/model/unit.js';
 import {
   bootServer,
   checkComputeUp,
+  dashboardUrl,
   deleteServer,
+  fixedIp,
   kubernetesNode,
   makeDiskImage,
   type NodeExec,
   podmanNode,
   servicesYaml,
 } from '../test/_cloud-checks.js';
+import { checkDashboard } from '../test/_dashboard.js';
 
 const CLOUD = 'podstack-bench';
 const fromScratch = process.argv.includes('--from-scratch');
@@ -37,9 +42,10 @@ const file = join(dir, 'cloud.yaml');
 const prefix = fromScratch ? `localhost/podstack-bench-${Date.now()}` : 'localhost/podstack';
 const root = new URL('..', import.meta.url).pathname;
 // Every API on its own port + 10100: a developer's default cloud and the tests' are left alone.
+const OFFSET = 10100;
 await writeFile(
   file,
-  `name: ${CLOUD}\ndataDir: ${join(dir, 'data')}\nimages:\n  prefix: ${prefix}\n${servicesYaml(10100)}`,
+  `name: ${CLOUD}\ndataDir: ${join(dir, 'data')}\nimages:\n  prefix: ${prefix}\n${servicesYaml(OFFSET)}`,
 );
 
 const time = async <T>(fn: () => Promise<T>): Promise<[number, T]> => {
@@ -123,9 +129,12 @@ try {
 
   await destroy();
   const took = new Map<string, number>();
+  let dashboardAt = 0;
   const record = (e: ProgressEvent) => {
     if (e.type === 'unit' && e.seconds !== undefined && e.state !== 'failed') took.set(e.unit, e.seconds);
+    if (e.type === 'unit' && e.unit === 'horizon' && e.state === 'ready') dashboardAt = Date.now();
   };
+  const coldStart = Date.now();
   const [cold, result] = await time(async () => {
     const r = await up({ file, report: record, installHostPackages: false });
     await writeOpenrc(r.project, dir);
@@ -134,12 +143,13 @@ try {
     return r;
   });
   line('cold up, images built, until a token and an image upload', cold);
+  line('cold up until the dashboard answers (its login page)', (dashboardAt - coldStart) / 1000);
   const [path, chain] = criticalPath(result.project.plan, took);
   line('  its critical path of bootstrap steps', path, chain.join(' > '));
   const [computeUp] = await time(() => checkComputeUp(openstack));
   line('cold up until a server can be booted (hypervisor up)', cold + computeUp);
   const node = podmanNode(CLOUD);
-  await firstServer(node);
+  await firstServer(node, dashboardUrl('127.0.0.1', OFFSET), 'podman');
 
   const runs: number[] = [];
   for (let i = 0; i < 3; i++) {
@@ -167,11 +177,26 @@ async function openstack(...args: string[]): Promise<string> {
   return r.stdout;
 }
 
-/** server create until ACTIVE, and ACTIVE until SSH answers on the floating IP. */
-async function firstServer(node: NodeExec): Promise<void> {
+/**
+ * server create until ACTIVE, and ACTIVE until SSH answers on the floating IP; then the dashboard
+ * in a real browser, which must list that server.
+ */
+async function firstServer(node: NodeExec, dashboard: string, label: string): Promise<void> {
   const vm = await bootServer(openstack, dir, node, 'bench-vm');
   line('server create until ACTIVE', vm.activeSeconds);
   line('ACTIVE until SSH answers on the floating IP', vm.sshSeconds);
+  const project = await openProject({ file, engine: label === 'podman' ? 'podman' : 'kubernetes' });
+  const times = await checkDashboard({
+    url: dashboard,
+    password: project.secrets.keystone_admin_password ?? '',
+    server: { name: 'bench-vm', ip: await fixedIp(openstack, 'bench-vm') },
+    launch: 'bench-dashboard-vm',
+    label: `bench-${label}`,
+  });
+  line('dashboard: login page drawn, fresh browser', times.loginPageSeconds);
+  line('dashboard: Sign In until Instances lists the server', times.loginToInstancesSeconds);
+  line('dashboard: Launch until the instance is Active', times.launchToActiveSeconds);
+  await deleteServer(openstack, 'bench-dashboard-vm');
   await deleteServer(openstack, 'bench-vm');
 }
 
@@ -206,7 +231,7 @@ async function benchKubernetes(): Promise<void> {
       `dataDir: ${join(dir, 'data')}`,
       `endpoints: {address: ${cluster.nodeIp}}`,
       `images: {prefix: ${cluster.registry}/podstack, tlsVerify: false}`,
-      servicesYaml(10100),
+      servicesYaml(OFFSET),
     ].join('\n'),
   );
   const engine = {
@@ -245,7 +270,11 @@ async function benchKubernetes(): Promise<void> {
     line('up --engine kubernetes until a token (images on the node)', warm);
     const [computeUp] = await time(() => checkComputeUp(openstack));
     line('  then until a server can be booted (hypervisor up)', computeUp);
-    await firstServer(kubernetesNode(cluster.kubeconfig, 'podstack-bench', CLOUD));
+    await firstServer(
+      kubernetesNode(cluster.kubeconfig, 'podstack-bench', CLOUD),
+      dashboardUrl(cluster.nodeIp, OFFSET),
+      'kubernetes',
+    );
   } finally {
     const { engine: k8s } = await engineFor(await openProject({ file, engine: 'kubernetes' }), engine);
     await k8s.destroy({ purge: true, report: silent });

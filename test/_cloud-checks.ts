@@ -21,6 +21,24 @@ export function apiPorts(offset: number): { service: string; type: string; port:
   );
 }
 
+/** What `up` prints, in its order: every API's public URL on `host`, then the browser pages. */
+export function publishedUrls(host: string, offset: number): string[] {
+  const pages = catalog.flatMap((s) =>
+    Object.entries(s.pages ?? {}).map(
+      ([port, path]) => `http://${host}:${(s.ports?.[port] ?? 0) + offset}${path}`,
+    ),
+  );
+  return [...apiPorts(offset).map((a) => `http://${host}:${a.port}${a.path}`), ...pages];
+}
+
+/** The dashboard's URL in a test cloud. */
+export function dashboardUrl(host: string, offset: number): string {
+  const horizon = catalog.find((s) => s.pages?.dashboard !== undefined);
+  const port = horizon?.ports?.dashboard;
+  assert.ok(horizon?.pages && port !== undefined, 'no service of the catalog publishes the dashboard');
+  return `http://${host}:${port + offset}${horizon.pages.dashboard}`;
+}
+
 /** The services: section of a test cloud file, publishing every API on its test port. */
 export function servicesYaml(offset: number, extra: Record<string, string> = {}): string {
   const lines = ['services:'];
@@ -305,6 +323,14 @@ export async function checkSsh(node: NodeExec, fip: string, key: string, name: s
     ]);
     return r.exitCode === 0 && r.output.trim().split('\n').pop() === name ? undefined : r.output.slice(-200);
   });
+}
+
+/** A server's address on the tenant network (`private=10.0.0.5, 172.24.4.9`: the first). */
+export async function fixedIp(openstack: OpenStack, name: string): Promise<string> {
+  const addresses = (await openstack('server', 'show', name, '-f', 'value', '-c', 'addresses')).trim();
+  const ip = /(\d+\.\d+\.\d+\.\d+)/.exec(addresses)?.[1];
+  assert.ok(ip, `${name} has no address: ${addresses}`);
+  return ip;
 }
 
 /** Deleting a server removes it and its port. */

@@ -12,7 +12,6 @@ import { openProject } from '../../src/lifecycle/project.js';
 import { up } from '../../src/lifecycle/up.js';
 import { systemdRuns } from '../../src/podman/boot.js';
 import {
-  apiPorts,
   bootServer,
   CHECK_PACKAGES,
   checkCatalog,
@@ -21,12 +20,16 @@ import {
   checkInternalFromHost,
   checkPlacement,
   checkSsh,
+  dashboardUrl,
   deleteServer,
+  fixedIp,
   makeDiskImage,
   podmanNode,
+  publishedUrls,
   servicesYaml,
   uploadImage,
 } from '../_cloud-checks.js';
+import { BROWSER_PACKAGES, checkDashboard } from '../_dashboard.js';
 
 /**
  * The default cloud, end to end, for real: podstack brings up every service of the catalog in
@@ -113,7 +116,7 @@ describe('the default cloud on podman, end to end', {
     dir = await mkdtemp(join(tmpdir(), 'podstack-e2e-'));
     file = join(dir, 'cloud.yaml');
     await writeFile(file, cloudYaml());
-    await ensurePackages(CHECK_PACKAGES, report);
+    await ensurePackages([...CHECK_PACKAGES, ...BROWSER_PACKAGES], report);
     disk = await makeDiskImage(dir);
     // A cloud left behind by an interrupted run would make the first assertions lie.
     await podstack('down', '--purge');
@@ -137,7 +140,7 @@ describe('the default cloud on podman, end to end', {
     assert.equal(boot.length, systemdRuns() ? 0 : 1, JSON.stringify(boot));
     assert.deepEqual(
       r.endpoints.map((e) => e.url),
-      apiPorts(OFFSET).map((a) => `http://127.0.0.1:${a.port}${a.path}`),
+      publishedUrls('127.0.0.1', OFFSET),
     );
     const openrc = await podstack('openrc');
     assert.equal(openrc.exitCode, 0, openrc.stderr);
@@ -183,6 +186,19 @@ describe('the default cloud on podman, end to end', {
     // libvirtd chose the virtualisation type by booting a guest under KVM, and said which.
     const libvirt = await exec('podman', ['logs', `${CLOUD}-nova-compute-libvirt`]);
     assert.match(libvirt.output, /podstack-virt-type: (kvm|qemu): /);
+  });
+
+  it('the dashboard, in a browser: log in, see the server, launch an instance, open its console, log out', async () => {
+    const project = await openProject({ file, report });
+    const times = await checkDashboard({
+      url: dashboardUrl('127.0.0.1', OFFSET),
+      password: project.secrets.keystone_admin_password ?? assert.fail('no admin password'),
+      server: { name: 'vm1', ip: await fixedIp(openstack, 'vm1') },
+      launch: 'vm-dashboard',
+      label: 'podman',
+    });
+    console.log(`    dashboard: ${JSON.stringify(times)}`);
+    await deleteServer(openstack, 'vm-dashboard');
   });
 
   it('internal and admin endpoints answer from the host too', async () => {

@@ -13,7 +13,6 @@ import { openProject } from '../../src/lifecycle/project.js';
 import { up } from '../../src/lifecycle/up.js';
 import { LABEL } from '../../src/model/objects.js';
 import {
-  apiPorts,
   bootServer,
   CHECK_PACKAGES,
   checkCatalog,
@@ -21,12 +20,16 @@ import {
   checkImageBytes,
   checkInternalFromHost,
   checkPlacement,
+  dashboardUrl,
   deleteServer,
+  fixedIp,
   kubernetesNode,
   makeDiskImage,
+  publishedUrls,
   servicesYaml,
   uploadImage,
 } from '../_cloud-checks.js';
+import { BROWSER_PACKAGES, checkDashboard } from '../_dashboard.js';
 import { type Cluster, startCluster } from '../kube-cluster/cluster.js';
 import { objectsOf } from './_objects.js';
 
@@ -92,7 +95,7 @@ describe('the default cloud on kubernetes, end to end', {
     file = join(dir, 'cloud.yaml');
     engine = { name: 'kubernetes', cluster: { kubeconfig: cluster.kubeconfig, namespace: NAMESPACE } };
     await writeFile(file, cloudYaml());
-    await ensurePackages(CHECK_PACKAGES, report);
+    await ensurePackages([...CHECK_PACKAGES, ...BROWSER_PACKAGES], report);
     disk = await makeDiskImage(dir);
     const project = await openProject({ file, report, engine: 'kubernetes' });
     await (await engineFor(project, engine)).engine.destroy({ purge: true, report });
@@ -113,7 +116,7 @@ describe('the default cloud on kubernetes, end to end', {
     );
     assert.deepEqual(
       r.endpoints.map((e) => e.url),
-      apiPorts(OFFSET).map((a) => `http://${cluster.nodeIp}:${a.port}${a.path}`),
+      publishedUrls(cluster.nodeIp, OFFSET),
     );
     await writeOpenrc(r.project);
     const token = JSON.parse(await openstack('token', 'issue', '-f', 'json'));
@@ -151,6 +154,19 @@ describe('the default cloud on kubernetes, end to end', {
     console.log(
       `    server create to ACTIVE: ${vm.activeSeconds.toFixed(1)}s; ACTIVE to SSH answering: ${vm.sshSeconds.toFixed(1)}s`,
     );
+  });
+
+  it('the dashboard, in a browser: log in, see the server, launch an instance, open its console, log out', async () => {
+    const project = await openProject({ file, report, engine: 'kubernetes' });
+    const times = await checkDashboard({
+      url: dashboardUrl(cluster.nodeIp, OFFSET),
+      password: project.secrets.keystone_admin_password ?? assert.fail('no admin password'),
+      server: { name: 'vm1', ip: await fixedIp(openstack, 'vm1') },
+      launch: 'vm-dashboard',
+      label: 'kubernetes',
+    });
+    console.log(`    dashboard: ${JSON.stringify(times)}`);
+    await deleteServer(openstack, 'vm-dashboard');
     await deleteServer(openstack, 'vm1');
   });
 

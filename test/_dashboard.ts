@@ -1,0 +1,166 @@
+import assert from 'node:assert/strict';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type Browser, chromium, type Page } from 'playwright-core';
+
+/**
+ * The dashboard as a person uses it, in a real browser: Debian's Chromium, driven by
+ * playwright-core (which downloads no browser of its own). Both engines' end-to-end tests run
+ * it against the cloud they made.
+ */
+
+/** Debian's chromium package (the tests install it with the other host packages they need). */
+export const CHROMIUM = '/usr/bin/chromium';
+export const BROWSER_PACKAGES = ['chromium'];
+/** Where a failing step leaves its screenshot: the run's test logs. */
+const LOG_DIR = new URL('../.test-logs/', import.meta.url).pathname;
+
+export interface DashboardCheck {
+  /** The dashboard's URL as `up` printed it (ends with /). */
+  readonly url: string;
+  readonly password: string;
+  /** A server the test booted with the CLI, and its fixed IP: the Instances page must list both. */
+  readonly server: { readonly name: string; readonly ip: string };
+  /** The name of the instance to launch from the dashboard (the caller deletes it). */
+  readonly launch: string;
+  /** Names screenshots: dashboard-<label>-<step>.png. */
+  readonly label: string;
+}
+
+export interface DashboardTimes {
+  /** From a fresh browser to the login page drawn. */
+  readonly loginPageSeconds: number;
+  /** From pressing Sign In to the Instances page listing the server. */
+  readonly loginToInstancesSeconds: number;
+  /** From pressing Launch to the new instance shown Active. */
+  readonly launchToActiveSeconds: number;
+}
+
+const seconds = (start: number) => (Date.now() - start) / 1000;
+
+export async function launchBrowser(): Promise<Browser> {
+  // As root, Chromium's sandbox refuses to start; the pages are the cloud's own.
+  return chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+}
+
+/**
+ * Logs in, finds the server on the Instances page, sees the guest image and the networks, launches
+ * an instance from the dashboard and waits for it to be Active, opens its noVNC console, and logs
+ * out. A failing step throws with the page's address and leaves a screenshot in .test-logs.
+ */
+export async function checkDashboard(o: DashboardCheck): Promise<DashboardTimes> {
+  const browser = await launchBrowser();
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  page.setDefaultTimeout(30_000);
+  let step = 'start';
+  const at = (path: string) => new URL(path, o.url).toString();
+  try {
+    step = 'login-page';
+    const opened = Date.now();
+    await page.goto(at('auth/login/'));
+    await page.locator('#id_username').waitFor();
+    const loginPageSeconds = seconds(opened);
+
+    step = 'login';
+    await page.fill('#id_username', 'admin');
+    await page.fill('#id_password', o.password);
+    const signIn = Date.now();
+    await page.click('#loginBtn');
+    await page.waitForURL(/\/project\//);
+    await page.goto(at('project/instances/'));
+    const row = page.locator('#instances tbody tr', { hasText: o.server.name });
+    await row.waitFor();
+    const loginToInstancesSeconds = seconds(signIn);
+
+    step = 'instances';
+    const text = ((await row.textContent()) ?? '').replace(/\s+/g, ' ');
+    assert.match(text, /Active/, `the Instances page shows ${o.server.name} as: ${text}`);
+    assert.ok(
+      text.includes(o.server.ip),
+      `the Instances page shows no ${o.server.ip} for ${o.server.name}: ${text}`,
+    );
+
+    step = 'images';
+    await page.goto(at('project/images/'));
+    await page.getByText('podstack-guest').first().waitFor();
+
+    step = 'network-topology';
+    await page.goto(at('project/network_topology/'));
+    // The networks are labelled bars; the router between them names itself when clicked.
+    for (const name of ['public', 'private'])
+      await page
+        .locator('svg text:visible', { hasText: new RegExp(`^${name}$`) })
+        .first()
+        .waitFor();
+    await page.locator('svg g.router_small:visible').first().click();
+    await page.locator('.topologyBalloon:visible', { hasText: 'router1' }).waitFor();
+
+    step = 'launch';
+    const launched = await launchInstance(page, at('project/instances/'), o.launch);
+    const launchToActiveSeconds = seconds(launched);
+
+    step = 'console';
+    await page.locator('#instances a', { hasText: o.launch }).click();
+    await page.locator('a[data-target$="__console"]').click();
+    // The console is nova's noVNC page, served by novncproxy on its own port, in an iframe.
+    const vnc = page.frameLocator('iframe');
+    await vnc.locator('canvas').waitFor();
+    await vnc.getByText(/^Connected/).waitFor();
+
+    step = 'logout';
+    await page.goto(at('auth/logout/'));
+    await page.locator('#id_username').waitFor();
+    await page.goto(at('project/instances/'));
+    await page.waitForURL(/\/auth\/login\//);
+    return { loginPageSeconds, loginToInstancesSeconds, launchToActiveSeconds };
+  } catch (err) {
+    await mkdir(LOG_DIR, { recursive: true });
+    const shot = join(LOG_DIR, `dashboard-${o.label}-${step}.png`);
+    await page.screenshot({ path: shot, fullPage: true }).catch(() => undefined);
+    // What the dashboard itself said (a refused login, an error it shows), in its own words.
+    const said = await page
+      .locator('.alert-danger:visible, .alert-error:visible')
+      .allTextContents()
+      .catch(() => []);
+    const alerts = said.map((t) => t.replace(/\s+/g, ' ').trim()).filter(Boolean);
+    throw new Error(
+      `dashboard step "${step}" failed at ${page.url()} (screenshot: ${shot})${alerts.length ? `; the page says: ${alerts.join(' | ')}` : ''}:\n${err}`,
+    );
+  } finally {
+    await browser.close();
+  }
+}
+
+/**
+ * The Launch Instance dialog, as a person fills it: a name, then the guest image, the smallest
+ * flavor and the tenant network moved to "Allocated". Returns when Launch was pressed; resolves
+ * once the Instances page shows the instance Active (a fault fails at once).
+ */
+async function launchInstance(page: Page, instances: string, name: string): Promise<number> {
+  await page.goto(instances);
+  await page.locator('a', { hasText: 'Launch Instance' }).click();
+  const dialog = page.locator('.modal-dialog');
+  await dialog.locator('input[name="name"]').fill(name);
+  const allocate = async (tab: RegExp, item: string) => {
+    await dialog.getByRole('link', { name: tab }).click();
+    const available = dialog.locator('transfer-table .transfer-available tr', { hasText: item });
+    await available.first().locator('button').last().click();
+    await dialog.locator('transfer-table .transfer-allocated tr', { hasText: item }).first().waitFor();
+  };
+  await allocate(/Source/, 'podstack-guest');
+  await allocate(/Flavor/, 'm1.nano');
+  await allocate(/Networks/, 'private');
+  const start = Date.now();
+  await dialog.locator('button', { hasText: 'Launch Instance' }).click();
+  await dialog.waitFor({ state: 'detached' });
+  const row = page.locator('#instances tbody tr', { hasText: name });
+  // Bounded: 3 minutes, the page reloaded every 10 s as a person would.
+  for (let i = 0; i < 36; i++) {
+    const text = ((await row.textContent().catch(() => '')) ?? '').replace(/\s+/g, ' ');
+    if (/\bActive\b/.test(text)) return start;
+    assert.doesNotMatch(text, /\bError\b/, `the instance ${name} failed: ${text}`);
+    await page.waitForTimeout(5000);
+    if (i % 2 === 1) await page.reload();
+  }
+  throw new Error(`the instance ${name} launched from the dashboard was not Active within 3 minutes`);
+}
