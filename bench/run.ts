@@ -26,14 +26,13 @@ import {
   checkComputeUp,
   dashboardUrl,
   deleteServer,
-  fixedIp,
   kubernetesNode,
   makeDiskImage,
   type NodeExec,
   podmanNode,
   servicesYaml,
 } from '../test/_cloud-checks.js';
-import { checkDashboard } from '../test/_dashboard.js';
+import { checkDashboardWith } from '../test/_dashboard.js';
 
 const CLOUD = 'podstack-bench';
 const fromScratch = process.argv.includes('--from-scratch');
@@ -186,17 +185,15 @@ async function firstServer(node: NodeExec, dashboard: string, label: string): Pr
   line('server create until ACTIVE', vm.activeSeconds);
   line('ACTIVE until SSH answers on the floating IP', vm.sshSeconds);
   const project = await openProject({ file, engine: label === 'podman' ? 'podman' : 'kubernetes' });
-  const times = await checkDashboard({
+  const times = await checkDashboardWith(openstack, {
     url: dashboard,
     password: project.secrets.keystone_admin_password ?? '',
-    server: { name: 'bench-vm', ip: await fixedIp(openstack, 'bench-vm') },
-    launch: 'bench-dashboard-vm',
+    server: 'bench-vm',
     label: `bench-${label}`,
   });
   line('dashboard: login page drawn, fresh browser', times.loginPageSeconds);
   line('dashboard: Sign In until Instances lists the server', times.loginToInstancesSeconds);
   line('dashboard: Launch until the instance is Active', times.launchToActiveSeconds);
-  await deleteServer(openstack, 'bench-dashboard-vm');
   await deleteServer(openstack, 'bench-vm');
 }
 

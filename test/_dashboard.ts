@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
+import { deleteServer, fixedIp, type OpenStack } from './_cloud-checks.js';
 
 /**
  * The dashboard as a person uses it, in a real browser: Debian's Chromium, driven by
@@ -37,6 +38,26 @@ export interface DashboardTimes {
 }
 
 const seconds = (start: number) => (Date.now() - start) / 1000;
+
+/**
+ * The dashboard check around a server the CLI booted (`server`): its address comes from the API,
+ * and the instance launched from the dashboard (`<server>-dashboard`) is deleted afterwards.
+ */
+export async function checkDashboardWith(
+  openstack: OpenStack,
+  o: { url: string; password: string; server: string; label: string },
+): Promise<DashboardTimes> {
+  const launch = `${o.server}-dashboard`;
+  const times = await checkDashboard({
+    url: o.url,
+    password: o.password,
+    server: { name: o.server, ip: await fixedIp(openstack, o.server) },
+    launch,
+    label: o.label,
+  });
+  await deleteServer(openstack, launch);
+  return times;
+}
 
 export async function launchBrowser(): Promise<Browser> {
   // As root, Chromium's sandbox refuses to start; the pages are the cloud's own.

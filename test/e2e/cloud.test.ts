@@ -22,14 +22,13 @@ import {
   checkSsh,
   dashboardUrl,
   deleteServer,
-  fixedIp,
   makeDiskImage,
   podmanNode,
   publishedUrls,
   servicesYaml,
   uploadImage,
 } from '../_cloud-checks.js';
-import { BROWSER_PACKAGES, checkDashboard } from '../_dashboard.js';
+import { BROWSER_PACKAGES, checkDashboardWith } from '../_dashboard.js';
 
 /**
  * The default cloud, end to end, for real: podstack brings up every service of the catalog in
@@ -190,15 +189,13 @@ describe('the default cloud on podman, end to end', {
 
   it('the dashboard, in a browser: log in, see the server, launch an instance, open its console, log out', async () => {
     const project = await openProject({ file, report });
-    const times = await checkDashboard({
+    const times = await checkDashboardWith(openstack, {
       url: dashboardUrl('127.0.0.1', OFFSET),
       password: project.secrets.keystone_admin_password ?? assert.fail('no admin password'),
-      server: { name: 'vm1', ip: await fixedIp(openstack, 'vm1') },
-      launch: 'vm-dashboard',
+      server: 'vm1',
       label: 'podman',
     });
     console.log(`    dashboard: ${JSON.stringify(times)}`);
-    await deleteServer(openstack, 'vm-dashboard');
   });
 
   it('internal and admin endpoints answer from the host too', async () => {

@@ -22,14 +22,13 @@ import {
   checkPlacement,
   dashboardUrl,
   deleteServer,
-  fixedIp,
   kubernetesNode,
   makeDiskImage,
   publishedUrls,
   servicesYaml,
   uploadImage,
 } from '../_cloud-checks.js';
-import { BROWSER_PACKAGES, checkDashboard } from '../_dashboard.js';
+import { BROWSER_PACKAGES, checkDashboardWith } from '../_dashboard.js';
 import { type Cluster, startCluster } from '../kube-cluster/cluster.js';
 import { objectsOf } from './_objects.js';
 
@@ -158,15 +157,13 @@ describe('the default cloud on kubernetes, end to end', {
 
   it('the dashboard, in a browser: log in, see the server, launch an instance, open its console, log out', async () => {
     const project = await openProject({ file, report, engine: 'kubernetes' });
-    const times = await checkDashboard({
+    const times = await checkDashboardWith(openstack, {
       url: dashboardUrl(cluster.nodeIp, OFFSET),
       password: project.secrets.keystone_admin_password ?? assert.fail('no admin password'),
-      server: { name: 'vm1', ip: await fixedIp(openstack, 'vm1') },
-      launch: 'vm-dashboard',
+      server: 'vm1',
       label: 'kubernetes',
     });
     console.log(`    dashboard: ${JSON.stringify(times)}`);
-    await deleteServer(openstack, 'vm-dashboard');
     await deleteServer(openstack, 'vm1');
   });
 
