@@ -59,6 +59,22 @@ const settingsFile = z
 const port = z.number().int().min(1).max(65535);
 
 /**
+ * The ports browsers refuse to open, whatever answers there (the Fetch standard's "bad ports";
+ * Chromium says ERR_UNSAFE_PORT): a dashboard or console published on one could never be used.
+ */
+export const BROWSER_BLOCKED_PORTS: ReadonlySet<number> = new Set([
+  1, 7, 9, 11, 13, 15, 17, 19, 20, 21, 22, 23, 25, 37, 42, 43, 53, 69, 77, 79, 87, 95, 101, 102, 103, 104,
+  109, 110, 111, 113, 115, 117, 119, 123, 135, 137, 139, 143, 161, 179, 389, 427, 465, 512, 513, 514, 515,
+  526, 530, 531, 532, 540, 548, 554, 556, 563, 587, 601, 636, 989, 990, 993, 995, 1719, 1720, 1723, 2049,
+  3659, 4045, 4190, 5060, 5061, 6000, 6566, 6665, 6666, 6667, 6668, 6669, 6679, 6697, 10080,
+]);
+
+const browserPort = port.refine((p) => !BROWSER_BLOCKED_PORTS.has(p), {
+  error: (i) =>
+    `browsers refuse to open port ${String(i.input)} (one of the Fetch standard's blocked ports; Chromium says ERR_UNSAFE_PORT): choose another`,
+});
+
+/**
  * What the schema needs to know of a service. The catalog's entries are these and more; the
  * spec layer knows nothing else of the catalog.
  */
@@ -73,7 +89,10 @@ export interface ServiceOptions {
   readonly settingsFiles?: readonly string[];
   /** Its API's port, when it has one: the default of services.<name>.port. */
   readonly api?: { readonly port: number };
-  /** Other ports it publishes for clients (a console proxy), by name: the defaults of services.<name>.ports. */
+  /**
+   * Other ports it publishes, which browsers open (the dashboard, the console proxy), by name: the
+   * defaults of services.<name>.ports.
+   */
   readonly ports?: Readonly<Record<string, number>>;
   /** Capabilities it uses, and those it offers the others (database, identity...). */
   readonly needs: readonly string[];
@@ -111,7 +130,7 @@ function serviceSchema(def: ServiceOptions) {
               Object.fromEntries(
                 Object.entries(def.ports).map(([name, p]) => [
                   name,
-                  port.default(p).describe(`Port ${name} is published on`),
+                  browserPort.default(p).describe(`Port ${name} is published on (browsers open it)`),
                 ]),
               ),
             )

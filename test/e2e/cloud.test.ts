@@ -33,10 +33,11 @@ import { BROWSER_PACKAGES, checkDashboardWith } from '../_dashboard.js';
 /**
  * The default cloud, end to end, for real: podstack brings up every service of the catalog in
  * Podman, and the real openstack CLI uses it. A cloud of its own name and ports (each API on
- * its own port + 10000), so a developer's default cloud is left alone.
+ * its own port + 10200), so a developer's default cloud is left alone. Not + 10000: the dashboard
+ * would be on 10080, which browsers refuse to open (the cloud file's schema says so).
  */
 const CLOUD = 'podstack-e2e';
-const OFFSET = 10000;
+const OFFSET = 10200;
 const root = new URL('../..', import.meta.url).pathname;
 const isRoot = process.getuid?.() === 0;
 

@@ -244,6 +244,16 @@ describe('cloud file', () => {
     assert.match(err.issues[0]!.message, /upper-case/);
   });
 
+  it('refuses to publish a browser page on a port browsers will not open', () => {
+    const err = specError('services:\n  horizon:\n    ports: {dashboard: 10080}\n');
+    assert.equal(err.issues[0]!.path, 'services.horizon.ports.dashboard');
+    assert.match(err.issues[0]!.message, /browsers refuse to open port 10080.*choose another/);
+    assert.equal(
+      parse('services:\n  horizon:\n    ports: {dashboard: 10180}\n').services.horizon?.ports?.dashboard,
+      10180,
+    );
+  });
+
   it("rabbitmq.conf is flat key = value: section '' holds unprefixed keys, sections are key prefixes", () => {
     const rmq = (body: string) => `services:\n  rabbitmq:\n    config:\n      rabbitmq.conf:\n${body}`;
     const spec = parse(
