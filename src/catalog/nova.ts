@@ -128,12 +128,18 @@ export const nova = defineService({
       mode,
       content,
     });
+    // One thread per uWSGI worker: Nova's WSGI apps monkey-patch eventlet, and each native thread
+    // then has its own eventlet hub. The greenthread that reads RPC replies lives in the hub of the
+    // thread that made the first call, so a call made from the other thread waited for a reply
+    // that had arrived and was not read until that thread ran again: `console url show` and
+    // `console log show` timed out after 60 s about one time in two (seen on the test cluster).
+    const single = { chdir: '/var/lib/nova', threads: 1 };
     const apiUwsgi = mergeIni(
-      uwsgiIni('nova', API_PORT, '/usr/bin/nova-api-wsgi', { chdir: '/var/lib/nova' }),
+      uwsgiIni('nova', API_PORT, '/usr/bin/nova-api-wsgi', single),
       ctx.overrides('nova-api-uwsgi.ini'),
     );
     const metadataUwsgi = mergeIni(
-      uwsgiIni('nova-metadata', METADATA_PORT, '/usr/bin/nova-metadata-wsgi', { chdir: '/var/lib/nova' }),
+      uwsgiIni('nova-metadata', METADATA_PORT, '/usr/bin/nova-metadata-wsgi', single),
       ctx.overrides('nova-metadata-uwsgi.ini'),
     );
     // The bootstrap steps read only the databases and the message bus (create_cell records it).
