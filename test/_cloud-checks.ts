@@ -285,10 +285,18 @@ export async function bootServer(
   const activeSeconds = (Date.now() - start) / 1000;
   const active = Date.now();
   await until('console shows the DHCP lease', 60, 2000, async () => {
-    // An API error is retried within the bound: nova-compute answers this call itself, and on two
-    // busy cores it once missed the 60 s RPC timeout while the guest booted.
+    // An API error is retried within the bound (an RPC call to nova-compute on two busy cores).
     const log = await openstack('console', 'log', 'show', name).catch((e: Error) => `error: ${e.message}`);
     return /podstack-guest: lease \d+\.\d+\.\d+\.\d+/.test(log) ? undefined : log.slice(-300) || 'empty';
+  }).catch(async (err: Error) => {
+    // No lease once on the test cluster, and never again in the runs after it: say what the
+    // network knew of the port then, so the next time shows where DHCP stopped.
+    const known = await Promise.all([
+      openstack('port', 'list', '--server', name, '--long', '-f', 'json'),
+      openstack('network', 'agent', 'list', '-f', 'json'),
+      openstack('subnet', 'list', '--long', '-f', 'json'),
+    ]).catch((e: Error) => [`(could not ask: ${e.message})`]);
+    throw new Error(`${err.message}\nports, agents and subnets then:\n${known.join('\n')}`);
   });
   const fip = (
     await openstack('floating', 'ip', 'create', 'public', '-f', 'value', '-c', 'floating_ip_address')
