@@ -38,7 +38,6 @@ export const horizon = defineService({
   example: 'config:\n  local_settings.py:\n    SESSION_TIMEOUT: 7200',
   render(ctx) {
     const labels = componentLabels('horizon', 'config');
-    const published = ctx.endpoints.publicPort('dashboard');
     const { public: publicHost, internal } = ctx.endpoints.addresses;
     const defaults: PythonSettings = {
       DEBUG: false,
@@ -106,15 +105,7 @@ export const horizon = defineService({
           image: 'horizon',
           user: 'horizon',
           command: ['podstack-horizon'],
-          ports: [
-            {
-              name: 'dashboard',
-              containerPort: PORT,
-              hostPort: published.port,
-              hostIP: published.hostIP,
-              protocol: 'TCP',
-            },
-          ],
+          ports: [ctx.endpoints.publicContainerPort('dashboard', PORT)],
           readinessProbe: {
             httpGet: {
               path: '/auth/login/',

@@ -294,15 +294,7 @@ export const nova = defineService({
           image: 'nova',
           user: 'nova',
           command: ['nova-novncproxy', '--web', '/usr/share/novnc'],
-          ports: [
-            {
-              name: 'novnc',
-              containerPort: NOVNC_PORT,
-              hostPort: novnc.port,
-              hostIP: novnc.hostIP,
-              protocol: 'TCP',
-            },
-          ],
+          ports: [ctx.endpoints.publicContainerPort('novncproxy', NOVNC_PORT, 'novnc')],
           readinessProbe: { tcpSocket: { port: NOVNC_PORT }, periodSeconds: 2 },
         }),
       },

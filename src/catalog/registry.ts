@@ -106,6 +106,12 @@ export class EndpointRegistry {
     };
   }
 
+  /** A container port published as one of those named ports, on the public bind address. */
+  publicContainerPort(name: string, containerPort: number, portName = name): V1ContainerPort {
+    const p = this.publicPort(name);
+    return { name: portName, containerPort, hostPort: p.port, hostIP: p.hostIP, protocol: 'TCP' };
+  }
+
   /** The browser pages (the dashboard) with their public URLs, for `up` and `status` to show. */
   pages(): readonly (WebPage & { url: string })[] {
     return this.webPages.map((p) => ({ ...p, url: `${this.publicPort(p.port).url}${p.path}` }));
