@@ -42,6 +42,18 @@ describe('podman unit state', () => {
     assert.equal(classify(workload('deployment'), [entry('running', { Restarts: 1 })]).state, 'ready');
   });
 
+  it("a crash loop's reason is read from its log before Podman started it again, not after", () => {
+    const started = '2026-11-30T06:15:13.915287293Z';
+    const again = classify(workload('deployment'), [
+      entry('running', { Restarts: 5, ExitCode: 1, StartedAt: started }),
+    ]);
+    assert.equal(again.logUntil, started, "a running attempt's newest lines are its start, not the crash");
+    const waiting = classify(workload('deployment'), [
+      entry('exited', { Restarts: 5, ExitCode: 1, StartedAt: started }),
+    ]);
+    assert.equal(waiting.logUntil, undefined, 'an exited attempt ends with its own reason');
+  });
+
   it('an older hash is outdated; nothing at all is missing', () => {
     assert.equal(classify(workload('deployment', 'h2'), [entry('running')]).state, 'outdated');
     assert.equal(classify(workload('deployment'), []).state, 'missing');

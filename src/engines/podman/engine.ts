@@ -300,7 +300,7 @@ export class PodmanEngine implements Engine {
         : existing;
     const c = classify(w, inspected.length > 0 ? inspected : existing);
     if (!c.probe) {
-      const log = c.container ? await this.runner.logTail(c.container, 20) : '';
+      const log = c.container ? await this.runner.logTail(c.container, 20, c.logUntil) : '';
       return { state: c.state, ...(c.reason ? { reason: c.reason } : {}), ...(log ? { log } : {}) };
     }
     try {

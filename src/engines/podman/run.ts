@@ -94,8 +94,12 @@ export class WorkloadRunner {
     }
   }
 
-  async logTail(container: string, lines = 30): Promise<string> {
-    const r = await this.podman.run(['logs', '--tail', String(lines), container], { merge: true });
+  /** The last lines of a container's log (all its runs), or the last ones before `until`. */
+  async logTail(container: string, lines = 30, until?: string): Promise<string> {
+    const r = await this.podman.run(
+      ['logs', '--tail', String(lines), ...(until ? ['--until', until] : []), container],
+      { merge: true },
+    );
     return r.stdout.trim();
   }
 
@@ -243,7 +247,8 @@ export class WorkloadRunner {
     throw new UnitFailedError(
       w.unit,
       `${name} keeps exiting (exit code ${dying.ExitCode}, restarted ${dying.Restarts} times)`,
-      await this.logTail(name),
+      // Started again already: its newest lines are the next attempt's, not why the last one ended.
+      await this.logTail(name, 30, dying.State === 'running' ? dying.StartedAt : undefined),
     );
   }
 
@@ -256,7 +261,7 @@ export class WorkloadRunner {
         Name: string;
         RestartCount: number;
         Config: { Labels: Record<string, string> | null };
-        State: { Status: string; ExitCode: number };
+        State: { Status: string; ExitCode: number; StartedAt: string };
       }[]
     >(['inspect', '--format', 'json', ...names]);
     return states.map((s) => ({
@@ -268,6 +273,7 @@ export class WorkloadRunner {
       Pod: '',
       PodName: w.name,
       Restarts: s.RestartCount,
+      StartedAt: s.State.StartedAt,
     }));
   }
 }

@@ -19,6 +19,8 @@ export interface PsEntry {
   PodName: string;
   /** `podman inspect`'s restart count, where the engine looked it up. */
   Restarts?: number;
+  /** When its current run started (`podman inspect`), where the engine looked it up. */
+  StartedAt?: string;
 }
 
 /** A crash loop this long is a failure, not a slow start (dependencies were waited for before). */
@@ -42,6 +44,11 @@ export interface Classified {
   readonly reason?: string;
   /** The container whose log says why, for a failed unit. */
   readonly container?: string;
+  /**
+   * Its log up to this moment says why: a crash-looping container that Podman has started
+   * again, whose newest lines are the next attempt's start and not the last one's end.
+   */
+  readonly logUntil?: string;
   /** Whether a readiness probe still has to decide between ready and not-ready. */
   readonly probe?: boolean;
 }
@@ -65,6 +72,7 @@ export function classify(w: PodmanWorkload, existing: readonly PsEntry[]): Class
       state: 'failed',
       reason: `${crashing.Names[0]} keeps exiting (restarted ${crashing.Restarts} times, exit code ${crashing.ExitCode})`,
       container: crashing.Names[0]!,
+      ...(crashing.State === 'running' && crashing.StartedAt ? { logUntil: crashing.StartedAt } : {}),
     };
   const down = mains.find((e) => e.State !== 'running');
   if (down)
