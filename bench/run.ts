@@ -23,12 +23,12 @@ import { up } from '../src/lifecycle/up.js';
 import type { Plan } from '../src/model/unit.js';
 import {
   bootServer,
+  type CloudNode,
   checkComputeUp,
   dashboardUrl,
   deleteServer,
   kubernetesNode,
   makeDiskImage,
-  type NodeExec,
   podmanNode,
   servicesYaml,
 } from '../test/_cloud-checks.js';
@@ -180,7 +180,7 @@ async function openstack(...args: string[]): Promise<string> {
  * server create until ACTIVE, and ACTIVE until SSH answers on the floating IP; then the dashboard
  * in a real browser, which must list that server.
  */
-async function firstServer(node: NodeExec, dashboard: string, label: string): Promise<void> {
+async function firstServer(node: CloudNode, dashboard: string, label: string): Promise<void> {
   const vm = await bootServer(openstack, dir, node, 'bench-vm');
   line('server create until ACTIVE', vm.activeSeconds);
   line('ACTIVE until SSH answers on the floating IP', vm.sshSeconds);

@@ -5,6 +5,7 @@ import { exec } from '../src/_exec.js';
 import { catalog } from '../src/catalog/index.js';
 import { connect } from '../src/engines/kubernetes/client.js';
 import { LABEL } from '../src/model/objects.js';
+import { describeServer } from './_diagnose.js';
 
 /**
  * What a user does with a cloud, as the end-to-end tests of both engines do it: the real
@@ -145,21 +146,36 @@ export const CHECK_PACKAGES = [
   'openssh-client',
 ];
 
-/**
- * Runs a host program in the network namespace of the cloud's hypervisor node (its pod), where
- * the external network's bridge is: the only place its floating IPs answer (forwarding is off
- * there, so the external network ends in the pod).
- */
-export type NodeExec = (
-  program: string,
-  args: readonly string[],
-) => Promise<{ exitCode: number; output: string }>;
+/** What a program run for a check printed, and how it ended. */
+export interface Ran {
+  readonly exitCode: number;
+  readonly output: string;
+}
 
-/** A NodeExec entering the network namespace of the process `pid` (a container of the node pod). */
-export function nsenterExec(pid: () => Promise<string>): NodeExec {
-  return async (program, args) => {
-    const r = await exec('nsenter', ['-t', await pid(), '-n', program, ...args]);
+/**
+ * The cloud's hypervisor node pod, as the checks reach it from the host. The floating IPs
+ * answer only in its network namespace, where the external network's bridge is (forwarding is
+ * off there, so the external network ends in the pod).
+ */
+export interface CloudNode {
+  /** A host program (ping, ssh) in the pod's network namespace. */
+  readonly run: (program: string, args: readonly string[]) => Promise<Ran>;
+  /** A program of the pod's ovn-controller container, in all its namespaces (ovs-vsctl, ovn-nbctl). */
+  readonly runInPod: (program: string, args: readonly string[]) => Promise<Ran>;
+  /** The last `lines` lines of the log of one of the pod's containers (`nova-compute`, `libvirt`...). */
+  readonly logs: (container: string, lines: number) => Promise<string>;
+}
+
+/** A node pod entered through the process `pid` (its ovn-controller), with its logs from `logs`. */
+function nsenterNode(pid: () => Promise<string>, logs: CloudNode['logs']): CloudNode {
+  const nsenter = async (namespaces: string, program: string, args: readonly string[]) => {
+    const r = await exec('nsenter', ['-t', await pid(), namespaces, program, ...args]);
     return { exitCode: r.exitCode ?? -1, output: r.output };
+  };
+  return {
+    run: (program, args) => nsenter('-n', program, args),
+    runInPod: (program, args) => nsenter('-a', program, args),
+    logs,
   };
 }
 
@@ -177,31 +193,35 @@ export async function pidWithAddress(address: string, program = 'ovn-controller'
 }
 
 /** The node pod of a Podman cloud: entered through its ovn-controller container's process. */
-export function podmanNode(cloud: string): NodeExec {
-  return nsenterExec(async () => {
-    const r = await exec('podman', [
-      'inspect',
-      '--format',
-      '{{.State.Pid}}',
-      `${cloud}-nova-compute-ovn-controller`,
-    ]);
-    assert.equal(r.exitCode, 0, r.output);
-    return r.stdout.trim();
-  });
+export function podmanNode(cloud: string): CloudNode {
+  const container = (name: string) => `${cloud}-nova-compute-${name}`;
+  return nsenterNode(
+    async () => {
+      const r = await exec('podman', ['inspect', '--format', '{{.State.Pid}}', container('ovn-controller')]);
+      assert.equal(r.exitCode, 0, r.output);
+      return r.stdout.trim();
+    },
+    async (name, lines) => (await exec('podman', ['logs', '--tail', String(lines), container(name)])).output,
+  );
 }
 
 /** The node pod of a cloud on Kubernetes (containerd): found from the host by the pod's address. */
-export function kubernetesNode(kubeconfig: string, namespace: string, cloud: string): NodeExec {
-  return nsenterExec(async () => {
-    const c = connect({ kubeconfig, namespace });
+export function kubernetesNode(kubeconfig: string, namespace: string, cloud: string): CloudNode {
+  const c = connect({ kubeconfig, namespace });
+  const pod = async () => {
     const pods = await c.core.listNamespacedPod({
       namespace,
       labelSelector: `${LABEL.instance}=${cloud},${LABEL.unit}=nova-compute`,
     });
-    const ip = pods.items.find((p) => p.status?.phase === 'Running')?.status?.podIP;
-    assert.ok(ip, 'the nova-compute pod has no address');
-    return pidWithAddress(ip);
-  });
+    const running = pods.items.find((p) => p.status?.phase === 'Running');
+    assert.ok(running?.metadata?.name && running.status?.podIP, 'the nova-compute pod is not running');
+    return { name: running.metadata.name, ip: running.status.podIP };
+  };
+  return nsenterNode(
+    async () => pidWithAddress((await pod()).ip),
+    async (container, lines) =>
+      c.core.readNamespacedPodLog({ namespace, name: (await pod()).name, container, tailLines: lines }),
+  );
 }
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -247,6 +267,41 @@ export async function checkComputeUp(openstack: OpenStack): Promise<void> {
 }
 
 /**
+ * Waits until nova-compute has reported after `since` (its node pod started again), then until
+ * the server runs. Before that report the API still says what the database said before the node
+ * went away: ACTIVE is then only a record, not a running guest.
+ */
+export async function checkServerBack(
+  openstack: OpenStack,
+  node: CloudNode,
+  name: string,
+  since: Date,
+): Promise<void> {
+  await withDiagnosis(openstack, node, name, () => serverBack(openstack, name, since));
+}
+
+async function serverBack(openstack: OpenStack, name: string, since: Date): Promise<void> {
+  await until('nova-compute reports again', 60, 2000, async () => {
+    const services = JSON.parse(
+      await openstack('compute', 'service', 'list', '--service', 'nova-compute', '-f', 'json'),
+    ) as Row[];
+    // The API gives UTC without a zone: 2026-11-30T05:23:40.000000.
+    const reported = services.map((s) => new Date(`${s['Updated At']}Z`).getTime());
+    const up = services.some((s, i) => s.State === 'up' && (reported[i] ?? 0) > since.getTime());
+    return up ? undefined : JSON.stringify(services);
+  });
+  await until(`${name} running`, 60, 2000, async () => {
+    const server = JSON.parse(
+      await openstack('server', 'show', name, '-f', 'json', '-c', 'status', '-c', 'OS-EXT-STS:power_state'),
+    ) as Row;
+    // JSON gives the power state as nova's number: 1 is running.
+    return server.status === 'ACTIVE' && Number(server['OS-EXT-STS:power_state']) === 1
+      ? undefined
+      : JSON.stringify(server);
+  });
+}
+
+/**
  * A user's first server, as the README tells it: boot it from the guest image podstack built on
  * the tenant network, watch it take its address by DHCP on the console, give it a floating IP,
  * ping that from the external network's side, and run a command over SSH with the key the
@@ -255,7 +310,7 @@ export async function checkComputeUp(openstack: OpenStack): Promise<void> {
 export async function bootServer(
   openstack: OpenStack,
   dir: string,
-  node: NodeExec,
+  node: CloudNode,
   name: string,
 ): Promise<ServerTimes & { fip: string; key: string }> {
   const key = join(dir, `${name}-key`);
@@ -284,53 +339,73 @@ export async function bootServer(
   assert.equal(server.status, 'ACTIVE', JSON.stringify(server));
   const activeSeconds = (Date.now() - start) / 1000;
   const active = Date.now();
-  await until('console shows the DHCP lease', 60, 2000, async () => {
-    // An API error is retried within the bound (an RPC call to nova-compute on two busy cores).
-    const log = await openstack('console', 'log', 'show', name).catch((e: Error) => `error: ${e.message}`);
-    return /podstack-guest: lease \d+\.\d+\.\d+\.\d+/.test(log) ? undefined : log.slice(-300) || 'empty';
-  }).catch(async (err: Error) => {
-    // No lease once on the test cluster, and never again in the runs after it: say what the
-    // network knew of the port then, so the next time shows where DHCP stopped.
-    const known = await Promise.all([
-      openstack('port', 'list', '--server', name, '--long', '-f', 'json'),
-      openstack('network', 'agent', 'list', '-f', 'json'),
-      openstack('subnet', 'list', '--long', '-f', 'json'),
-    ]).catch((e: Error) => [`(could not ask: ${e.message})`]);
-    throw new Error(`${err.message}\nports, agents and subnets then:\n${known.join('\n')}`);
-  });
+  const diagnosed = (check: () => Promise<void>) => withDiagnosis(openstack, node, name, check);
+  await diagnosed(() =>
+    until('console shows the DHCP lease', 60, 2000, async () => {
+      // An API error is retried within the bound (an RPC call to nova-compute on two busy cores).
+      const log = await openstack('console', 'log', 'show', name).catch((e: Error) => `error: ${e.message}`);
+      return /podstack-guest: lease \d+\.\d+\.\d+\.\d+/.test(log) ? undefined : log.slice(-300) || 'empty';
+    }),
+  );
   const fip = (
     await openstack('floating', 'ip', 'create', 'public', '-f', 'value', '-c', 'floating_ip_address')
   ).trim();
   await openstack('server', 'add', 'floating', 'ip', name, fip);
-  await until(`ping ${fip}`, 30, 1000, async () => {
-    const r = await node('ping', ['-c', '1', '-W', '2', fip]);
-    return r.exitCode === 0 ? undefined : r.output.slice(-200);
-  });
-  await checkSsh(node, fip, key, name);
+  await diagnosed(() =>
+    until(`ping ${fip}`, 30, 1000, async () => {
+      const r = await node.run('ping', ['-c', '1', '-W', '2', fip]);
+      return r.exitCode === 0 ? undefined : r.output.slice(-200);
+    }),
+  );
+  await checkSsh(openstack, node, { fip, key, name });
   return { activeSeconds, sshSeconds: (Date.now() - active) / 1000, fip, key };
 }
 
 /** SSH as root with the key, bounded; the guest's host name (from the metadata service) must be the server's. */
-export async function checkSsh(node: NodeExec, fip: string, key: string, name: string): Promise<void> {
-  await until(`ssh root@${fip}`, 40, 2000, async () => {
-    const r = await node('ssh', [
-      '-i',
-      key,
-      '-o',
-      'StrictHostKeyChecking=no',
-      '-o',
-      'UserKnownHostsFile=/dev/null',
-      '-o',
-      'ConnectTimeout=5',
-      '-o',
-      'BatchMode=yes',
-      '-o',
-      'LogLevel=ERROR',
-      `root@${fip}`,
-      'hostname',
-    ]);
-    return r.exitCode === 0 && r.output.trim().split('\n').pop() === name ? undefined : r.output.slice(-200);
-  });
+export async function checkSsh(
+  openstack: OpenStack,
+  node: CloudNode,
+  server: { fip: string; key: string; name: string },
+): Promise<void> {
+  const { fip, key, name } = server;
+  await withDiagnosis(openstack, node, name, () =>
+    until(`ssh root@${fip}`, 40, 2000, async () => {
+      const r = await node.run('ssh', [
+        '-i',
+        key,
+        '-o',
+        'StrictHostKeyChecking=no',
+        '-o',
+        'UserKnownHostsFile=/dev/null',
+        '-o',
+        'ConnectTimeout=5',
+        '-o',
+        'BatchMode=yes',
+        '-o',
+        'LogLevel=ERROR',
+        `root@${fip}`,
+        'hostname',
+      ]);
+      return r.exitCode === 0 && r.output.trim().split('\n').pop() === name
+        ? undefined
+        : r.output.slice(-200);
+    }),
+  );
+}
+
+/** Runs a check of a server's network; if it fails, the error also says what the cloud knew of the server. */
+async function withDiagnosis(
+  openstack: OpenStack,
+  node: CloudNode,
+  name: string,
+  check: () => Promise<void>,
+): Promise<void> {
+  try {
+    await check();
+  } catch (err) {
+    const known = await describeServer(openstack, node, name);
+    throw new Error(`${(err as Error).message}\n\nwhat the cloud knew of ${name} then:\n${known}`);
+  }
 }
 
 /** A server's address on the tenant network (`private=10.0.0.5, 172.24.4.9`: the first). */

@@ -1,0 +1,93 @@
+import type { CloudNode, OpenStack } from './_cloud-checks.js';
+
+/**
+ * What the cloud knew of a server when a check of its network failed: from the API (the server's
+ * states, the compute services, its ports, the agents, its console), from OVN (each port's
+ * logical switch port with its DHCP options, and its binding), from the node's switch, and the
+ * last lines of the node's logs. A guest's network failed twice in CI and never by hand; the
+ * next failure must say where it stopped without a second run.
+ *
+ * Each part is asked on its own: one that cannot be asked (a dead container) is said, and the
+ * others still are.
+ */
+export async function describeServer(openstack: OpenStack, node: CloudNode, name: string): Promise<string> {
+  const ask = async (title: string, what: () => Promise<string>) => {
+    const text = await what().catch((e: Error) => `(could not ask: ${e.message})`);
+    return `--- ${title}\n${text.trimEnd()}`;
+  };
+  const inPod = async (program: string, ...args: string[]) => {
+    const r = await node.runInPod(program, args);
+    return r.exitCode === 0 ? r.output : `(exit ${r.exitCode}) ${r.output}`;
+  };
+  const ports = await openstack('port', 'list', '--server', name, '-f', 'value', '-c', 'ID')
+    .then((out) => out.split('\n').filter(Boolean))
+    .catch(() => [] as string[]);
+  const ovn = async () => {
+    // The node's switch knows the southbound database's address; the northbound is on the next port.
+    const sb = (await inPod('ovs-vsctl', 'get', 'Open_vSwitch', '.', 'external_ids:ovn-remote'))
+      .trim()
+      .replace(/^"|"$/g, '');
+    const nb = sb.replace(/:(\d+)$/, (_, port: string) => `:${Number(port) - 1}`);
+    const parts = await Promise.all(
+      ports.map(async (id) =>
+        [
+          await inPod(
+            'ovn-nbctl',
+            `--db=${nb}`,
+            '--columns=name,up,enabled,addresses,port_security,dhcpv4_options,options',
+            'list',
+            'Logical_Switch_Port',
+            id,
+          ),
+          await inPod(
+            'ovn-sbctl',
+            `--db=${sb}`,
+            '--columns=logical_port,chassis,up,mac',
+            'find',
+            'Port_Binding',
+            `logical_port=${id}`,
+          ),
+        ].join('\n'),
+      ),
+    );
+    return [
+      ...parts,
+      await inPod('ovn-nbctl', `--db=${nb}`, 'list', 'DHCP_Options'),
+      await inPod('ovn-sbctl', `--db=${sb}`, 'show'),
+    ].join('\n');
+  };
+  const sections = [
+    ask('server', () =>
+      openstack(
+        'server',
+        'show',
+        name,
+        '-f',
+        'yaml',
+        ...['status', 'OS-EXT-STS:vm_state', 'OS-EXT-STS:task_state', 'OS-EXT-STS:power_state'].flatMap(
+          (c) => ['-c', c],
+        ),
+        ...['OS-EXT-SRV-ATTR:host', 'addresses', 'updated'].flatMap((c) => ['-c', c]),
+      ),
+    ),
+    ask('compute services', () => openstack('compute', 'service', 'list', '-f', 'value')),
+    ask('ports', () => openstack('port', 'list', '--server', name, '--long', '-f', 'yaml')),
+    ask('network agents', () => openstack('network', 'agent', 'list', '-f', 'value')),
+    ask('console, last 25 lines', () => openstack('console', 'log', 'show', '--lines', '25', name)),
+    ask('OVN: the ports, their bindings, the DHCP options, the chassis', ovn),
+    ask('the node switch', () => inPod('ovs-vsctl', 'show')),
+    ask('ovn-controller', () => inPod('ovn-appctl', '-t', 'ovn-controller', 'connection-status')),
+    ...(
+      [
+        ['nova-compute', 60],
+        ['libvirt', 15],
+        ['ovn-controller', 40],
+        ['ovs-vswitchd', 20],
+        ['ovn-metadata-agent', 30],
+      ] as const
+    ).map(([container, lines]) =>
+      ask(`log of ${container}, last ${lines} lines`, () => node.logs(container, lines)),
+    ),
+  ];
+  return (await Promise.all(sections)).join('\n');
+}
