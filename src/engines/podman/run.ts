@@ -96,11 +96,17 @@ export class WorkloadRunner {
 
   /** The last lines of a container's log (all its runs), or the last ones before `until`. */
   async logTail(container: string, lines = 30, until?: string): Promise<string> {
-    const r = await this.podman.run(
-      ['logs', '--tail', String(lines), ...(until ? ['--until', until] : []), container],
-      { merge: true },
-    );
-    return r.stdout.trim();
+    if (until === undefined) {
+      const r = await this.podman.run(['logs', '--tail', String(lines), container], { merge: true });
+      return r.stdout.trim();
+    }
+    // `podman logs` applies --tail before --until: the newest lines, all after `until`, would
+    // leave nothing. So a window of the ten minutes before it, cut here.
+    const since = new Date(new Date(until).getTime() - 600_000).toISOString();
+    const r = await this.podman.run(['logs', '--since', since, '--until', until, container], {
+      merge: true,
+    });
+    return r.stdout.trim().split('\n').slice(-lines).join('\n');
   }
 
   /** The pod's address on the cloud's network, where its probes are sent. */
