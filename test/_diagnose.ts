@@ -79,14 +79,19 @@ export async function describeServer(openstack: OpenStack, node: CloudNode, name
     ask('ovn-controller', () => inPod('ovn-appctl', '-t', 'ovn-controller', 'connection-status')),
     ...(
       [
-        ['nova-compute', 60],
+        ['nova-compute', 40],
         ['libvirt', 15],
         ['ovn-controller', 40],
         ['ovs-vswitchd', 20],
         ['ovn-metadata-agent', 30],
       ] as const
     ).map(([container, lines]) =>
-      ask(`log of ${container}, last ${lines} lines`, () => node.logs(container, lines)),
+      ask(`log of ${container}, last ${lines} lines`, async () => {
+        // Log records only: nova-compute prints the host's capabilities, hundreds of XML lines.
+        const log = await node.logs(container, 400);
+        const records = log.split('\n').filter((l) => !/^\s*</.test(l));
+        return records.slice(-lines).join('\n');
+      }),
     ),
   ];
   return (await Promise.all(sections)).join('\n');
