@@ -648,9 +648,28 @@ function ctr(sock: string, args: string[]) {
   return exec('ctr', ['--address', sock, ...args]);
 }
 
+/** The names (under /run/netns) of the network namespaces of the cluster's pod sandboxes. */
+async function podNetworkNamespaces(sock: string): Promise<string[]> {
+  const ids = (await ctr(sock, ['-n', 'k8s.io', 'containers', 'ls', '-q'])).stdout
+    .split('\n')
+    .filter(Boolean);
+  const names = new Set<string>();
+  for (const id of ids) {
+    const info = await ctr(sock, ['-n', 'k8s.io', 'containers', 'info', id]);
+    if (info.exitCode !== 0) continue;
+    const spec = (
+      JSON.parse(info.stdout) as { Spec?: { linux?: { namespaces?: { type: string; path?: string }[] } } }
+    ).Spec;
+    const path = spec?.linux?.namespaces?.find((n) => n.type === 'network')?.path;
+    const name = path && /^\/(var\/)?run\/netns\/([^/]+)$/.exec(path)?.[2];
+    if (name) names.add(name);
+  }
+  return [...names];
+}
+
 /**
- * Stops every daemon of the cluster and removes what it left on the host: its pods' containers,
- * mounts, the bridge, kube-proxy's iptables chains, and the state folder.
+ * Stops every daemon of the cluster and removes what it left on the host: its pods' containers
+ * and network namespaces, mounts, the bridge, kube-proxy's iptables chains, and the state folder.
  */
 export async function stopCluster(stateDir = DEFAULT_STATE_DIR, report: Report = quiet): Promise<void> {
   const state = await readState(stateDir);
@@ -665,6 +684,9 @@ export async function stopCluster(stateDir = DEFAULT_STATE_DIR, report: Report =
   };
   await stop(['kubelet', 'kube-proxy', 'kube-scheduler', 'cluster-feeder', 'dnsmasq', 'docker-registry']);
   const sock = join(stateDir, 'containerd', 'containerd.sock');
+  // The pods' network namespaces, bind-mounted under /run/netns by containerd: nothing removes
+  // them once the tasks are killed rather than torn down by the kubelet (35 had piled up here).
+  const netns = pid('containerd') ? await podNetworkNamespaces(sock) : [];
   if (pid('containerd')) {
     const tasks = await ctr(sock, ['-n', 'k8s.io', 'tasks', 'ls', '-q']);
     for (const id of tasks.stdout.split('\n').filter(Boolean)) {
@@ -692,6 +714,7 @@ export async function stopCluster(stateDir = DEFAULT_STATE_DIR, report: Report =
   const proxy = join(binaryCache(), 'bin', 'kube-proxy');
   if (existsSync(join(stateDir, 'kube-proxy')) && existsSync(proxy)) await exec(proxy, ['--cleanup']);
   await removeHostPortRules();
+  for (const name of netns) await exec('ip', ['netns', 'delete', name]);
   await exec('ip', ['link', 'del', BRIDGE]);
   await rm(stateDir, { recursive: true, force: true });
   report('cluster: stopped and removed');
