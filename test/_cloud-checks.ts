@@ -286,9 +286,10 @@ async function serverBack(openstack: OpenStack, name: string, since: Date): Prom
       await openstack('compute', 'service', 'list', '--service', 'nova-compute', '-f', 'json'),
     ) as Row[];
     // The API gives UTC without a zone: 2026-11-30T05:23:40.000000.
-    const reported = services.map((s) => new Date(`${s['Updated At']}Z`).getTime());
-    const up = services.some((s, i) => s.State === 'up' && (reported[i] ?? 0) > since.getTime());
-    return up ? undefined : JSON.stringify(services);
+    const reported = (s: Row) => new Date(`${s['Updated At']}Z`).getTime();
+    return services.some((s) => s.State === 'up' && reported(s) > since.getTime())
+      ? undefined
+      : JSON.stringify(services);
   });
   await until(`${name} running`, 60, 2000, async () => {
     const server = JSON.parse(

@@ -3,7 +3,7 @@ import type { Reporter } from '../../events.js';
 import type { Podman } from '../../podman/runner.js';
 import { sleep } from '../shared/poll.js';
 import { probe } from './probe.js';
-import { CRASH_RESTARTS, isCurrent, type PsEntry } from './state.js';
+import { CRASH_RESTARTS, isCurrent, type PsEntry, restartedAt } from './state.js';
 import { PODMAN_LABEL, type PodmanNames, type PodmanWorkload, podmanLabels } from './translate.js';
 
 type InfraInspect = { NetworkSettings: { Networks?: Record<string, { IPAddress: string }> } };
@@ -253,8 +253,7 @@ export class WorkloadRunner {
     throw new UnitFailedError(
       w.unit,
       `${name} keeps exiting (exit code ${dying.ExitCode}, restarted ${dying.Restarts} times)`,
-      // Started again already: its newest lines are the next attempt's, not why the last one ended.
-      await this.logTail(name, 30, dying.State === 'running' ? dying.StartedAt : undefined),
+      await this.logTail(name, 30, restartedAt(dying)),
     );
   }
 

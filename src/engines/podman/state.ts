@@ -23,6 +23,14 @@ export interface PsEntry {
   StartedAt?: string;
 }
 
+/**
+ * When Podman started a crash-looping container again, if it is running now: its log before that
+ * moment ends with why the last attempt died; the lines after are the next attempt's start.
+ */
+export function restartedAt(e: PsEntry): string | undefined {
+  return e.State === 'running' ? e.StartedAt : undefined;
+}
+
 /** A crash loop this long is a failure, not a slow start (dependencies were waited for before). */
 export const CRASH_RESTARTS = 3;
 
@@ -67,13 +75,15 @@ export function classify(w: PodmanWorkload, existing: readonly PsEntry[]): Class
     return mains.every((e) => e.State === 'exited') ? { state: 'completed' } : { state: 'not-ready' };
   }
   const crashing = mains.find((e) => (e.Restarts ?? 0) >= CRASH_RESTARTS);
-  if (crashing)
+  if (crashing) {
+    const logUntil = restartedAt(crashing);
     return {
       state: 'failed',
       reason: `${crashing.Names[0]} keeps exiting (restarted ${crashing.Restarts} times, exit code ${crashing.ExitCode})`,
       container: crashing.Names[0]!,
-      ...(crashing.State === 'running' && crashing.StartedAt ? { logUntil: crashing.StartedAt } : {}),
+      ...(logUntil ? { logUntil } : {}),
     };
+  }
   const down = mains.find((e) => e.State !== 'running');
   if (down)
     return { state: 'failed', reason: `${down.Names[0]} is ${down.State}`, container: down.Names[0]! };
