@@ -23,9 +23,32 @@ import { defineService } from './types.js';
  * libvirtd and nova-compute (a DaemonSet), to which the network adds its node containers.
  *
  * Nova has three databases (api, cell, cell0) and cells: podstack-nova-db-sync (images/nova)
- * makes them idempotently. New compute nodes are found by the scheduler every 30 s
- * (discover_hosts_in_cells_interval), so no step has to wait for a node.
+ * makes them idempotently. A compute node can take servers only once it is mapped to its cell:
+ * the nova-cell-setup Job maps the first ones before `up` ends (a server created in the 30 s
+ * before the scheduler's own discovery failed "Host 'vm' is not mapped to any cell", measured
+ * as a new user), and the scheduler maps nodes that come later (discover_hosts_in_cells_interval).
  */
+
+/**
+ * Maps the compute nodes that have registered to their cell, once at least one has (as
+ * openstack-helm's cell-setup Job and kolla's "Discover nova hosts" do). A cloud with no node
+ * after 5 minutes is not a failure: the scheduler maps nodes that come later. Inline, not in the image:
+ * it is nova-manage and a loop. discover_hosts may fail when the scheduler maps the same host at
+ * that moment, so each round is checked with list_hosts rather than by its exit code.
+ */
+const CELL_SETUP = `set -u
+say() { echo "podstack-nova-cell-setup: $*" >&2; }
+i=0
+until nova-manage cell_v2 list_hosts | grep -q ' cell1 '; do
+    i=$((i + 1))
+    if [ $i -gt 60 ]; then
+        say "no compute node registered in 5 minutes: the scheduler maps nodes when they come"
+        exit 0
+    fi
+    nova-manage cell_v2 discover_hosts --verbose || say "discover_hosts failed: trying again"
+    sleep 5
+done
+nova-manage cell_v2 list_hosts`;
 
 const API_PORT = 8774;
 const METADATA_PORT = 8775;
@@ -211,6 +234,25 @@ export const nova = defineService({
             volumes: syncMounts.volumes,
             containers: [
               startContainer('db-sync', novaImage, ['podstack-nova-db-sync'], {
+                user: 'nova',
+                volumeMounts: syncMounts.volumeMounts,
+              }),
+            ],
+          }),
+        ],
+      },
+      {
+        name: 'nova-cell-setup',
+        service: 'nova',
+        description: 'map the compute nodes to cell1, so the first server can be scheduled at once',
+        // Not on nova-compute: a DaemonSet, which nothing may wait for (a cluster may have no
+        // hypervisor node yet). The Job waits for a node to register instead.
+        dependsOn: ['nova-db-sync'],
+        objects: [
+          job('nova-cell-setup', label('cell-setup'), {
+            volumes: syncMounts.volumes,
+            containers: [
+              startContainer('cell-setup', novaImage, ['sh', '-c', CELL_SETUP], {
                 user: 'nova',
                 volumeMounts: syncMounts.volumeMounts,
               }),

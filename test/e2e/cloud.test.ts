@@ -151,6 +151,22 @@ describe('the default cloud on podman, end to end', {
       `    up (cold, images ${r.build.built.length > 0 ? 'built' : 'cached'}): ${seconds(start).toFixed(1)}s`,
     );
     assert.equal(r.apply.unchanged.length, 0);
+    // A first server can be scheduled as soon as `up` returns: the node is mapped to its cell
+    // (not only after the scheduler's next discovery, up to 30 s later).
+    const hosts = await exec('podman', [
+      'exec',
+      '--user',
+      'nova',
+      `${CLOUD}-nova-conductor-nova-conductor`,
+      'nova-manage',
+      'cell_v2',
+      'list_hosts',
+    ]);
+    assert.match(
+      hosts.stdout,
+      / cell1 /,
+      `no compute node is mapped to cell1 when up returns:\n${hosts.output}`,
+    );
     // Said once: whether the cloud comes back after a reboot (this host may have no systemd).
     const boot = events.filter((e) => e.type === 'warning' && /systemd/.test(e.message));
     assert.equal(boot.length, systemdRuns() ? 0 : 1, JSON.stringify(boot));
