@@ -90,7 +90,12 @@ export const ovn = defineService({
         container('ovsdb-server', ['podstack-ovs-db', '--remote=ptcp:6640:127.0.0.1'], {
           readinessProbe: { exec: { command: ['ovs-vsctl', 'show'] }, periodSeconds: 5 },
         }),
-        container('ovs-vswitchd', ['podstack-ovs-vswitchd'], { securityContext: { privileged: true } }),
+        container('ovs-vswitchd', ['podstack-ovs-vswitchd'], {
+          securityContext: { privileged: true },
+          // Not ready while a guest's port is administratively down (its guest would have no
+          // network and nothing else would say so): status and up name the port.
+          readinessProbe: { exec: { command: ['podstack-ovs-ports'] }, periodSeconds: 5 },
+        }),
         container('ovn-controller', ['podstack-ovn-controller'], {
           securityContext: { privileged: true },
           // Ready once connected to the southbound database, not merely started: its script

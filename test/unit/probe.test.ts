@@ -8,7 +8,7 @@ import { probe } from '../../src/engines/podman/probe.js';
 describe('podman readiness probes', () => {
   let server: Server;
   let port: number;
-  const noExec = async () => 1;
+  const noExec = async () => ({ exitCode: 1, output: '' });
   before(async () => {
     // Answers as Django does with ALLOWED_HOSTS: 400 to a Host it does not know.
     server = createServer((req, res) => {
@@ -40,5 +40,21 @@ describe('podman readiness probes', () => {
     });
     const r = await probe({ httpGet: { path: '/', port: closed } }, '127.0.0.1', noExec);
     assert.deepEqual(r, { ok: false, detail: 'GET /: ECONNREFUSED' });
+  });
+
+  it('an exec probe that fails says the last line its command printed (which ports are down)', async () => {
+    const down = await probe({ exec: { command: ['podstack-ovs-ports'] } }, '127.0.0.1', async () => ({
+      exitCode: 1,
+      output: 'checking\nguest port(s) administratively down: tap1 (port p1)\n',
+    }));
+    assert.deepEqual(down, {
+      ok: false,
+      detail: 'exec podstack-ovs-ports: exit 1: guest port(s) administratively down: tap1 (port p1)',
+    });
+    const fine = await probe({ exec: { command: ['true'] } }, '127.0.0.1', async () => ({
+      exitCode: 0,
+      output: 'all well',
+    }));
+    assert.deepEqual(fine, { ok: true, detail: 'exec true: exit 0' });
   });
 });

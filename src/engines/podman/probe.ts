@@ -50,10 +50,16 @@ function http(
   });
 }
 
+/** What an exec probe's command did: its exit code and what it printed. */
+export interface ExecResult {
+  readonly exitCode: number;
+  readonly output: string;
+}
+
 export async function probe(
   p: V1Probe,
   host: string,
-  exec: (command: readonly string[]) => Promise<number>,
+  exec: (command: readonly string[]) => Promise<ExecResult>,
 ): Promise<ProbeResult> {
   const timeoutMs = (p.timeoutSeconds ?? 2) * 1000;
   if (p.tcpSocket) return tcp(host, Number(p.tcpSocket.port), timeoutMs);
@@ -62,8 +68,13 @@ export async function probe(
     return http(host, Number(p.httpGet.port), p.httpGet.path ?? '/', headers, timeoutMs);
   }
   if (p.exec?.command) {
-    const code = await exec(p.exec.command);
-    return { ok: code === 0, detail: `exec ${p.exec.command.join(' ')}: exit ${code}` };
+    const r = await exec(p.exec.command);
+    // A check that says why it failed (podstack-ovs-ports names the ports) is worth its last line.
+    const said = r.exitCode === 0 ? '' : r.output.trim().split('\n').pop()?.slice(0, 300);
+    return {
+      ok: r.exitCode === 0,
+      detail: `exec ${p.exec.command.join(' ')}: exit ${r.exitCode}${said ? `: ${said}` : ''}`,
+    };
   }
   return { ok: true, detail: 'no probe' };
 }

@@ -131,11 +131,10 @@ export class WorkloadRunner {
     const mains = w.containers.filter((c) => c.role === 'main' && c.readiness);
     const results = await Promise.all(
       mains.map((c) =>
-        probe(
-          c.readiness!,
-          address,
-          async (cmd) => (await this.podman.run(['exec', `${w.name}-${c.name}`, ...cmd])).exitCode,
-        ),
+        probe(c.readiness!, address, async (cmd) => {
+          const r = await this.podman.run(['exec', `${w.name}-${c.name}`, ...cmd], { merge: true });
+          return { exitCode: r.exitCode ?? -1, output: r.stdout };
+        }),
       ),
     );
     const failed = results.filter((r) => !r.ok);
