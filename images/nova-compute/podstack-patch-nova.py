@@ -58,14 +58,18 @@ PLUG_NEW = '''        vif_obj = os_vif_util.nova_to_osvif_vif(vif)
 '''
 METHOD_OLD = '''    def _plug_os_vif(self, instance, vif):
 '''
-METHOD_NEW = '''    def _podstack_tap_first(self, instance, vif):
-        """podstack: the tap exists and is up before os-vif adds it to a netdev bridge."""
-        if not isinstance(vif, osv_vifs.VIFOpenVSwitch):
-            return
-        profile = vif.port_profile
-        if not (profile.obj_attr_is_set('create_port') and profile.create_port and
+METHOD_NEW = '''    @staticmethod
+    def _podstack_own_tap(vif):
+        """podstack: an OVS port on a userspace (netdev) bridge, created by os-vif."""
+        profile = getattr(vif, 'port_profile', None)
+        return (isinstance(vif, osv_vifs.VIFOpenVSwitch) and profile is not None and
+                profile.obj_attr_is_set('create_port') and profile.create_port and
                 profile.obj_attr_is_set('datapath_type') and
-                profile.datapath_type == 'netdev'):
+                profile.datapath_type == 'netdev')
+
+    def _podstack_tap_first(self, instance, vif):
+        """podstack: the tap exists and is up before os-vif adds it to a netdev bridge."""
+        if not self._podstack_own_tap(vif):
             return
         multiqueue = False
         image_meta = instance.image_meta
@@ -74,12 +78,41 @@ METHOD_NEW = '''    def _podstack_tap_first(self, instance, vif):
             _driver, queues = self._get_virtio_mq_settings(
                 image_meta, instance.flavor)
             multiqueue = bool(queues and queues > 1)
+        # The tap's own MAC as libvirt would make it: the guest's with fe as its first byte.
         nova.privsep.linux_net.create_tap_dev(vif.vif_name,
+                                              'fe' + vif.address[2:],
                                               multiqueue=multiqueue)
         LOG.debug('podstack: tap %s made and up before its OVS port',
                   vif.vif_name, instance=instance)
 
     def _plug_os_vif(self, instance, vif):
+'''
+
+# libvirt 9 refuses a tap that exists for a managed <interface type='ethernet'> ("The tapX
+# interface already exists"): the domain says managed='no', so libvirt opens the tap nova made
+# and leaves it be (os-vif's unplug deletes it, as it deletes any port's device).
+VIF_CONFIG_OLD = '''        if 'create_port' in vif.port_profile and vif.port_profile.create_port:
+            self._set_config_VIFGeneric(instance, vif, conf)
+        else:
+'''
+VIF_CONFIG_NEW = '''        if 'create_port' in vif.port_profile and vif.port_profile.create_port:
+            self._set_config_VIFGeneric(instance, vif, conf)
+            conf.podstack_unmanaged_tap = self._podstack_own_tap(vif)
+        else:
+'''
+CONFIG = '/usr/lib/python3/dist-packages/nova/virt/libvirt/config.py'
+TARGET_OLD = '''        if self.target_dev is not None:
+            dev.append(etree.Element("target", dev=self.target_dev))
+
+        if self.vporttype is not None:
+'''
+TARGET_NEW = '''        if self.target_dev is not None:
+            target = etree.Element("target", dev=self.target_dev)
+            if getattr(self, 'podstack_unmanaged_tap', False):
+                target.set("managed", "no")
+            dev.append(target)
+
+        if self.vporttype is not None:
 '''
 
 
@@ -95,5 +128,6 @@ def patch(path: str, pieces: list) -> None:
 
 patch(DRIVER, [(CONSOLE_OLD, CONSOLE_NEW)])
 print('podstack-patch-nova: console output falls back to console.log')
-patch(VIF, [(PLUG_OLD, PLUG_NEW), (METHOD_OLD, METHOD_NEW)])
+patch(VIF, [(PLUG_OLD, PLUG_NEW), (METHOD_OLD, METHOD_NEW), (VIF_CONFIG_OLD, VIF_CONFIG_NEW)])
+patch(CONFIG, [(TARGET_OLD, TARGET_NEW)])
 print('podstack-patch-nova: a guest tap is made, up, before its Open vSwitch port')
