@@ -227,7 +227,12 @@ export function kubernetesNode(kubeconfig: string, namespace: string, cloud: str
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `check` every `everyMs` up to `tries` times; the last failure's message if it never passes. */
-async function until(what: string, tries: number, everyMs: number, check: () => Promise<string | undefined>) {
+export async function until(
+  what: string,
+  tries: number,
+  everyMs: number,
+  check: () => Promise<string | undefined>,
+) {
   let why: string | undefined = 'not tried';
   for (let i = 0; i < tries; i++) {
     why = await check();
@@ -238,7 +243,11 @@ async function until(what: string, tries: number, everyMs: number, check: () => 
 }
 
 export interface ServerTimes {
+  /** From `server create` until ACTIVE. */
   readonly activeSeconds: number;
+  /** From ACTIVE until the console shows the DHCP lease. */
+  readonly leaseSeconds: number;
+  /** From ACTIVE until SSH on the floating IP answers. */
   readonly sshSeconds: number;
 }
 
@@ -302,6 +311,28 @@ async function serverBack(openstack: OpenStack, name: string, since: Date): Prom
   });
 }
 
+/** An SSH key pair for servers: the private key's file and the Nova keypair's name. */
+export interface ServerKey {
+  readonly file: string;
+  readonly name: string;
+}
+
+/** Makes an SSH key pair in `dir` and registers it with Nova as `name`. */
+export async function makeKey(openstack: OpenStack, dir: string, name: string): Promise<ServerKey> {
+  const file = join(dir, name);
+  const keygen = await exec('ssh-keygen', ['-q', '-t', 'rsa', '-b', '2048', '-N', '', '-f', file]);
+  assert.equal(keygen.exitCode, 0, keygen.output);
+  await openstack('keypair', 'create', '--public-key', `${file}.pub`, name);
+  return { file, name };
+}
+
+export interface BootOptions {
+  /** A key made by makeKey; by default one of its own, `<name>-key`. */
+  readonly key?: ServerKey;
+  /** Console polls between tries (a batch of servers booting at once polls less often). */
+  readonly pollMs?: number;
+}
+
 /**
  * A user's first server, as the README tells it: boot it from the guest image podstack built on
  * the tenant network, watch it take its address by DHCP on the console, give it a floating IP,
@@ -313,11 +344,10 @@ export async function bootServer(
   dir: string,
   node: CloudNode,
   name: string,
+  options: BootOptions = {},
 ): Promise<ServerTimes & { fip: string; key: string }> {
-  const key = join(dir, `${name}-key`);
-  const keygen = await exec('ssh-keygen', ['-q', '-t', 'rsa', '-b', '2048', '-N', '', '-f', key]);
-  assert.equal(keygen.exitCode, 0, keygen.output);
-  await openstack('keypair', 'create', '--public-key', `${key}.pub`, `${name}-key`);
+  const key = options.key ?? (await makeKey(openstack, dir, `${name}-key`));
+  const pollMs = options.pollMs ?? 2000;
   const start = Date.now();
   const server = JSON.parse(
     await openstack(
@@ -330,7 +360,7 @@ export async function bootServer(
       '--network',
       'private',
       '--key-name',
-      `${name}-key`,
+      key.name,
       '--wait',
       '-f',
       'json',
@@ -342,12 +372,13 @@ export async function bootServer(
   const active = Date.now();
   const diagnosed = (check: () => Promise<void>) => withDiagnosis(openstack, node, name, check);
   await diagnosed(() =>
-    until('console shows the DHCP lease', 60, 2000, async () => {
+    until('console shows the DHCP lease', Math.ceil(120_000 / pollMs), pollMs, async () => {
       // An API error is retried within the bound (an RPC call to nova-compute on two busy cores).
       const log = await openstack('console', 'log', 'show', name).catch((e: Error) => `error: ${e.message}`);
       return /podstack-guest: lease \d+\.\d+\.\d+\.\d+/.test(log) ? undefined : log.slice(-300) || 'empty';
     }),
   );
+  const leaseSeconds = (Date.now() - active) / 1000;
   const fip = (
     await openstack('floating', 'ip', 'create', 'public', '-f', 'value', '-c', 'floating_ip_address')
   ).trim();
@@ -358,8 +389,8 @@ export async function bootServer(
       return r.exitCode === 0 ? undefined : r.output.slice(-200);
     }),
   );
-  await checkSsh(openstack, node, { fip, key, name });
-  return { activeSeconds, sshSeconds: (Date.now() - active) / 1000, fip, key };
+  await checkSsh(openstack, node, { fip, key: key.file, name });
+  return { activeSeconds, leaseSeconds, sshSeconds: (Date.now() - active) / 1000, fip, key: key.file };
 }
 
 /** SSH as root with the key, bounded; the guest's host name (from the metadata service) must be the server's. */
@@ -395,7 +426,7 @@ export async function checkSsh(
 }
 
 /** Runs a check of a server's network; if it fails, the error also says what the cloud knew of the server. */
-async function withDiagnosis(
+export async function withDiagnosis(
   openstack: OpenStack,
   node: CloudNode,
   name: string,

@@ -76,6 +76,19 @@ export async function describeServer(openstack: OpenStack, node: CloudNode, name
     ask('console, last 25 lines', () => openstack('console', 'log', 'show', '--lines', '25', name)),
     ask('OVN: the ports, their bindings, the DHCP options, the chassis', ovn),
     ask('the node switch', () => inPod('ovs-vsctl', 'show')),
+    // A tap left down (no UP flag) was the cause once: the kernel's view and OVS's of each port.
+    ask('the guest ports: link flags, and the admin and link state OVS has', async () =>
+      [
+        await node.run('ip', ['-o', 'link', 'show']).then((r) =>
+          r.output
+            .split('\n')
+            .filter((l) => /: tap/.test(l))
+            .join('\n'),
+        ),
+        await inPod('ovs-vsctl', '--columns=name,ofport,admin_state,link_state,error', 'list', 'Interface'),
+        await inPod('podstack-ovs-ports'),
+      ].join('\n'),
+    ),
     ask('ovn-controller', () => inPod('ovn-appctl', '-t', 'ovn-controller', 'connection-status')),
     ...(
       [

@@ -30,6 +30,15 @@ import {
   uploadImage,
 } from '../_cloud-checks.js';
 import { BROWSER_PACKAGES, checkDashboardWith } from '../_dashboard.js';
+import {
+  bootGuests,
+  checkFloatingIpAndRouterInterface,
+  checkNodeRecreated,
+  deleteGuests,
+  GUEST_COUNTS,
+  type Guest,
+  soakGuests,
+} from '../_guest-network.js';
 
 /**
  * The default cloud, end to end, for real: podstack brings up every service of the catalog in
@@ -229,6 +238,35 @@ describe('the default cloud on podman, end to end', {
       label: 'podman',
     });
     console.log(`    dashboard: ${JSON.stringify(times)}`);
+  });
+
+  it('every guest gets its network: one after another and many at once, each to its lease, ping and SSH', async () => {
+    await soakGuests(openstack, dir, node, { prefix: 'soak', label: 'podman', ...GUEST_COUNTS });
+  });
+
+  let kept: Guest[] = [];
+  it('the node pod made again as up makes it, with guests running: each time every guest runs and answers SSH again', async () => {
+    kept = await bootGuests(openstack, dir, node, 'keep', 3);
+    await checkNodeRecreated(openstack, node, kept, {
+      label: 'podman',
+      times: GUEST_COUNTS.recreate,
+      recreate: async () => {
+        // Gone, as after a crash or a `podman pod rm`: up makes it again, as for a changed pod.
+        const rm = await exec('podman', ['pod', 'rm', '-f', `${CLOUD}-nova-compute`]);
+        assert.equal(rm.exitCode, 0, rm.output);
+        await up({ file, report, installHostPackages: false });
+      },
+    });
+  });
+
+  it('a floating IP moves to another server, and a router interface goes, without errors or stale MAC bindings', async () => {
+    const [from, to] = kept;
+    assert.ok(from && to, 'the guests of the previous test did not boot');
+    await checkFloatingIpAndRouterInterface(openstack, node, from, to);
+    // `to` now has `from`'s address; its own was deleted.
+    await deleteGuests(openstack, [{ ...to, fip: from.fip }]);
+    await deleteGuests(openstack, kept.slice(2));
+    await openstack('server', 'delete', '--wait', from.name);
   });
 
   it('internal and admin endpoints answer from the host too', async () => {

@@ -29,6 +29,15 @@ import {
   uploadImage,
 } from '../_cloud-checks.js';
 import { BROWSER_PACKAGES, checkDashboardWith } from '../_dashboard.js';
+import {
+  bootGuests,
+  checkFloatingIpAndRouterInterface,
+  checkNodeRecreated,
+  deleteGuests,
+  GUEST_COUNTS,
+  type Guest,
+  soakGuests,
+} from '../_guest-network.js';
 import { type Cluster, startCluster } from '../kube-cluster/cluster.js';
 import { objectsOf } from './_objects.js';
 
@@ -81,6 +90,33 @@ async function runningPods(): Promise<Record<string, string>> {
       .filter((p) => p.status?.phase === 'Running')
       .map((p) => [p.metadata?.labels?.[LABEL.unit] ?? '', p.metadata?.uid ?? '']),
   );
+}
+
+/**
+ * Deletes the nova-compute DaemonSet's pod, as a node drain or a crash would, and waits until the
+ * DaemonSet's new pod is ready (the old one gone: the checks find the pod by its phase).
+ */
+async function recreateNodePod(): Promise<void> {
+  const c = connect({ kubeconfig: cluster.kubeconfig, namespace: NAMESPACE });
+  const selector = `${LABEL.instance}=${CLOUD},${LABEL.unit}=nova-compute`;
+  const list = async () =>
+    (await c.core.listNamespacedPod({ namespace: NAMESPACE, labelSelector: selector })).items;
+  const old = await list();
+  assert.equal(old.length, 1, `expected one nova-compute pod, found ${old.length}`);
+  await c.core.deleteNamespacedPod({
+    namespace: NAMESPACE,
+    name: old[0]!.metadata!.name!,
+    gracePeriodSeconds: 10,
+  });
+  const ready = (p: (typeof old)[number]) =>
+    p.metadata?.uid !== old[0]!.metadata?.uid &&
+    (p.status?.conditions ?? []).some((x) => x.type === 'Ready' && x.status === 'True');
+  for (let i = 0; i < 150; i++) {
+    const pods = await list();
+    if (pods.length === 1 && ready(pods[0]!)) return;
+    await new Promise((r) => setTimeout(r, 2000));
+  }
+  assert.fail("the nova-compute DaemonSet's new pod did not become ready in 5 minutes");
 }
 
 const seconds = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e9;
@@ -165,6 +201,32 @@ describe('the default cloud on kubernetes, end to end', {
     });
     console.log(`    dashboard: ${JSON.stringify(times)}`);
     await deleteServer(openstack, 'vm1');
+  });
+
+  it('every guest gets its network: one after another and many at once, each to its lease, ping and SSH', async () => {
+    const node = kubernetesNode(cluster.kubeconfig, NAMESPACE, CLOUD);
+    await soakGuests(openstack, dir, node, { prefix: 'soak', label: 'kubernetes', ...GUEST_COUNTS });
+  });
+
+  let kept: Guest[] = [];
+  it("the node pod deleted, with guests running: the DaemonSet's new pod runs every guest again, reachable by SSH", async () => {
+    const node = kubernetesNode(cluster.kubeconfig, NAMESPACE, CLOUD);
+    kept = await bootGuests(openstack, dir, node, 'keep', 3);
+    await checkNodeRecreated(openstack, node, kept, {
+      label: 'kubernetes',
+      times: GUEST_COUNTS.recreate,
+      recreate: () => recreateNodePod(),
+    });
+  });
+
+  it('a floating IP moves to another server, and a router interface goes, without errors or stale MAC bindings', async () => {
+    const node = kubernetesNode(cluster.kubeconfig, NAMESPACE, CLOUD);
+    const [from, to] = kept;
+    assert.ok(from && to, 'the guests of the previous test did not boot');
+    await checkFloatingIpAndRouterInterface(openstack, node, from, to);
+    await deleteGuests(openstack, [{ ...to, fip: from.fip }]);
+    await deleteGuests(openstack, kept.slice(2));
+    await openstack('server', 'delete', '--wait', from.name);
   });
 
   it('a config change rolls only the Deployment whose config changed', async () => {

@@ -1,0 +1,310 @@
+import assert from 'node:assert/strict';
+import {
+  bootServer,
+  type CloudNode,
+  checkServerBack,
+  checkSsh,
+  makeKey,
+  type OpenStack,
+  type ServerKey,
+  type ServerTimes,
+  until,
+} from './_cloud-checks.js';
+
+/**
+ * Every guest gets its network, every time: the checks both end-to-end tests (and `npm run soak`,
+ * with larger counts) run against one cloud. Each guest must show its DHCP lease on its console,
+ * answer ping and SSH on its floating IP, and no guest port of the node may be down.
+ */
+
+/** How many guests: the end-to-end tests' counts, or the soak's (PODSTACK_SOAK=1). */
+export const GUEST_COUNTS = process.env.PODSTACK_SOAK
+  ? { sequential: 20, concurrent: 10, recreate: 5 }
+  : { sequential: 2, concurrent: 3, recreate: 2 };
+
+export interface Guest {
+  readonly name: string;
+  readonly fip: string;
+  readonly key: string;
+}
+
+type Booted = { name: string; times: ServerTimes; guest: Guest } | { name: string; error: string };
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+
+/** Boots `names` at once (all of them, so a batch of one is one after another), never throwing. */
+async function bootBatch(
+  openstack: OpenStack,
+  dir: string,
+  node: CloudNode,
+  names: readonly string[],
+  key: ServerKey,
+): Promise<Booted[]> {
+  // Many CLI processes polling consoles at once would take the two cores from the guests.
+  const pollMs = names.length > 1 ? 5000 : 2000;
+  return Promise.all(
+    names.map(async (name): Promise<Booted> => {
+      try {
+        const t = await bootServer(openstack, dir, node, name, { key, pollMs });
+        return { name, times: t, guest: { name, fip: t.fip, key: t.key } };
+      } catch (err) {
+        return { name, error: (err as Error).message };
+      }
+    }),
+  );
+}
+
+/** The node's own readiness check: no port of a guest is administratively down. */
+export async function checkNoPortDown(node: CloudNode): Promise<void> {
+  const r = await node.runInPod('podstack-ovs-ports', []);
+  assert.equal(r.exitCode, 0, r.output);
+}
+
+/** Deletes servers and their floating IPs (the soak's guests must not pile up on two cores). */
+export async function deleteGuests(openstack: OpenStack, guests: readonly Guest[]): Promise<void> {
+  if (guests.length === 0) return;
+  await openstack('server', 'delete', '--wait', ...guests.map((g) => g.name));
+  await openstack('floating', 'ip', 'delete', ...guests.map((g) => g.fip));
+}
+
+/**
+ * `sequential` guests one after another, then `concurrent` at once, each to its lease, ping and
+ * SSH, each deleted after. Prints the boots and the slowest lease; fails on any guest that did
+ * not get there, with what the cloud knew of it.
+ */
+export async function soakGuests(
+  openstack: OpenStack,
+  dir: string,
+  node: CloudNode,
+  o: { prefix: string; label: string; sequential: number; concurrent: number },
+): Promise<void> {
+  const key = await makeKey(openstack, dir, `${o.prefix}-key`);
+  const results: Booted[] = [];
+  const cleanUp = async (batch: Booted[]) => {
+    const booted = batch.flatMap((b) => ('guest' in b ? [b.guest] : []));
+    const failed = batch.filter((b) => 'error' in b).map((b) => b.name);
+    await deleteGuests(openstack, booted);
+    // A failed one has no floating IP of its own to delete here (or it was never made).
+    if (failed.length > 0) await openstack('server', 'delete', '--wait', ...failed).catch(() => undefined);
+  };
+  for (let i = 1; i <= o.sequential; i++) {
+    const batch = await bootBatch(openstack, dir, node, [`${o.prefix}-s${i}`], key);
+    results.push(...batch);
+    await checkNoPortDown(node);
+    await cleanUp(batch);
+  }
+  if (o.concurrent > 0) {
+    const names = Array.from({ length: o.concurrent }, (_, i) => `${o.prefix}-c${i + 1}`);
+    const batch = await bootBatch(openstack, dir, node, names, key);
+    results.push(...batch);
+    await checkNoPortDown(node);
+    await cleanUp(batch);
+  }
+  await openstack('keypair', 'delete', key.name);
+  const ok = results.flatMap((r) => ('times' in r ? [{ name: r.name, ...r.times }] : []));
+  const failed = results.flatMap((r) => ('error' in r ? [r] : []));
+  const slowest = [...ok].sort((a, b) => b.leaseSeconds - a.leaseSeconds)[0];
+  console.log(
+    `    guests (${o.label}): ${ok.length} of ${results.length} got a lease, ping and SSH ` +
+      `(${o.sequential} one after another, ${o.concurrent} at once); ` +
+      `create->ACTIVE median ${median(ok.map((t) => t.activeSeconds)).toFixed(1)}s; ` +
+      `ACTIVE->lease median ${median(ok.map((t) => t.leaseSeconds)).toFixed(1)}s, ` +
+      `slowest ${slowest ? `${slowest.leaseSeconds.toFixed(1)}s (${slowest.name})` : '-'}; ` +
+      `ACTIVE->SSH max ${Math.max(0, ...ok.map((t) => t.sshSeconds)).toFixed(1)}s`,
+  );
+  assert.deepEqual(
+    failed.map((f) => f.name),
+    [],
+    failed.map((f) => `${f.name}: ${f.error}`).join('\n\n'),
+  );
+}
+
+/** Boots `count` guests at once and keeps them; fails if any does not reach SSH. */
+export async function bootGuests(
+  openstack: OpenStack,
+  dir: string,
+  node: CloudNode,
+  prefix: string,
+  count: number,
+): Promise<Guest[]> {
+  const key = await makeKey(openstack, dir, `${prefix}-key`);
+  const names = Array.from({ length: count }, (_, i) => `${prefix}${i + 1}`);
+  const batch = await bootBatch(openstack, dir, node, names, key);
+  const failed = batch.flatMap((b) => ('error' in b ? [`${b.name}: ${b.error}`] : []));
+  assert.deepEqual(failed, [], failed.join('\n\n'));
+  return batch.flatMap((b) => ('guest' in b ? [b.guest] : []));
+}
+
+/**
+ * The node pod made again `times` times with `guests` running (`recreate` does it as the engine
+ * would): each time every guest runs again (nova resumes it), answers SSH on its floating IP,
+ * and no guest port is down. Prints how long each round took until the last guest answered.
+ */
+export async function checkNodeRecreated(
+  openstack: OpenStack,
+  node: CloudNode,
+  guests: readonly Guest[],
+  o: { label: string; times: number; recreate: () => Promise<void> },
+): Promise<void> {
+  const rounds: number[] = [];
+  for (let i = 1; i <= o.times; i++) {
+    const since = new Date();
+    await o.recreate();
+    for (const g of guests) {
+      await checkServerBack(openstack, node, g.name, since);
+      await checkSsh(openstack, node, g);
+    }
+    await checkNoPortDown(node);
+    rounds.push((Date.now() - since.getTime()) / 1000);
+  }
+  console.log(
+    `    node pod made again (${o.label}) ${o.times} times with ${guests.length} guests: ` +
+      `every guest answered SSH again each time; rounds ${rounds.map((r) => `${r.toFixed(0)}s`).join(', ')}`,
+  );
+}
+
+type Row = Record<string, string>;
+
+/** OVN's southbound database through the node's ovn-controller (its remote, already resolved). */
+async function southbound(node: CloudNode): Promise<(...args: string[]) => Promise<string>> {
+  const remote = await node.runInPod('ovs-vsctl', ['get', 'Open_vSwitch', '.', 'external_ids:ovn-remote']);
+  assert.equal(remote.exitCode, 0, remote.output);
+  const db = remote.output.trim().replace(/^"|"$/g, '');
+  return async (...args: string[]) => {
+    const r = await node.runInPod('ovn-sbctl', [`--db=${db}`, ...args]);
+    assert.equal(r.exitCode, 0, `ovn-sbctl ${args.join(' ')}: ${r.output}`);
+    return r.output;
+  };
+}
+
+/** The MAC_Binding rows (as `ip mac` lines) that have `column` equal to `value`. */
+async function macBindings(sb: (...a: string[]) => Promise<string>, column: 'ip' | 'mac', value: string) {
+  const out = await sb('--bare', '--columns=ip,mac', 'find', 'MAC_Binding', `${column}="${value}"`);
+  return out
+    .split('\n\n')
+    .map((r) => r.trim().replace(/\n/g, ' '))
+    .filter(Boolean);
+}
+
+/**
+ * A learned MAC_Binding row on `router`'s datapath, as a router on the external network would
+ * have learned it: the cloud here has one router, so none learns another's addresses by itself.
+ */
+async function learnBinding(
+  openstack: OpenStack,
+  sb: (...a: string[]) => Promise<string>,
+  row: { router: string; port: string; ip: string; mac: string },
+): Promise<void> {
+  const routerId = (await openstack('router', 'show', row.router, '-f', 'value', '-c', 'id')).trim();
+  const datapath = (
+    await sb('--bare', '--columns=_uuid', 'find', 'Datapath_Binding', `external_ids:name=neutron-${routerId}`)
+  ).trim();
+  assert.match(datapath, /^[0-9a-f-]{36}$/, `no datapath for router ${row.router}: ${datapath}`);
+  await sb(
+    'create',
+    'MAC_Binding',
+    `datapath=${datapath}`,
+    `logical_port=lrp-${row.port}`,
+    `ip="${row.ip}"`,
+    `mac="${row.mac}"`,
+  );
+}
+
+/**
+ * Neutron's clean-ups of OVN's MAC_Binding rows work (they run `ovsdb-client` against the
+ * southbound database by its Service's name): a floating IP taken from one server after traffic
+ * loses its learned bindings and reaches the next server it is given to; a router interface
+ * removed after traffic goes without an error and takes its bindings with it.
+ */
+export async function checkFloatingIpAndRouterInterface(
+  openstack: OpenStack,
+  node: CloudNode,
+  from: Guest,
+  to: Guest,
+): Promise<void> {
+  const sb = await southbound(node);
+  const gateway = JSON.parse(
+    await openstack('port', 'list', '--device-owner', 'network:router_gateway', '-f', 'json'),
+  ) as Row[];
+  const gatewayPort = gateway[0]?.ID;
+  assert.ok(gatewayPort, 'router1 has no gateway port');
+  await learnBinding(openstack, sb, {
+    router: 'router1',
+    port: gatewayPort,
+    ip: from.fip,
+    mac: '02:00:5e:00:53:01',
+  });
+  assert.equal((await macBindings(sb, 'ip', from.fip)).length, 1);
+
+  // The floating IP moves: `to` gives up its own first (a port's address has one floating IP).
+  await openstack('server', 'remove', 'floating', 'ip', to.name, to.fip);
+  await openstack('server', 'remove', 'floating', 'ip', from.name, from.fip);
+  await until(`no MAC_Binding row for ${from.fip} after it was disassociated`, 20, 1000, async () => {
+    const rows = await macBindings(sb, 'ip', from.fip);
+    return rows.length === 0 ? undefined : rows.join('; ');
+  });
+  await openstack('server', 'add', 'floating', 'ip', to.name, from.fip);
+  await checkSsh(openstack, node, { fip: from.fip, key: to.key, name: to.name });
+  await openstack('floating', 'ip', 'delete', to.fip);
+
+  // A router interface, used, then removed.
+  await openstack('network', 'create', 'ri-net');
+  await openstack('subnet', 'create', '--network', 'ri-net', '--subnet-range', '10.99.0.0/24', 'ri-subnet');
+  await openstack('router', 'add', 'subnet', 'router1', 'ri-subnet');
+  try {
+    const ports = JSON.parse(
+      await openstack(
+        'port',
+        'list',
+        '--network',
+        'ri-net',
+        '--device-owner',
+        'network:router_interface',
+        '-f',
+        'json',
+      ),
+    ) as Row[];
+    const id = ports[0]?.ID;
+    const mac = ports[0]?.['MAC Address'];
+    assert.ok(id && mac, `no router interface on ri-net: ${JSON.stringify(ports)}`);
+    await learnBinding(openstack, sb, {
+      router: 'router1',
+      port: id,
+      ip: '10.99.0.50',
+      mac,
+    });
+    // Traffic through it: the guest on `private` pings the router's new address.
+    const ping = await node.run('ssh', [
+      ...sshOptions(to.key),
+      `root@${from.fip}`,
+      'ping -c 2 -W 2 10.99.0.1',
+    ]);
+    assert.equal(ping.exitCode, 0, `the guest could not ping the new router interface: ${ping.output}`);
+    // The API answers (a 500 here was neutron's ovsdb-client failing to reach the database).
+    await openstack('router', 'remove', 'subnet', 'router1', 'ri-subnet');
+    await until('no MAC_Binding row for the removed router interface', 20, 1000, async () => {
+      const rows = await macBindings(sb, 'mac', mac);
+      return rows.length === 0 ? undefined : rows.join('; ');
+    });
+  } finally {
+    await openstack('router', 'remove', 'subnet', 'router1', 'ri-subnet').catch(() => undefined);
+    await openstack('network', 'delete', 'ri-net');
+  }
+}
+
+function sshOptions(key: string): string[] {
+  return [
+    '-i',
+    key,
+    '-o',
+    'StrictHostKeyChecking=no',
+    '-o',
+    'UserKnownHostsFile=/dev/null',
+    '-o',
+    'ConnectTimeout=5',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'LogLevel=ERROR',
+  ];
+}
