@@ -165,6 +165,39 @@ export async function checkNodeRecreated(
 
 type Row = Record<string, string>;
 
+/**
+ * A guest tap set down by hand (as the switch once left one) is an error someone sees: the node's
+ * unit is not ready in `status` (`unitReason` reads its reason), naming the port, until the tap
+ * is up again. `wording` is what the engine's reason says (Podman: the check's own words).
+ */
+export async function checkDownPortIsSeen(
+  openstack: OpenStack,
+  node: CloudNode,
+  guest: Guest,
+  o: { unitReason: () => Promise<string | undefined>; wording: (tap: string) => RegExp },
+): Promise<void> {
+  const ports = JSON.parse(await openstack('port', 'list', '--server', guest.name, '-f', 'json')) as Row[];
+  const tap = `tap${ports[0]?.ID?.slice(0, 11)}`;
+  const set = async (state: 'up' | 'down') => {
+    const r = await node.run('ip', ['link', 'set', tap, state]);
+    assert.equal(r.exitCode, 0, r.output);
+  };
+  await set('down');
+  try {
+    await until(`status names ${tap} as down`, 30, 2000, async () => {
+      const reason = await o.unitReason();
+      return reason && o.wording(tap).test(reason) ? undefined : `nova-compute: ${reason ?? 'healthy'}`;
+    });
+  } finally {
+    await set('up');
+  }
+  await until('status healthy again once the tap is up', 30, 2000, async () => {
+    const reason = await o.unitReason();
+    return reason === undefined ? undefined : reason;
+  });
+  await checkSsh(openstack, node, guest);
+}
+
 /** OVN's southbound database through the node's ovn-controller (its remote, already resolved). */
 async function southbound(node: CloudNode): Promise<(...args: string[]) => Promise<string>> {
   const remote = await node.runInPod('ovs-vsctl', ['get', 'Open_vSwitch', '.', 'external_ids:ovn-remote']);

@@ -32,6 +32,7 @@ import {
 import { BROWSER_PACKAGES, checkDashboardWith } from '../_dashboard.js';
 import {
   bootGuests,
+  checkDownPortIsSeen,
   checkFloatingIpAndRouterInterface,
   checkNodeRecreated,
   deleteGuests,
@@ -256,6 +257,21 @@ describe('the default cloud on podman, end to end', {
         assert.equal(rm.exitCode, 0, rm.output);
         await up({ file, report, installHostPackages: false });
       },
+    });
+  });
+
+  it("a guest's tap that is down makes the node not ready in status, naming the port", async () => {
+    const guest = kept[2];
+    assert.ok(guest, 'the guests of the previous test did not boot');
+    await checkDownPortIsSeen(openstack, node, guest, {
+      unitReason: async () => {
+        const r = await podstack('status', '-o', 'json');
+        const units = (JSON.parse(r.stdout) as { units: { unit: string; state: string; reason?: string }[] })
+          .units;
+        const compute = units.find((u) => u.unit === 'nova-compute');
+        return compute?.state === 'ready' ? undefined : `${compute?.state}: ${compute?.reason}`;
+      },
+      wording: (tap) => new RegExp(`not-ready: .*administratively down.*${tap}`),
     });
   });
 

@@ -31,6 +31,7 @@ import {
 import { BROWSER_PACKAGES, checkDashboardWith } from '../_dashboard.js';
 import {
   bootGuests,
+  checkDownPortIsSeen,
   checkFloatingIpAndRouterInterface,
   checkNodeRecreated,
   deleteGuests,
@@ -216,6 +217,22 @@ describe('the default cloud on kubernetes, end to end', {
       label: 'kubernetes',
       times: GUEST_COUNTS.recreate,
       recreate: () => recreateNodePod(),
+    });
+  });
+
+  it("a guest's tap that is down makes the node not ready in status (its switch's readiness check)", async () => {
+    const node = kubernetesNode(cluster.kubeconfig, NAMESPACE, CLOUD);
+    const guest = kept[2];
+    assert.ok(guest, 'the guests of the previous test did not boot');
+    const project = await openProject({ file, report, engine: 'kubernetes' });
+    const { engine: k8s } = await engineFor(project, engine);
+    await checkDownPortIsSeen(openstack, node, guest, {
+      unitReason: async () => {
+        const compute = (await k8s.status(project.plan)).find((u) => u.unit === 'nova-compute');
+        return compute?.state === 'ready' ? undefined : `${compute?.state}: ${compute?.reason}`;
+      },
+      // The kubelet keeps the probe's words in an event; the pod's status names the container.
+      wording: () => /not-ready: ovs-vswitchd/,
     });
   });
 
