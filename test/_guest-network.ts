@@ -20,7 +20,7 @@ import {
 /** How many guests: the end-to-end tests' counts, or the soak's (PODSTACK_SOAK=1). */
 export const GUEST_COUNTS = process.env.PODSTACK_SOAK
   ? { sequential: 20, concurrent: 10, recreate: 5 }
-  : { sequential: 2, concurrent: 3, recreate: 2 };
+  : { sequential: 1, concurrent: 3, recreate: 1 };
 
 export interface Guest {
   readonly name: string;

@@ -231,8 +231,8 @@ describe('the default cloud on kubernetes, end to end', {
         const compute = (await k8s.status(project.plan)).find((u) => u.unit === 'nova-compute');
         return compute?.state === 'ready' ? undefined : `${compute?.state}: ${compute?.reason}`;
       },
-      // The kubelet keeps the probe's words in an event; the pod's status names the container.
-      wording: () => /not-ready: ovs-vswitchd/,
+      // The probe's words come from the kubelet's Unhealthy event.
+      wording: (tap) => new RegExp(`not-ready: ovs-vswitchd: not ready: .*administratively down.*${tap}`),
     });
   });
 

@@ -14,7 +14,7 @@ import { keyOf, type Live, type Observed, unitHealth } from './health.js';
 import { ensureNamespace, removeNamespaceIfEmpty } from './namespace.js';
 import { observeCloud } from './observe.js';
 import { clusterFacts, clusterProblems } from './preflight.js';
-import { HealthWatch, readLog, type WaitOptions } from './watch.js';
+import { HealthWatch, probeMessage, readLog, type WaitOptions } from './watch.js';
 import {
   FIELD_MANAGER,
   gone,
@@ -344,12 +344,15 @@ export class KubernetesEngine implements Engine {
       plan.units.map(async (unit) => {
         const h = unitHealth(unit, observed);
         const log = h.state === 'failed' ? await readLog(this.cluster, h) : '';
+        // A running container that is not ready: its probe says why (only in an event).
+        const said = h.reason?.endsWith(': not ready') ? await probeMessage(this.cluster, h) : undefined;
+        const reason = said ? `${h.reason}: ${said}` : h.reason;
         return {
           unit: unit.name,
           service: unit.service,
           kind: unit.kind,
           state: h.state,
-          ...(h.reason ? { reason: h.reason } : {}),
+          ...(reason ? { reason } : {}),
           ...(log ? { log } : {}),
         };
       }),

@@ -117,3 +117,26 @@ export async function readLog(cluster: Cluster, health: Health): Promise<string>
     return '';
   }
 }
+
+/**
+ * Why a running container is not ready, in its readiness probe's own words: the kubelet keeps
+ * them only in an Unhealthy event (podstack-ovs-ports names the guest ports that are down).
+ * Undefined when there is no such event or it cannot be read.
+ */
+export async function probeMessage(cluster: Cluster, health: Health): Promise<string | undefined> {
+  if (!health.logOf) return undefined;
+  try {
+    const events = await cluster.core.listNamespacedEvent({
+      namespace: cluster.namespace,
+      fieldSelector: `involvedObject.name=${health.logOf.pod},reason=Unhealthy`,
+    });
+    const when = (e: (typeof events.items)[number]) =>
+      new Date(e.lastTimestamp ?? e.eventTime ?? e.metadata?.creationTimestamp ?? 0).getTime();
+    const newest = events.items
+      .filter((e) => e.involvedObject.fieldPath === `spec.containers{${health.logOf?.container}}`)
+      .sort((a, b) => when(b) - when(a))[0];
+    return newest?.message?.trim().split('\n').pop();
+  } catch {
+    return undefined;
+  }
+}
