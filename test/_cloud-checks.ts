@@ -393,6 +393,24 @@ export async function bootServer(
   return { activeSeconds, leaseSeconds, sshSeconds: (Date.now() - active) / 1000, fip, key: key.file };
 }
 
+/** ssh's options for a guest: this key only, no host key kept or asked about, a bounded connect. */
+export function sshOptions(key: string): string[] {
+  return [
+    '-i',
+    key,
+    '-o',
+    'StrictHostKeyChecking=no',
+    '-o',
+    'UserKnownHostsFile=/dev/null',
+    '-o',
+    'ConnectTimeout=5',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'LogLevel=ERROR',
+  ];
+}
+
 /** SSH as root with the key, bounded; the guest's host name (from the metadata service) must be the server's. */
 export async function checkSsh(
   openstack: OpenStack,
@@ -402,22 +420,7 @@ export async function checkSsh(
   const { fip, key, name } = server;
   await withDiagnosis(openstack, node, name, () =>
     until(`ssh root@${fip}`, 40, 2000, async () => {
-      const r = await node.run('ssh', [
-        '-i',
-        key,
-        '-o',
-        'StrictHostKeyChecking=no',
-        '-o',
-        'UserKnownHostsFile=/dev/null',
-        '-o',
-        'ConnectTimeout=5',
-        '-o',
-        'BatchMode=yes',
-        '-o',
-        'LogLevel=ERROR',
-        `root@${fip}`,
-        'hostname',
-      ]);
+      const r = await node.run('ssh', [...sshOptions(key), `root@${fip}`, 'hostname']);
       return r.exitCode === 0 && r.output.trim().split('\n').pop() === name
         ? undefined
         : r.output.slice(-200);

@@ -8,6 +8,7 @@ import {
   type OpenStack,
   type ServerKey,
   type ServerTimes,
+  sshOptions,
   until,
 } from './_cloud-checks.js';
 
@@ -323,21 +324,4 @@ export async function checkFloatingIpAndRouterInterface(
     await openstack('router', 'remove', 'subnet', 'router1', 'ri-subnet').catch(() => undefined);
     await openstack('network', 'delete', 'ri-net');
   }
-}
-
-function sshOptions(key: string): string[] {
-  return [
-    '-i',
-    key,
-    '-o',
-    'StrictHostKeyChecking=no',
-    '-o',
-    'UserKnownHostsFile=/dev/null',
-    '-o',
-    'ConnectTimeout=5',
-    '-o',
-    'BatchMode=yes',
-    '-o',
-    'LogLevel=ERROR',
-  ];
 }
