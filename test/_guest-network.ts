@@ -55,6 +55,17 @@ async function bootBatch(
   );
 }
 
+/**
+ * Nova's default quota is 10 instances and 20 cores a project: a batch of 10 beside the servers
+ * the other tests keep would be refused before any network is tried. The admin project gets room
+ * for the batch and a few more.
+ */
+async function roomFor(openstack: OpenStack, batch: number): Promise<void> {
+  const project = (await openstack('token', 'issue', '-f', 'value', '-c', 'project_id')).trim();
+  const room = String(batch + 10);
+  await openstack('quota', 'set', '--instances', room, '--cores', String(2 * (batch + 10)), project);
+}
+
 /** The node's own readiness check: no port of a guest is administratively down. */
 export async function checkNoPortDown(node: CloudNode): Promise<void> {
   const r = await node.runInPod('podstack-ovs-ports', []);
@@ -79,6 +90,7 @@ export async function soakGuests(
   node: CloudNode,
   o: { prefix: string; label: string; sequential: number; concurrent: number },
 ): Promise<void> {
+  await roomFor(openstack, o.concurrent);
   const key = await makeKey(openstack, dir, `${o.prefix}-key`);
   const results: Booted[] = [];
   const cleanUp = async (batch: Booted[]) => {
