@@ -604,6 +604,9 @@ state = "${c}/state"
         clusterDNS: [DNS_IP],
         resolvConf: join(k, 'resolv.conf'),
         volumePluginDir: join(k, 'volume-plugins'),
+        // No pull rate limit: a cold node pulls every image of the cloud at once, and the default
+        // (5 a second, burst 10) failed one with "pull QPS exceeded" in CI.
+        registryPullQPS: 0,
         // Status every 2 s, not 10: the node is Ready (and pods start) that much sooner.
         nodeStatusUpdateFrequency: '2s',
         // A test host's disk is often fuller than a production node's: evict only when it is

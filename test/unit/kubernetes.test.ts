@@ -42,6 +42,22 @@ describe('kubernetes: field diff', () => {
     assert.deepEqual(changedFields(live, same), []);
   });
 
+  it("ignores the annotations controllers write (a Deployment's revision), on either side", () => {
+    const revised = structuredClone(live) as typeof live & {
+      metadata: { annotations: Record<string, string> };
+    };
+    revised.metadata.annotations['deployment.kubernetes.io/revision'] = '1';
+    assert.deepEqual(changedFields(live, revised), []);
+    assert.deepEqual(changedFields(revised, live), []);
+    const bare = { metadata: { name: 'a' } };
+    assert.deepEqual(
+      changedFields(bare, {
+        metadata: { name: 'a', annotations: { 'deployment.kubernetes.io/revision': '2' } },
+      }),
+      [],
+    );
+  });
+
   it('names changed fields by path, bracketing keys with dots', () => {
     const changed = structuredClone(live);
     changed.metadata.annotations['x.io/h'] = '2';

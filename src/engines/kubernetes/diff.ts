@@ -14,6 +14,16 @@ const SERVER_METADATA = new Set([
   'selfLink',
 ]);
 
+/**
+ * Annotations the controllers write, not the plan: the deployment controller's revision lands
+ * between a read of the live object and the server's dry-run answer right after an apply, and the
+ * diff then named it (seen once in CI on the API tier).
+ */
+const CONTROLLER_ANNOTATIONS = new Set([
+  'deployment.kubernetes.io/revision',
+  'deprecated.daemonset.template.generation',
+]);
+
 export function changedFields(live: unknown, desired: unknown, limit = 20): string[] {
   const out: string[] = [];
   walk(strip(live), strip(desired), '', out, limit);
@@ -25,6 +35,11 @@ function strip(o: unknown): unknown {
   const { status: _status, metadata, ...rest } = o;
   if (!isRecord(metadata)) return rest;
   const kept = Object.fromEntries(Object.entries(metadata).filter(([k]) => !SERVER_METADATA.has(k)));
+  if (isRecord(kept.annotations)) {
+    const own = Object.entries(kept.annotations).filter(([k]) => !CONTROLLER_ANNOTATIONS.has(k));
+    if (own.length > 0) kept.annotations = Object.fromEntries(own);
+    else delete kept.annotations;
+  }
   return { ...rest, metadata: kept };
 }
 

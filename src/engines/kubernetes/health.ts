@@ -153,7 +153,9 @@ export function podProblem(pods: readonly V1Pod[]): Health {
 function containerProblem(pod: string, c: V1ContainerStatus, init: boolean): Health | undefined {
   const waiting = c.state?.waiting;
   const logOf = { pod, container: c.name, previous: c.restartCount > 0 && !c.state?.running };
-  if (waiting?.reason && FATAL_WAITING.has(waiting.reason))
+  // The kubelet's own pull rate limit is not the image's fault: it pulls again.
+  const throttled = /QPS exceeded/.test(waiting?.message ?? '');
+  if (waiting?.reason && FATAL_WAITING.has(waiting.reason) && !throttled)
     return {
       state: 'failed',
       fatal: true,
