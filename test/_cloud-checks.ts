@@ -429,7 +429,7 @@ export async function checkSsh(
 }
 
 /** Runs a check of a server's network; if it fails, the error also says what the cloud knew of the server. */
-export async function withDiagnosis(
+async function withDiagnosis(
   openstack: OpenStack,
   node: CloudNode,
   name: string,

@@ -1,5 +1,12 @@
 import type { CloudNode, OpenStack } from './_cloud-checks.js';
 
+/** The OVN southbound database's address, as the node's switch has it (already resolved). */
+export async function southboundRemote(node: CloudNode): Promise<string> {
+  const r = await node.runInPod('ovs-vsctl', ['get', 'Open_vSwitch', '.', 'external_ids:ovn-remote']);
+  if (r.exitCode !== 0) throw new Error(`the node's switch has no ovn-remote: ${r.output}`);
+  return r.output.trim().replace(/^"|"$/g, '');
+}
+
 /**
  * What the cloud knew of a server when a check of its network failed: from the API (the server's
  * states, the compute services, its ports, the agents, its console), from OVN (each port's
@@ -23,10 +30,8 @@ export async function describeServer(openstack: OpenStack, node: CloudNode, name
     .then((out) => out.split('\n').filter(Boolean))
     .catch(() => [] as string[]);
   const ovn = async () => {
-    // The node's switch knows the southbound database's address; the northbound is on the next port.
-    const sb = (await inPod('ovs-vsctl', 'get', 'Open_vSwitch', '.', 'external_ids:ovn-remote'))
-      .trim()
-      .replace(/^"|"$/g, '');
+    // The northbound database is on the port after the southbound's.
+    const sb = await southboundRemote(node);
     const nb = sb.replace(/:(\d+)$/, (_, port: string) => `:${Number(port) - 1}`);
     const parts = await Promise.all(
       ports.map(async (id) =>

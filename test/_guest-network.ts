@@ -11,6 +11,7 @@ import {
   sshOptions,
   until,
 } from './_cloud-checks.js';
+import { southboundRemote } from './_diagnose.js';
 
 /**
  * Every guest gets its network, every time: the checks both end-to-end tests (and `npm run soak`,
@@ -29,7 +30,10 @@ export interface Guest {
   readonly key: string;
 }
 
-type Booted = { name: string; times: ServerTimes; guest: Guest } | { name: string; error: string };
+type Booted = { name: string; times: ServerTimes & Omit<Guest, 'name'> } | { name: string; error: string };
+
+const guestsOf = (batch: readonly Booted[]): Guest[] =>
+  batch.flatMap((b) => ('times' in b ? [{ name: b.name, fip: b.times.fip, key: b.times.key }] : []));
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 
@@ -46,8 +50,7 @@ async function bootBatch(
   return Promise.all(
     names.map(async (name): Promise<Booted> => {
       try {
-        const t = await bootServer(openstack, dir, node, name, { key, pollMs });
-        return { name, times: t, guest: { name, fip: t.fip, key: t.key } };
+        return { name, times: await bootServer(openstack, dir, node, name, { key, pollMs }) };
       } catch (err) {
         return { name, error: (err as Error).message };
       }
@@ -93,25 +96,19 @@ export async function soakGuests(
   await roomFor(openstack, o.concurrent);
   const key = await makeKey(openstack, dir, `${o.prefix}-key`);
   const results: Booted[] = [];
-  const cleanUp = async (batch: Booted[]) => {
-    const booted = batch.flatMap((b) => ('guest' in b ? [b.guest] : []));
-    const failed = batch.filter((b) => 'error' in b).map((b) => b.name);
-    await deleteGuests(openstack, booted);
-    // A failed one has no floating IP of its own to delete here (or it was never made).
-    if (failed.length > 0) await openstack('server', 'delete', '--wait', ...failed).catch(() => undefined);
-  };
-  for (let i = 1; i <= o.sequential; i++) {
-    const batch = await bootBatch(openstack, dir, node, [`${o.prefix}-s${i}`], key);
-    results.push(...batch);
-    await checkNoPortDown(node);
-    await cleanUp(batch);
-  }
-  if (o.concurrent > 0) {
-    const names = Array.from({ length: o.concurrent }, (_, i) => `${o.prefix}-c${i + 1}`);
+  // One batch of one per sequential guest, then one batch of them all at once.
+  const batches = [
+    ...Array.from({ length: o.sequential }, (_, i) => [`${o.prefix}-s${i + 1}`]),
+    ...(o.concurrent > 0 ? [Array.from({ length: o.concurrent }, (_, i) => `${o.prefix}-c${i + 1}`)] : []),
+  ];
+  for (const names of batches) {
     const batch = await bootBatch(openstack, dir, node, names, key);
     results.push(...batch);
     await checkNoPortDown(node);
-    await cleanUp(batch);
+    await deleteGuests(openstack, guestsOf(batch));
+    // A failed one has no floating IP of its own to delete here (or it was never made).
+    const failed = batch.filter((b) => 'error' in b).map((b) => b.name);
+    if (failed.length > 0) await openstack('server', 'delete', '--wait', ...failed).catch(() => undefined);
   }
   await openstack('keypair', 'delete', key.name);
   const ok = results.flatMap((r) => ('times' in r ? [{ name: r.name, ...r.times }] : []));
@@ -145,7 +142,7 @@ export async function bootGuests(
   const batch = await bootBatch(openstack, dir, node, names, key);
   const failed = batch.flatMap((b) => ('error' in b ? [`${b.name}: ${b.error}`] : []));
   assert.deepEqual(failed, [], failed.join('\n\n'));
-  return batch.flatMap((b) => ('guest' in b ? [b.guest] : []));
+  return guestsOf(batch);
 }
 
 /**
@@ -211,11 +208,9 @@ export async function checkDownPortIsSeen(
   await checkSsh(openstack, node, guest);
 }
 
-/** OVN's southbound database through the node's ovn-controller (its remote, already resolved). */
+/** OVN's southbound database, through the node's ovn-controller container. */
 async function southbound(node: CloudNode): Promise<(...args: string[]) => Promise<string>> {
-  const remote = await node.runInPod('ovs-vsctl', ['get', 'Open_vSwitch', '.', 'external_ids:ovn-remote']);
-  assert.equal(remote.exitCode, 0, remote.output);
-  const db = remote.output.trim().replace(/^"|"$/g, '');
+  const db = await southboundRemote(node);
   return async (...args: string[]) => {
     const r = await node.runInPod('ovn-sbctl', [`--db=${db}`, ...args]);
     assert.equal(r.exitCode, 0, `ovn-sbctl ${args.join(' ')}: ${r.output}`);
