@@ -90,3 +90,17 @@ export class BuildError extends PodstackError {
     this.image = image;
   }
 }
+
+/** A change would stop running guests, and the user has not allowed it: nothing was changed. */
+export class GuestRestartError extends PodstackError {
+  constructor(units: readonly { unit: string; guests: readonly string[]; why: string }[]) {
+    const lines = units.map(
+      (u) =>
+        `${u.unit}: ${u.why}; it runs ${u.guests.length} guest(s): ${u.guests.join(', ') || '(none listed)'}`,
+    );
+    super(`this change would stop running guests:\n  ${lines.join('\n  ')}`, {
+      exitCode: 2,
+      hint: 'Stop or migrate them first, or run `podstack up --allow-guest-restart` to let them restart (nova starts them again). Nothing was changed.',
+    });
+  }
+}

@@ -204,10 +204,7 @@ export const neutron = defineService({
             'ovn-metadata-agent',
             ctx.image('neutron'),
             [
-              'tini',
-              '-s',
-              '--',
-              'neutron-ovn-metadata-agent',
+              'podstack-metadata-agent',
               '--config-file',
               '/etc/neutron/neutron.conf',
               '--config-file',

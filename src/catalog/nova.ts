@@ -1,6 +1,6 @@
 import type { V1Container, V1Volume } from '@kubernetes/client-node';
 import { type IniOverrides, mergeIni, renderIni } from '../config/ini.js';
-import { componentLabels, daemonSet, job, secret, startContainer } from '../model/objects.js';
+import { ANNOTATION, componentLabels, daemonSet, job, secret, startContainer } from '../model/objects.js';
 import {
   apiObjects,
   authtokenSection,
@@ -361,7 +361,17 @@ export const nova = defineService({
  * everything else they share through the pod's loopback, so nothing of the pod is reachable
  * from outside it. Both are privileged: libvirtd makes the guests' taps and runs QEMU,
  * nova-compute plugs the taps through os-vif and Open vSwitch.
+ *
+ * The guests live as long as the pod, not as long as any one container: the pod's network
+ * namespace holds their taps, its shared PID namespace adopts their QEMU when libvirtd's
+ * container ends, and podstack-libvirtd starts libvirtd (so QEMU) in a cgroup of its own outside
+ * the container's. libvirt's state is on pod volumes, so a new libvirtd container (a crash, a new
+ * image) takes the running guests over. Engines replace a changed container of this pod alone;
+ * replacing the pod itself stops the guests, which the plan marks (ANNOTATION.guests).
  */
+/** libvirtd on the node pod's loopback (images/nova-compute/libvirtd.conf). */
+const LIBVIRT_URI = 'qemu+tcp://127.0.0.1/system';
+
 function computeNode(
   cloud: string,
   image: string,
@@ -373,24 +383,34 @@ function computeNode(
     hostPath: { path: `/var/lib/podstack/${cloud}/nova-instances`, type: 'DirectoryOrCreate' },
   };
   const { volumes, volumeMounts } = podMounts([configMount(COMPUTE_SECRET)]);
+  const libvirtState = podMounts([
+    { name: 'libvirt-run', source: { emptyDir: true }, path: '/run/libvirt' },
+    { name: 'libvirt-lib', source: { emptyDir: true }, path: '/var/lib/libvirt' },
+    { name: 'libvirt-domains', source: { emptyDir: true }, path: '/etc/libvirt/qemu' },
+  ]);
   const privileged = { privileged: true };
   const nodeName = { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } };
-  const shared = [...volumeMounts, { name: 'instances', mountPath: INSTANCES }];
-  return daemonSet('nova-compute', labels, {
-    // The node's name is the hypervisor's: nova keeps its guests' records by it.
-    volumes: [...volumes, instances, ...parts.flatMap((p) => p.volumes)],
+  const instancesMount = { name: 'instances', mountPath: INSTANCES };
+  const ds = daemonSet('nova-compute', labels, {
+    shareProcessNamespace: true,
+    volumes: [...volumes, instances, ...libvirtState.volumes, ...parts.flatMap((p) => p.volumes)],
     containers: [
       {
-        ...startContainer('libvirt', image, ['podstack-libvirtd'], { volumeMounts: shared, env: [nodeName] }),
+        ...startContainer('libvirt', image, ['podstack-libvirtd'], {
+          // Not nova.conf: libvirtd reads none of it, and a nova.conf change must not replace it.
+          volumeMounts: [instancesMount, ...libvirtState.volumeMounts],
+          // The node's name is the hypervisor's: nova keeps its guests' records by it.
+          env: [nodeName, { name: 'PODSTACK_LIBVIRT_CGROUP', value: `podstack-${cloud}-libvirt` }],
+        }),
         securityContext: privileged,
         readinessProbe: {
-          exec: { command: ['virsh', '-c', 'qemu+tcp://127.0.0.1/system', 'version'] },
+          exec: { command: ['virsh', '-c', LIBVIRT_URI, 'version'] },
           periodSeconds: 5,
         },
       },
       {
         ...startContainer('nova-compute', image, ['podstack-nova-compute'], {
-          volumeMounts: shared,
+          volumeMounts: [...volumeMounts, instancesMount],
           env: [nodeName],
         }),
         securityContext: privileged,
@@ -398,4 +418,9 @@ function computeNode(
       ...parts.flatMap((p) => p.containers),
     ],
   });
+  const annotations = {
+    [ANNOTATION.guests]: 'libvirt',
+    [ANNOTATION.listGuests]: JSON.stringify(['virsh', '-c', LIBVIRT_URI, 'list', '--name']),
+  };
+  return { ...ds, metadata: { ...ds.metadata, annotations } };
 }

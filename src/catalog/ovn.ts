@@ -71,6 +71,9 @@ export const ovn = defineService({
   node(ctx) {
     const image = ctx.image('ovn');
     const run = { name: 'openvswitch-run', mountPath: '/var/run/openvswitch' };
+    // The switch's database (bridges, and the guests' ports nova added) lives as long as the
+    // pod, not as long as ovsdb-server's container: a new one must find the guests' ports.
+    const db = { name: 'openvswitch-db', mountPath: '/var/lib/openvswitch' };
     const nodeName = { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } };
     const [network, prefix] = ctx.spec.network.external.split('/');
     const gateway = network!.replace(/\d+$/, (last) => String(Number(last) + 1));
@@ -84,10 +87,14 @@ export const ovn = defineService({
     });
     return {
       service: 'ovn',
-      volumes: [{ name: 'openvswitch-run', emptyDir: {} }],
+      volumes: [
+        { name: 'openvswitch-run', emptyDir: {} },
+        { name: 'openvswitch-db', emptyDir: {} },
+      ],
       dependsOn: ['ovn-central'],
       containers: [
         container('ovsdb-server', ['podstack-ovs-db', '--remote=ptcp:6640:127.0.0.1'], {
+          volumeMounts: [run, db],
           readinessProbe: { exec: { command: ['ovs-vsctl', 'show'] }, periodSeconds: 5 },
         }),
         container('ovs-vswitchd', ['podstack-ovs-vswitchd'], {

@@ -164,6 +164,10 @@ withEngine(program.command('up'))
     'bring the cloud to what cloud.yaml describes: install, init, build, apply, wait until healthy',
   )
   .option('--no-install', 'do not install missing host packages')
+  .option(
+    '--allow-guest-restart',
+    'apply a change that stops running guests (a new node pod); without it such a change is refused',
+  )
   .option('--concurrency <n>', 'units applied at once', (v) => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a whole number of at least 1');
@@ -171,7 +175,15 @@ withEngine(program.command('up'))
   })
   .addOption(output(['text', 'json'], 'text'))
   .action(
-    async (o: EngineOptions & { install: boolean; concurrency?: number; output: string }, cmd: Command) => {
+    async (
+      o: EngineOptions & {
+        install: boolean;
+        concurrency?: number;
+        output: string;
+        allowGuestRestart?: boolean;
+      },
+      cmd: Command,
+    ) => {
       const { up } = await lib.up();
       const opts = projectOptions(cmd);
       const r = await up({
@@ -179,6 +191,7 @@ withEngine(program.command('up'))
         report: opts.report ?? silent,
         engine: engineChoice(o),
         installHostPackages: o.install,
+        allowGuestRestart: o.allowGuestRestart === true,
         ...(o.concurrency ? { concurrency: o.concurrency } : {}),
       });
       if (o.output === 'json') {

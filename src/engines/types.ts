@@ -37,6 +37,11 @@ export interface ApplyOptions {
    * The Podman engine always waits: it is what starts units in dependency order.
    */
   readonly wait?: boolean;
+  /**
+   * Let a change stop running guests (a new node pod). Without it, `up` refuses such a change
+   * before it changes anything, and names the guests.
+   */
+  readonly allowGuestRestart?: boolean;
 }
 
 export interface ApplyResult {

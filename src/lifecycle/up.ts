@@ -20,6 +20,8 @@ export interface UpOptions extends Omit<ProjectOptions, 'engine'> {
   readonly concurrency?: number;
   /** Seconds a Deployment may take to become ready (default 300). */
   readonly readyTimeout?: number;
+  /** Apply changes that stop running guests (see ApplyOptions). */
+  readonly allowGuestRestart?: boolean;
 }
 
 export interface UpResult {
@@ -89,6 +91,7 @@ export async function up(o: UpOptions): Promise<UpResult> {
     report: o.report,
     ...(o.concurrency ? { concurrency: o.concurrency } : {}),
     ...(o.readyTimeout ? { readyTimeout: o.readyTimeout } : {}),
+    ...(o.allowGuestRestart ? { allowGuestRestart: true } : {}),
   });
   const revision = await recordRevision(project, apply);
   // A cluster restarts its pods itself; Podman needs systemd's help after a reboot.

@@ -66,6 +66,14 @@ export const ANNOTATION = {
   configHash: 'podstack.dev/config-hash',
   /** Hash of the unit an object belongs to: engines compare it to decide what changed. */
   unitHash: 'podstack.dev/unit-hash',
+  /**
+   * On a workload whose pod runs guests (the value: the container that runs them): replacing the pod
+   * stops them, so engines replace its changed containers alone, and replace the pod only when
+   * the user allows guests to restart.
+   */
+  guests: 'podstack.dev/guests',
+  /** With `guests`: the command (JSON argv) that prints the running guests' names, one a line, in that container. */
+  listGuests: 'podstack.dev/list-guests',
 } as const;
 
 /** Selector labels for a component of a service; the plan adds the cloud-wide ones. */

@@ -34,9 +34,19 @@ export interface Plan {
 /** What applying a plan would do to one unit, as an engine sees it against what runs. */
 export type ChangeAction = 'create' | 'update' | 'unchanged' | 'delete';
 
+/**
+ * How a change reaches what runs: rolled (no outage), restarted (an outage, and why), or
+ * guest-affecting (running guests stop: `up` asks for --allow-guest-restart first).
+ */
+export interface ChangeEffect {
+  readonly kind: 'rolled' | 'restarted' | 'guests';
+  readonly detail: string;
+}
+
 export interface UnitChange {
   readonly unit: string;
   readonly action: ChangeAction;
   /** What differs, for updates: object kinds and names, or a short reason. */
   readonly details: readonly string[];
+  readonly effect?: ChangeEffect;
 }

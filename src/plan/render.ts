@@ -46,6 +46,12 @@ const SYMBOL: Record<UnitChange['action'], string> = {
   delete: '-',
 };
 
+const EFFECT: Record<NonNullable<UnitChange['effect']>['kind'], string> = {
+  rolled: 'rolled, no outage',
+  restarted: 'restarted, an outage',
+  guests: 'STOPS GUESTS',
+};
+
 /** The plan as people read it: wave by wave, each unit with its objects and what will happen to it. */
 export function planToText(plan: Plan, changes?: readonly UnitChange[]): string {
   const lines: string[] = [];
@@ -62,6 +68,8 @@ export function planToText(plan: Plan, changes?: readonly UnitChange[]): string 
       if (unit.dependsOn.length > 0)
         lines.push(`  ${' '.repeat(mark.length + 21)}after: ${unit.dependsOn.join(', ')}`);
       for (const d of change?.details ?? []) lines.push(`  ${' '.repeat(mark.length + 21)}${d}`);
+      if (change?.effect)
+        lines.push(`  ${' '.repeat(mark.length + 21)}${EFFECT[change.effect.kind]}: ${change.effect.detail}`);
     }
   });
   for (const c of changes?.filter((x) => x.action === 'delete') ?? [])

@@ -75,8 +75,29 @@ describe('podman translation', () => {
     assert.ok(computeArgs.includes('c1-host-var-lib-podstack-c1-nova-instances:/var/lib/nova/instances'));
     assert.ok(computeArgs.includes('NODE_NAME=node1'), computeArgs.join(' '));
     assert.ok(computeArgs.includes('--privileged'));
-    // The switch's sockets: an emptyDir, made empty again with every new pod.
-    assert.deepEqual(node.scratch, ['c1-nova-compute-openvswitch-run']);
+    // What lives as long as the pod, not as long as a container: libvirt's state (so a new libvirtd
+    // takes its guests over) and the switch's sockets and database. emptyDirs: empty in a new pod.
+    assert.deepEqual(node.scratch, [
+      'c1-nova-compute-libvirt-run',
+      'c1-nova-compute-libvirt-lib',
+      'c1-nova-compute-libvirt-domains',
+      'c1-nova-compute-openvswitch-run',
+      'c1-nova-compute-openvswitch-db',
+    ]);
+    // One PID namespace for the pod: the guests' QEMU is adopted by the pod, not killed with libvirtd.
+    assert.equal(node.sharePid, true);
+    assert.equal(node.guests?.container, 'libvirt');
+    // A container's hash covers the config it mounts: a nova.conf change is nova-compute's alone,
+    // never libvirt's, the switch's or the pod's.
+    const debug = translatePlan(
+      planOf(
+        'name: c1\nnetwork: {subnet: 10.89.9.0/24}\nservices:\n  keystone: {port: 15000}\n  nova:\n    config:\n      nova.conf: {DEFAULT: {debug: true}}\n',
+      ),
+      names,
+    ).get('nova-compute')!;
+    assert.equal(debug.podHash, node.podHash);
+    const changed = debug.containers.filter((c, i) => c.hash !== node.containers[i]!.hash).map((c) => c.name);
+    assert.deepEqual(changed, ['nova-compute']);
     for (const name of ['ovsdb-server', 'ovs-vswitchd', 'ovn-controller'])
       assert.ok(
         node.containers

@@ -8,6 +8,7 @@ import type {
 } from '@kubernetes/client-node';
 import { ANNOTATION, isWorkload, LABEL, WAIT_CONTAINER } from '../../model/objects.js';
 import type { PlannedUnit } from '../../model/unit.js';
+import { isCrashing } from '../shared/limits.js';
 import type { UnitState } from '../types.js';
 
 /**
@@ -45,8 +46,6 @@ const FATAL_WAITING = new Set([
   'CreateContainerConfigError',
   'CreateContainerError',
 ]);
-/** A crash loop this long is a failure, not a slow start (dependencies were waited for before). */
-export const CRASH_RESTARTS = 3;
 
 export const keyOf = (o: { kind?: string; metadata?: { name?: string } }) => `${o.kind}/${o.metadata?.name}`;
 
@@ -162,10 +161,18 @@ function containerProblem(pod: string, c: V1ContainerStatus, init: boolean): Hea
       reason: `${c.name}: ${waiting.reason}${waiting.message ? `: ${waiting.message}` : ''}`,
       logOf,
     };
-  if (waiting?.reason === 'CrashLoopBackOff' && c.restartCount >= CRASH_RESTARTS)
+  const running = c.state?.running;
+  if (
+    isCrashing({
+      restarts: c.restartCount,
+      running: !!running,
+      ...(running?.startedAt ? { startedAt: new Date(running.startedAt).toISOString() } : {}),
+    })
+  )
     return {
       state: 'failed',
-      fatal: true,
+      // Down in a crash loop, `up` need not wait any longer; a run that just began may hold.
+      fatal: !running,
       reason: `${c.name} keeps crashing (${c.restartCount} restarts)`,
       logOf,
     };

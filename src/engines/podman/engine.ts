@@ -1,17 +1,18 @@
 import { rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { PodstackError } from '../../errors.js';
+import { GuestRestartError, PodstackError } from '../../errors.js';
 import type { Reporter } from '../../events.js';
 import { LABEL } from '../../model/objects.js';
 import type { Plan, PlannedUnit, UnitChange } from '../../model/unit.js';
 import type { Podman } from '../../podman/runner.js';
+import { LIMITS } from '../shared/limits.js';
 import { runGraph } from '../shared/schedule.js';
 import type { ApplyOptions, ApplyResult, Engine, UnitStatus } from '../types.js';
 import { configDiffers, writeConfig } from './config.js';
 import { gatewayOf } from './network.js';
 import { WorkloadRunner } from './run.js';
-import { classify, configChange, isCurrent, type PsEntry, workloadChange } from './state.js';
+import { classify, configChange, isCurrent, type PsEntry, podActions, workloadChange } from './state.js';
 import {
   PODMAN_LABEL,
   type PodmanNames,
@@ -207,9 +208,15 @@ export class PodmanEngine implements Engine {
   }
 
   async apply(plan: Plan, options: ApplyOptions): Promise<ApplyResult> {
-    const o = { concurrency: 4, readyTimeout: 300, jobTimeout: 900, ...options };
+    const o = {
+      concurrency: 4,
+      readyTimeout: LIMITS.readyTimeout,
+      jobTimeout: LIMITS.jobTimeout,
+      ...options,
+    };
     const observed = await this.observe();
     const workloads = translatePlan(plan, this.names);
+    if (!o.allowGuestRestart) await this.refuseGuestRestarts(workloads, observed);
     const changed: string[] = [];
     const unchanged: string[] = [];
     const units = new Map(plan.units.map((u) => [u.name, u]));
@@ -242,6 +249,37 @@ export class PodmanEngine implements Engine {
     return { changed, unchanged, removed };
   }
 
+  /**
+   * Refuses, before anything changes, a plan that would make a new pod where guests run (or
+   * remove it), naming them: replacing a container of that pod keeps them, a new pod does not.
+   */
+  private async refuseGuestRestarts(
+    workloads: ReadonlyMap<string, PodmanWorkload>,
+    observed: Observed,
+  ): Promise<void> {
+    const refused: { unit: string; guests: string[]; why: string }[] = [];
+    for (const w of workloads.values()) {
+      const existing = observed.byUnit.get(w.unit) ?? [];
+      if (!w.guests || !existing.some((e) => e.State === 'running')) continue;
+      const a = podActions(w, existing);
+      if (a.pod !== 'replace') continue;
+      const guests = await this.guestsOf(`${w.name}-${w.guests.container}`, w.guests.list);
+      if (guests.length > 0) refused.push({ unit: w.unit, guests, why: a.why ?? 'a new pod' });
+    }
+    if (refused.length > 0) throw new GuestRestartError(refused);
+  }
+
+  /** The guests a container runs, by the plan's own command for listing them. */
+  private async guestsOf(container: string, list: readonly string[]): Promise<string[]> {
+    if (list.length === 0) return ['(unknown: the plan gives no way to list them)'];
+    const r = await this.podman.run(['exec', container, ...list]);
+    if (r.exitCode !== 0) return [`(unknown: ${r.stderr.trim().split('\n').pop() ?? 'listing failed'})`];
+    return r.stdout
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean);
+  }
+
   /** Removes what podstack created for units that left the plan. Volumes are data: they stay. */
   private async prune(plan: Plan, observed: Observed): Promise<string[]> {
     const wanted = new Set(plan.units.map((u) => u.name));
@@ -260,7 +298,10 @@ export class PodmanEngine implements Engine {
     const changes: UnitChange[] = [];
     for (const unit of plan.units) {
       const w = workloads.get(unit.name);
-      const existing = observed.byUnit.get(unit.name) ?? [];
+      const listed = observed.byUnit.get(unit.name) ?? [];
+      // Restart counts: the plan shows a crash-looping container as one `up` will replace.
+      const existing =
+        w?.kind === 'deployment' && listed.length > 0 ? await this.runner.inspect(listed) : listed;
       const change = w ? workloadChange(w, existing) : configChange(await configDiffers(unit, this.names));
       changes.push({ unit: unit.name, ...change });
     }
@@ -296,7 +337,7 @@ export class PodmanEngine implements Engine {
     const existing = observed.byUnit.get(w.unit) ?? [];
     const inspected =
       w.kind === 'deployment' && existing.length > 0
-        ? await this.runner.inspectMains(w).catch(() => existing)
+        ? await this.runner.inspect(existing).catch(() => existing)
         : existing;
     const c = classify(w, inspected.length > 0 ? inspected : existing);
     if (!c.probe) {

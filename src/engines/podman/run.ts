@@ -1,9 +1,10 @@
 import { UnitFailedError } from '../../errors.js';
 import type { Reporter } from '../../events.js';
 import type { Podman } from '../../podman/runner.js';
+import { isCrashing } from '../shared/limits.js';
 import { sleep } from '../shared/poll.js';
 import { probe } from './probe.js';
-import { CRASH_RESTARTS, isCurrent, type PsEntry, restartedAt } from './state.js';
+import { type ContainerAction, isCurrent, type PsEntry, podActions, restartedAt } from './state.js';
 import { PODMAN_LABEL, type PodmanNames, type PodmanWorkload, podmanLabels } from './translate.js';
 
 type InfraInspect = { NetworkSettings: { Networks?: Record<string, { IPAddress: string }> } };
@@ -35,11 +36,65 @@ export class WorkloadRunner {
     o: RunOptions,
     addresses: ReadonlyMap<string, string>,
   ): Promise<boolean> {
-    if (isCurrent(w, existing)) {
-      if (w.kind === 'deployment') await this.waitReady(w, o, addresses);
+    if (w.kind === 'job') return this.applyJob(w, existing, o);
+    // Restart counts decide whether a running container is healthy or crash-looping: `up`
+    // replaces a broken container as it replaces a changed one.
+    const seen = existing.length > 0 ? await this.inspect(existing) : existing;
+    const a = podActions(w, seen);
+    const touched = a.containers.filter((c) => c.action !== 'keep');
+    if (a.pod === 'keep' && touched.length === 0) {
+      await this.waitReady(w, o, addresses);
       return false;
     }
-    const running = w.kind === 'job' ? existing.find((e) => e.State === 'running') : undefined;
+    if (a.pod === 'keep') {
+      o.report({
+        type: 'unit',
+        unit: w.unit,
+        state: 'replacing',
+        detail: touched.map((c) => `${c.name}${c.why ? ` (${c.why})` : ''}`).join(', '),
+      });
+      await this.replaceContainers(w, a.containers);
+      await this.waitReady(w, o, addresses);
+      return true;
+    }
+    o.report({
+      type: 'unit',
+      unit: w.unit,
+      state: existing.length > 0 ? 'replacing' : 'creating',
+      ...(a.why && existing.length > 0 ? { detail: a.why } : {}),
+    });
+    await this.remove(w.name, existing);
+    await this.beforeCreate();
+    await this.emptyScratch(w);
+    await this.createPod(w);
+    for (const c of w.containers) {
+      const name = await this.createContainer(w, c);
+      if (c.role === 'init') await this.runToCompletion(w, name, o.jobTimeout);
+    }
+    await this.podman.ok(['pod', 'start', w.name]);
+    await this.waitReady(w, o);
+    return true;
+  }
+
+  /**
+   * Replaces some containers of a pod that stays, one at a time, in the pod's order: its
+   * namespaces, volumes and the other containers (and what they run: guests) go on.
+   */
+  private async replaceContainers(w: PodmanWorkload, actions: readonly ContainerAction[]): Promise<void> {
+    for (const a of actions) {
+      const name = `${w.name}-${a.name}`;
+      if (a.action === 'keep') continue;
+      if (a.action !== 'create') await this.podman.run(['rm', '-f', '-t', '10', name]);
+      if (a.action === 'remove') continue;
+      const c = w.containers.find((x) => x.name === a.name)!;
+      await this.createContainer(w, c);
+      await this.podman.ok(['start', name]);
+    }
+  }
+
+  private async applyJob(w: PodmanWorkload, existing: readonly PsEntry[], o: RunOptions): Promise<boolean> {
+    if (isCurrent(w, existing)) return false;
+    const running = existing.find((e) => e.State === 'running');
     if (running) {
       // A bootstrap Job still running (another podstack started it) is waited for, never killed:
       // a half-run bootstrap is worse than a finished one.
@@ -54,15 +109,9 @@ export class WorkloadRunner {
     o.report({ type: 'unit', unit: w.unit, state: existing.length > 0 ? 'replacing' : 'creating' });
     await this.remove(w.name, existing);
     await this.beforeCreate();
-    await this.emptyScratch(w);
-    if (w.kind === 'deployment') await this.createPod(w);
     for (const c of w.containers) {
       const name = await this.createContainer(w, c);
-      if (c.role === 'init' || w.kind === 'job') await this.runToCompletion(w, name, o.jobTimeout);
-    }
-    if (w.kind === 'deployment') {
-      await this.podman.ok(['pod', 'start', w.name]);
-      await this.waitReady(w, o);
+      await this.runToCompletion(w, name, o.jobTimeout);
     }
     return true;
   }
@@ -141,10 +190,13 @@ export class WorkloadRunner {
     return failed.length === 0 ? undefined : failed.map((r) => r.detail).join('; ');
   }
 
-  private labelArgs(w: PodmanWorkload, extra: Record<string, string> = {}): string[] {
-    return Object.entries({ ...podmanLabels(this.names.cloud, w.unit, w.hash), ...extra }).flatMap(
-      ([k, v]) => ['--label', `${k}=${v}`],
-    );
+  private labelArgs(w: PodmanWorkload, c?: Container): string[] {
+    const labels = {
+      ...podmanLabels(this.names.cloud, w.unit, c?.hash ?? w.hash),
+      ...(w.kind === 'deployment' ? { [PODMAN_LABEL.podHash]: w.podHash } : {}),
+      ...(c ? { [PODMAN_LABEL.role]: c.role } : {}),
+    };
+    return Object.entries(labels).flatMap(([k, v]) => ['--label', `${k}=${v}`]);
   }
 
   private async createPod(w: PodmanWorkload): Promise<void> {
@@ -159,6 +211,8 @@ export class WorkloadRunner {
       ...w.aliases.flatMap((a) => ['--network-alias', a]),
       ...(w.hostname ? ['--hostname', w.hostname] : []),
       ...w.publish.flatMap((p) => ['--publish', p]),
+      // Guests' QEMU outlives libvirtd's container only in a PID namespace the pod owns.
+      ...(w.sharePid ? ['--share', 'ipc,net,uts,pid'] : []),
     ]);
   }
 
@@ -173,14 +227,7 @@ export class WorkloadRunner {
             ...(w.hostname ? ['--hostname', w.hostname] : []),
             ...w.aliases.flatMap((a) => ['--network-alias', a]),
           ];
-    await this.podman.ok([
-      'create',
-      '--name',
-      name,
-      ...this.labelArgs(w, { [PODMAN_LABEL.role]: c.role }),
-      ...placement,
-      ...c.args,
-    ]);
+    await this.podman.ok(['create', '--name', name, ...this.labelArgs(w, c), ...placement, ...c.args]);
     return name;
   }
 
@@ -244,8 +291,15 @@ export class WorkloadRunner {
 
   /** A container that keeps exiting will never become ready: say so now, with its log, instead of at the timeout. */
   private async failIfDying(w: PodmanWorkload): Promise<void> {
-    const dying = (await this.inspectMains(w)).find(
-      (e) => (e.Restarts ?? 0) >= CRASH_RESTARTS || (e.State === 'exited' && (e.Restarts ?? 0) >= 1),
+    const mains = await this.inspect(await this.mainsOf(w));
+    const dying = mains.find(
+      (e) =>
+        isCrashing({
+          restarts: e.Restarts ?? 0,
+          running: e.State === 'running',
+          startedAt: e.StartedAt ?? '',
+        }) ||
+        (e.State === 'exited' && (e.Restarts ?? 0) >= 1),
     );
     if (!dying) return;
     const name = dying.Names[0] ?? w.name;
@@ -256,28 +310,46 @@ export class WorkloadRunner {
     );
   }
 
-  /** The main containers as PsEntry, with their restart counts (which `podman ps` does not give). */
-  async inspectMains(w: PodmanWorkload): Promise<PsEntry[]> {
-    const names = w.containers.filter((c) => c.role === 'main').map((c) => `${w.name}-${c.name}`);
+  /** The workload's main containers that exist, as `podman ps` lists them. */
+  async mainsOf(w: PodmanWorkload): Promise<PsEntry[]> {
+    return this.podman.json<PsEntry[]>([
+      'ps',
+      '-a',
+      '--format',
+      'json',
+      '--filter',
+      `pod=${w.name}`,
+      '--filter',
+      `label=${PODMAN_LABEL.role}=main`,
+    ]);
+  }
+
+  /** Containers as PsEntry, with their restart counts and start times (which `podman ps` does not give). */
+  async inspect(entries: readonly PsEntry[]): Promise<PsEntry[]> {
+    if (entries.length === 0) return [];
     const states = await this.podman.json<
       {
         Id: string;
         Name: string;
         RestartCount: number;
+        Pod: string;
         Config: { Labels: Record<string, string> | null };
         State: { Status: string; ExitCode: number; StartedAt: string };
       }[]
-    >(['inspect', '--format', 'json', ...names]);
-    return states.map((s) => ({
-      Id: s.Id,
-      Names: [s.Name],
-      Labels: s.Config.Labels,
-      State: s.State.Status,
-      ExitCode: s.State.ExitCode,
-      Pod: '',
-      PodName: w.name,
-      Restarts: s.RestartCount,
-      StartedAt: s.State.StartedAt,
-    }));
+    >(['inspect', '--format', 'json', ...entries.map((e) => e.Id)]);
+    return states.map((s) => {
+      const listed = entries.find((e) => e.Id === s.Id);
+      return {
+        Id: s.Id,
+        Names: [s.Name],
+        Labels: s.Config.Labels,
+        State: s.State.Status,
+        ExitCode: s.State.ExitCode,
+        Pod: s.Pod,
+        PodName: listed?.PodName ?? '',
+        Restarts: s.RestartCount,
+        StartedAt: s.State.StartedAt,
+      };
+    });
   }
 }

@@ -1,5 +1,13 @@
 import type { V1Container, V1PodSpec, V1Probe, V1Volume } from '@kubernetes/client-node';
-import { isWorkload, type KubeObject, LABEL, type Service, type Workload } from '../../model/objects.js';
+import { hashOf } from '../../model/hash.js';
+import {
+  ANNOTATION,
+  isWorkload,
+  type KubeObject,
+  LABEL,
+  type Service,
+  type Workload,
+} from '../../model/objects.js';
 import type { Plan, PlannedUnit } from '../../model/unit.js';
 
 /**
@@ -16,7 +24,10 @@ import type { Plan, PlannedUnit } from '../../model/unit.js';
  */
 
 export const PODMAN_LABEL = {
+  /** On a container: what it runs (its spec and the config it mounts); a Job's: the unit's hash. */
   hash: 'podstack.dev/hash',
+  /** On a pod and its containers: what the pod itself is (ports, names, volumes, namespaces). */
+  podHash: 'podstack.dev/pod-hash',
   role: 'podstack.dev/role',
   /** On the volumes of emptyDirs: they belong to a pod, and go with it on `down`. */
   scratch: 'podstack.dev/scratch',
@@ -28,12 +39,24 @@ export interface ContainerRun {
   /** Arguments for `podman create`, without the name, pod and labels. */
   readonly args: readonly string[];
   readonly readiness?: V1Probe;
+  /**
+   * What this container runs: its arguments and probe, and the data of the ConfigMaps and
+   * Secrets it mounts. A Deployment's container whose hash changed is replaced alone, in the pod
+   * that stays.
+   */
+  readonly hash: string;
 }
 
 export interface PodmanWorkload {
   readonly unit: string;
   readonly kind: 'deployment' | 'job';
   readonly hash: string;
+  /** What the pod itself is; a change makes a new pod (see PODMAN_LABEL.podHash). */
+  readonly podHash: string;
+  /** The pod's containers share one PID namespace (the pod's shareProcessNamespace). */
+  readonly sharePid: boolean;
+  /** Set on a pod that runs guests (ANNOTATION.guests): a new pod stops them. */
+  readonly guests?: { readonly container: string; readonly list: readonly string[] };
   /** Pod name for deployments; the prefix of container names for jobs. */
   readonly name: string;
   readonly hostname?: string;
@@ -144,11 +167,26 @@ function containerArgs(c: V1Container, pod: V1PodSpec, names: PodmanNames, unit:
   return args;
 }
 
+/** The data of every ConfigMap and Secret in the plan, by kind and name. */
+type ConfigData = ReadonlyMap<string, unknown>;
+const configKey = (kind: string, name: string) => `${kind}/${name}`;
+
+/** The data of the ConfigMaps and Secrets a container mounts: part of what it runs. */
+function mountedConfig(c: V1Container, pod: V1PodSpec, config: ConfigData): unknown[] {
+  return (c.volumeMounts ?? []).flatMap((m) => {
+    const v = pod.volumes?.find((x) => x.name === m.name);
+    if (v?.secret?.secretName) return [config.get(configKey('Secret', v.secret.secretName)) ?? null];
+    if (v?.configMap?.name) return [config.get(configKey('ConfigMap', v.configMap.name)) ?? null];
+    return [];
+  });
+}
+
 export function translateWorkload(
   unit: PlannedUnit,
   workload: Workload,
   services: readonly Service[],
   names: PodmanNames,
+  config: ConfigData = new Map(),
 ): PodmanWorkload {
   const template = workload.spec!.template;
   const pod = template.spec!;
@@ -161,28 +199,55 @@ export function translateWorkload(
         ? [hostPathClaim(v.hostPath.path)]
         : [],
   );
-  const run = (c: V1Container, role: 'init' | 'main'): ContainerRun => ({
-    name: c.name,
-    role,
-    args: containerArgs(c, pod, names, unit.name),
-    ...(c.readinessProbe ? { readiness: c.readinessProbe } : {}),
-  });
-  return {
-    unit: unit.name,
-    kind: workload.kind === 'Job' ? 'job' : 'deployment',
-    hash: unit.hash,
-    name: `${names.cloud}-${unit.name}`,
-    ...(pod.hostname ? { hostname: pod.hostname } : {}),
+  const kind = workload.kind === 'Job' ? 'job' : 'deployment';
+  const run = (c: V1Container, role: 'init' | 'main'): ContainerRun => {
+    const args = containerArgs(c, pod, names, unit.name);
+    const readiness = c.readinessProbe;
+    return {
+      name: c.name,
+      role,
+      args,
+      ...(readiness ? { readiness } : {}),
+      hash:
+        kind === 'job'
+          ? unit.hash
+          : hashOf({ role, args, readiness: readiness ?? null, config: mountedConfig(c, pod, config) }),
+    };
+  };
+  const containers = [
+    ...(pod.initContainers ?? []).map((c) => run(c, 'init')),
+    ...pod.containers.map((c) => run(c, 'main')),
+  ];
+  const annotations = workload.metadata.annotations ?? {};
+  const guestContainer = annotations[ANNOTATION.guests];
+  const guests = guestContainer
+    ? { container: guestContainer, list: JSON.parse(annotations[ANNOTATION.listGuests] ?? '[]') as string[] }
+    : undefined;
+  const shape = {
+    hostname: pod.hostname ?? null,
     aliases: selecting.map((s) => s.metadata.name).sort(),
     publish: publishedPorts(pod),
-    containers: [
-      ...(pod.initContainers ?? []).map((c) => run(c, 'init')),
-      ...pod.containers.map((c) => run(c, 'main')),
-    ],
     claims,
     scratch: (pod.volumes ?? []).flatMap((v) =>
       v.emptyDir ? [names.volume(scratchClaim(unit.name, v.name))] : [],
     ),
+    sharePid: pod.shareProcessNamespace === true,
+  };
+  return {
+    unit: unit.name,
+    kind,
+    hash: unit.hash,
+    // Init containers run once, when a pod is made: a change to one needs a new pod.
+    podHash: hashOf({ ...shape, init: containers.filter((c) => c.role === 'init').map((c) => c.hash) }),
+    ...(guests ? { guests } : {}),
+    name: `${names.cloud}-${unit.name}`,
+    ...(pod.hostname ? { hostname: pod.hostname } : {}),
+    aliases: shape.aliases,
+    publish: shape.publish,
+    sharePid: shape.sharePid,
+    containers,
+    claims,
+    scratch: shape.scratch,
     backoffLimit: workload.kind === 'Job' ? (workload.spec?.backoffLimit ?? 2) : 0,
   };
 }
@@ -191,10 +256,17 @@ export function translateWorkload(
 export function translatePlan(plan: Plan, names: PodmanNames): Map<string, PodmanWorkload> {
   const all: KubeObject[] = plan.units.flatMap((u) => u.objects);
   const services = all.filter((o): o is Service => o.kind === 'Service');
+  const config = new Map(
+    all.flatMap((o) =>
+      o.kind === 'Secret' || o.kind === 'ConfigMap'
+        ? [[configKey(o.kind, o.metadata.name), o.data ?? null] as const]
+        : [],
+    ),
+  );
   const out = new Map<string, PodmanWorkload>();
   for (const unit of plan.units) {
     const workload = unit.objects.find(isWorkload);
-    if (workload) out.set(unit.name, translateWorkload(unit, workload, services, names));
+    if (workload) out.set(unit.name, translateWorkload(unit, workload, services, names, config));
   }
   return out;
 }
