@@ -27,6 +27,7 @@ import {
   podmanNode,
   publishedUrls,
   servicesYaml,
+  until,
   uploadImage,
 } from '../_cloud-checks.js';
 import { BROWSER_PACKAGES, checkDashboardWith } from '../_dashboard.js';
@@ -40,6 +41,7 @@ import {
   type Guest,
   soakGuests,
 } from '../_guest-network.js';
+import { checkNodeSurvives, guestUptime, killPart } from '../_node-survival.js';
 
 /**
  * The default cloud, end to end, for real: podstack brings up every service of the catalog in
@@ -273,6 +275,72 @@ describe('the default cloud on podman, end to end', {
       },
       wording: (tap) => new RegExp(`not-ready: .*administratively down.*${tap}`),
     });
+  });
+
+  /** Why the node's unit is not ready in `podstack status`, or undefined when it is. */
+  const nodeUnhealthy = async () => {
+    const r = await podstack('status', '-o', 'json');
+    const units = (JSON.parse(r.stdout) as { units: { unit: string; state: string; reason?: string }[] })
+      .units;
+    const compute = units.find((u) => u.unit === 'nova-compute');
+    return compute?.state === 'ready' ? undefined : `${compute?.state}: ${compute?.reason}`;
+  };
+
+  it('a guest keeps running through a nova-compute config change and a SIGKILL of every node part, twice each', async () => {
+    const guest = kept[0];
+    assert.ok(guest, 'the guests of an earlier test did not boot');
+    const nodeContainers = async () =>
+      Object.fromEntries(
+        Object.entries(await containers()).filter(([n]) => n.startsWith(`${CLOUD}-nova-compute-`)),
+      );
+    await checkNodeSurvives(openstack, node, guest, {
+      label: 'podman',
+      unhealthy: nodeUnhealthy,
+      change: async () => {
+        // There and back: nova.conf's debug on, then off again, each an `up`.
+        for (const nova of ['    config:\n      nova.conf:\n        DEFAULT:\n          debug: true', '']) {
+          const before = await nodeContainers();
+          await writeFile(
+            file,
+            `name: ${CLOUD}\ndataDir: ${join(dir, 'data')}\n${servicesYaml(OFFSET, { nova })}`,
+          );
+          const r = await up({ file, report, installHostPackages: false });
+          assert.ok(r.apply.changed.includes('nova-compute'), r.apply.changed.join(' '));
+          const after = await nodeContainers();
+          const replaced = Object.keys(after).filter((n) => after[n] !== before[n]);
+          assert.deepEqual(replaced, [`${CLOUD}-nova-compute-nova-compute`], 'only nova-compute is replaced');
+        }
+      },
+    });
+  });
+
+  it('up repairs what status calls failed: a crash-looping metadata agent is replaced alone, and up exits 0 once it is healthy', async () => {
+    const guest = kept[0];
+    assert.ok(guest, 'the guests of an earlier test did not boot');
+    const agent = `${CLOUD}-nova-compute-ovn-metadata-agent`;
+    const uptime = await guestUptime(node, guest);
+    const since = Date.now();
+    // A file it needs, gone from its container: every restart of it fails, as after the crash
+    // series of issue 16 (there: a stale namespace name).
+    const rm = await exec('podman', ['exec', agent, 'rm', '/usr/bin/neutron-ovn-metadata-agent']);
+    assert.equal(rm.exitCode, 0, rm.output);
+    await killPart(node, 'neutron-ovn-met');
+    await until('status to call the node failed', 60, 1000, async () => {
+      const why = await nodeUnhealthy();
+      return why?.startsWith('failed') ? undefined : `status says ${why ?? 'ready'}`;
+    });
+    const before = await containers();
+    const r = await up({ file, report, installHostPackages: false });
+    assert.deepEqual(r.apply.changed, ['nova-compute']);
+    const after = await containers();
+    const replaced = Object.keys(after).filter((n) => after[n] !== before[n]);
+    assert.deepEqual(replaced, [agent]);
+    assert.equal(await nodeUnhealthy(), undefined, 'up returned before the node was healthy');
+    const now = await guestUptime(node, guest);
+    assert.ok(
+      now >= uptime + (Date.now() - since) / 1000 - 5,
+      `the guest restarted: ${uptime}s, then ${now}s`,
+    );
   });
 
   it('a floating IP moves to another server, and a router interface goes, without errors or stale MAC bindings', async () => {

@@ -1,0 +1,156 @@
+import assert from 'node:assert/strict';
+import { readlink } from 'node:fs/promises';
+import { exec } from '../src/_exec.js';
+import { type CloudNode, type OpenStack, sshOptions, until } from './_cloud-checks.js';
+import type { Guest } from './_guest-network.js';
+
+/**
+ * Guests outlive everything on their node but the node pod itself: a config change that replaces
+ * a container, and a crash (SIGKILL from the host, as the OOM killer sends) of any process of the
+ * node. Measured as a user feels it: the guest's uptime over SSH, and pings to its floating IP
+ * five times a second from the node, whose longest gap is printed.
+ */
+
+/** A node process by its command name (the kernel's comm, 15 characters at most). */
+export const NODE_PARTS = [
+  'ovn-controller',
+  'nova-compute',
+  'libvirtd',
+  'ovs-vswitchd',
+  'ovsdb-server',
+  'neutron-ovn-met',
+] as const;
+export type NodePart = (typeof NODE_PARTS)[number];
+
+/** The node's network namespace, as the host names it (net:[inode]). */
+async function nodeNetns(node: CloudNode): Promise<string> {
+  const r = await node.run('readlink', ['/proc/self/ns/net']);
+  assert.equal(r.exitCode, 0, r.output);
+  return r.output.trim();
+}
+
+/** The oldest process named `part` in the node's network namespace (the parent of its workers). */
+export async function partPid(node: CloudNode, part: NodePart): Promise<number | undefined> {
+  const ns = await nodeNetns(node);
+  const pids = (await exec('pgrep', ['-x', part])).stdout.split('\n').filter(Boolean).map(Number);
+  const mine: { pid: number; start: number }[] = [];
+  for (const pid of pids) {
+    const net = await readlink(`/proc/${pid}/ns/net`).catch(() => '');
+    if (net !== ns) continue;
+    const stat = await exec('ps', ['-o', 'etimes=', '-p', String(pid)]);
+    mine.push({ pid, start: -Number(stat.stdout.trim() || 0) });
+  }
+  mine.sort((a, b) => a.start - b.start);
+  return mine[0]?.pid;
+}
+
+/** SIGKILL from the host, as the OOM killer sends it: the pid that was killed. */
+export async function killPart(node: CloudNode, part: NodePart): Promise<number> {
+  const pid = await partPid(node, part);
+  assert.ok(pid, `no ${part} process in the node`);
+  process.kill(pid, 'SIGKILL');
+  return pid;
+}
+
+/** SIGKILL from the host, then the time until a new process of the same name runs. */
+export async function crashPart(node: CloudNode, part: NodePart): Promise<number> {
+  const killed = Date.now();
+  const pid = await killPart(node, part);
+  await until(`${part} running again after SIGKILL`, 120, 500, async () => {
+    const now = await partPid(node, part);
+    return now !== undefined && now !== pid ? undefined : `still ${now ?? 'none'}`;
+  });
+  return (Date.now() - killed) / 1000;
+}
+
+/** The guest's uptime in seconds, read over SSH from the node. */
+export async function guestUptime(node: CloudNode, guest: Guest): Promise<number> {
+  let seconds = 0;
+  await until(`uptime of ${guest.name} over ssh`, 20, 2000, async () => {
+    const r = await node.run('ssh', [...sshOptions(guest.key), `root@${guest.fip}`, 'cat /proc/uptime']);
+    const up = Number(r.output.trim().split('\n').pop()?.split(' ')[0]);
+    if (r.exitCode !== 0 || !Number.isFinite(up)) return r.output.slice(-200);
+    seconds = up;
+    return undefined;
+  });
+  return seconds;
+}
+
+/**
+ * Pings `fip` from the node five times a second until stopped; `stop` returns the longest time
+ * between two answers (from the first answer to the last), and how many pings went unanswered.
+ */
+export function pingLoop(
+  node: CloudNode,
+  fip: string,
+): { stop: () => Promise<{ gap: number; lost: number }> } {
+  const marker = `${200 + Math.floor(Math.random() * 50)}`;
+  // -s makes this loop's command line unique, so that stopping it kills this one alone.
+  const running = node.run('timeout', ['900', 'ping', '-D', '-n', '-i', '0.2', '-W', '1', '-s', marker, fip]);
+  return {
+    async stop() {
+      await exec('pkill', ['-INT', '-f', `ping -D -n -i 0.2 -W 1 -s ${marker} ${fip}`]);
+      const r = await running;
+      const times = [...r.output.matchAll(/^\[(\d+\.\d+)\] \d+ bytes from/gm)].map((m) => Number(m[1]));
+      assert.ok(times.length > 10, `the ping loop got ${times.length} answers:\n${r.output.slice(-400)}`);
+      let gap = 0;
+      for (let i = 1; i < times.length; i++) gap = Math.max(gap, times[i]! - times[i - 1]!);
+      const sent = /(\d+) packets transmitted, (\d+) received/.exec(r.output);
+      return { gap, lost: sent ? Number(sent[1]) - Number(sent[2]) : -1 };
+    },
+  };
+}
+
+export interface SurvivalOptions {
+  readonly label: string;
+  /** Applies a config change that replaces nova-compute (and nothing else of the node). */
+  readonly change: () => Promise<void>;
+  /** Why the node's unit is not healthy in `status`, or undefined when it is. */
+  readonly unhealthy: () => Promise<string | undefined>;
+  /** Times each part is killed in a row (the second kill lands on a freshly restarted process). */
+  readonly kills?: number;
+}
+
+/**
+ * The guest keeps running through a nova-compute config change and a SIGKILL of every node part,
+ * each `kills` times in a row: its uptime over SSH never goes back, its floating IP never stops
+ * answering for 2 s, every part comes back by itself, and `status` is healthy again within a
+ * minute with no `up`.
+ */
+export async function checkNodeSurvives(
+  openstack: OpenStack,
+  node: CloudNode,
+  guest: Guest,
+  o: SurvivalOptions,
+): Promise<void> {
+  void openstack;
+  const before = await guestUptime(node, guest);
+  const since = Date.now();
+  const ping = pingLoop(node, guest.fip);
+  const back: string[] = [];
+  let stopped: { gap: number; lost: number } | undefined;
+  try {
+    const changeStart = Date.now();
+    await o.change();
+    back.push(`config change ${((Date.now() - changeStart) / 1000).toFixed(1)}s`);
+    for (const part of NODE_PARTS) {
+      for (let i = 0; i < (o.kills ?? 2); i++) {
+        back.push(`${part} ${(await crashPart(node, part)).toFixed(1)}s`);
+      }
+    }
+    await until('the node healthy in status again, with no up', 60, 1000, o.unhealthy);
+  } finally {
+    stopped = await ping.stop();
+  }
+  const after = await guestUptime(node, guest);
+  const elapsed = (Date.now() - since) / 1000;
+  console.log(
+    `    ${o.label}: guest ${guest.name} kept running (uptime ${before.toFixed(0)}s -> ${after.toFixed(0)}s over ${elapsed.toFixed(0)}s); ` +
+      `longest ping gap ${stopped.gap.toFixed(2)}s, ${stopped.lost} pings unanswered; back after: ${back.join(', ')}`,
+  );
+  assert.ok(
+    after >= before + elapsed - 5,
+    `the guest restarted: uptime ${before}s, then ${after}s ${elapsed}s later`,
+  );
+  assert.ok(stopped.gap < 2, `the floating IP did not answer for ${stopped.gap.toFixed(2)}s`);
+}
