@@ -1,6 +1,7 @@
 import type { V1Container, V1ContainerPort } from '@kubernetes/client-node';
 import { type IniOverrides, mergeIni, renderIni } from '../config/ini.js';
 import {
+  ANNOTATION,
   CONFIG_DIR,
   componentLabels,
   type Deployment,
@@ -164,8 +165,14 @@ export function uwsgiIni(
       'die-on-term': true,
       'no-orphans': true,
       'add-header': 'Connection: close',
-      // SIGTERM (podman stop, a pod's deletion) ends uWSGI rather than reloading it.
+      // SIGTERM (podman stop, a pod's deletion) ends uWSGI rather than reloading it, gracefully:
+      // the workers finish the requests they have, then exit.
       'exit-on-reload': true,
+      'hook-master-start': 'unix_signal:15 gracefully_kill_them_all',
+      'worker-reload-mercy': 20,
+      // A new generation of the API listens beside the old one on the same port while it
+      // starts (engines roll an API so); the kernel shares connections between the two.
+      'reuse-port': true,
       ...extra,
     },
   };
@@ -324,6 +331,9 @@ export interface ApiDeploymentOptions {
   readonly claims?: readonly ClaimDeclaration[];
 }
 
+/** Where a uWSGI API also serves HTTP, inside its own container only (its /tmp). */
+const SURGE_SOCKET = '/tmp/podstack-api.sock';
+
 /**
  * An API as a Deployment, its in-cloud Service and its claims. Claims are handed to the
  * service's user first: a fresh volume (a hostPath or local PV, unlike a Podman volume) is root's.
@@ -351,11 +361,15 @@ export function apiObjects(ctx: RenderContext, o: ApiDeploymentOptions): KubeObj
           },
         ];
   const ports: V1ContainerPort[] = ctx.endpoints.ports(o.type);
-  const api: Deployment = deployment(`${o.name}-api`, labels, {
+  // A uWSGI API also answers on a socket of its own container: while two generations share the
+  // port, an engine asks the new one, and only it, whether it is ready (ANNOTATION.surge).
+  const uwsgi = o.command[0] === 'uwsgi_python3';
+  const command = uwsgi ? [...o.command, '--http-socket', SURGE_SOCKET] : o.command;
+  const made: Deployment = deployment(`${o.name}-api`, labels, {
     volumes,
     ...(init.length > 0 ? { initContainers: init } : {}),
     containers: [
-      startContainer(`${o.name}-api`, ctx.image(o.image), o.command, {
+      startContainer(`${o.name}-api`, ctx.image(o.image), command, {
         user: o.user,
         ports,
         volumeMounts,
@@ -367,6 +381,9 @@ export function apiObjects(ctx: RenderContext, o: ApiDeploymentOptions): KubeObj
       }),
     ],
   });
+  const api: Deployment = uwsgi
+    ? { ...made, metadata: { ...made.metadata, annotations: { [ANNOTATION.surge]: SURGE_SOCKET } } }
+    : made;
   return [
     ...claims.map((c) => persistentVolumeClaim(`${o.name}-${c.name}`, labels, c.size)),
     api,

@@ -1,15 +1,17 @@
 import { PatchStrategy, type V1Job, type V1PodSpec } from '@kubernetes/client-node';
-import { PodstackError } from '../../errors.js';
+import { GuestRestartError, PodstackError } from '../../errors.js';
 import type { Reporter } from '../../events.js';
 import { ANNOTATION, isWorkload, type KubeObject, LABEL } from '../../model/objects.js';
-import type { Plan, PlannedUnit } from '../../model/unit.js';
+import type { ChangeEffect, Plan, PlannedUnit } from '../../model/unit.js';
 import { PreflightError, type PreflightProblem } from '../preflight.js';
+import { LIMITS } from '../shared/limits.js';
 import { waitFor } from '../shared/poll.js';
 import { forEachLimit } from '../shared/schedule.js';
 import type { ApplyOptions, ApplyResult, Engine, UnitChange, UnitStatus } from '../types.js';
 import { type Cluster, messageOf, statusOf, unreachable } from './client.js';
 import { changedFields } from './diff.js';
 import { chooseVersions, servedVersions, WRITABLE_VERSIONS } from './discovery.js';
+import { guestsOf } from './guests.js';
 import { keyOf, type Live, type Observed, unitHealth } from './health.js';
 import { ensureNamespace, removeNamespaceIfEmpty } from './namespace.js';
 import { observeCloud } from './observe.js';
@@ -47,6 +49,16 @@ export interface KubernetesEngineOptions {
  * only watches. What podstack made is found again by its labels, which is how
  * objects that left the plan are pruned and how `down` removes only podstack's.
  */
+/** How a change to a unit's objects reaches its pods: a changed pod template makes new pods. */
+function effectOf(unit: PlannedUnit, details: readonly string[]): ChangeEffect | undefined {
+  const workload = unit.objects.find(isWorkload);
+  if (!workload || workload.kind === 'Job' || !details.some((d) => d.includes('spec.template')))
+    return undefined;
+  if (workload.metadata.annotations?.[ANNOTATION.guests])
+    return { kind: 'guests', detail: 'its DaemonSet makes the node pod again: every guest on it stops' };
+  return { kind: 'restarted', detail: 'a new pod, after the old one stops (strategy Recreate)' };
+}
+
 export class KubernetesEngine implements Engine {
   readonly name = 'kubernetes' as const;
   private readonly cluster: Cluster;
@@ -220,19 +232,7 @@ export class KubernetesEngine implements Engine {
     const observed = await this.observe();
     const planned = new Set<string>();
     const changes: UnitChange[] = [];
-    for (const unit of plan.units) {
-      const details: string[] = [];
-      let created = 0;
-      for (const o of unit.objects) {
-        const desired = await this.toCluster(unit, o);
-        planned.add(keyOf(desired));
-        const detail = await this.objectChange(desired, observed.objects.get(keyOf(desired)));
-        if (detail === 'create') created++;
-        if (detail) details.push(`${keyOf(desired)}: ${detail}`);
-      }
-      const action = created === unit.objects.length ? 'create' : details.length > 0 ? 'update' : 'unchanged';
-      changes.push({ unit: unit.name, action, details });
-    }
+    for (const unit of plan.units) changes.push(await this.unitChange(unit, observed, planned));
     const gone = new Map<string, string[]>();
     for (const [key, live] of observed.objects) {
       if (planned.has(key)) continue;
@@ -241,6 +241,22 @@ export class KubernetesEngine implements Engine {
     }
     for (const [unit, keys] of gone) changes.push({ unit, action: 'delete', details: keys });
     return changes;
+  }
+
+  /** What applying would change in one unit's objects, and how that reaches its pods. */
+  private async unitChange(unit: PlannedUnit, observed: Observed, planned: Set<string>): Promise<UnitChange> {
+    const details: string[] = [];
+    let created = 0;
+    for (const o of unit.objects) {
+      const desired = await this.toCluster(unit, o);
+      planned.add(keyOf(desired));
+      const detail = await this.objectChange(desired, observed.objects.get(keyOf(desired)));
+      if (detail === 'create') created++;
+      if (detail) details.push(`${keyOf(desired)}: ${detail}`);
+    }
+    const action = created === unit.objects.length ? 'create' : details.length > 0 ? 'update' : 'unchanged';
+    const effect = action === 'update' ? effectOf(unit, details) : undefined;
+    return { unit: unit.name, action, details, ...(effect ? { effect } : {}) };
   }
 
   /**
@@ -264,7 +280,13 @@ export class KubernetesEngine implements Engine {
   }
 
   async apply(plan: Plan, options: ApplyOptions): Promise<ApplyResult> {
-    const o = { readyTimeout: 300, jobTimeout: 900, concurrency: 8, wait: true, ...options };
+    const o = {
+      readyTimeout: LIMITS.readyTimeout,
+      jobTimeout: LIMITS.jobTimeout,
+      concurrency: 8,
+      wait: true,
+      ...options,
+    };
     const started = Date.now();
     if (this.checked !== plan) {
       const problems = await this.preflight(plan, o.report);
@@ -273,18 +295,22 @@ export class KubernetesEngine implements Engine {
     await this.apiVersions();
     await ensureNamespace(this.cluster);
     const observed = await this.observe();
+    const repairs = this.failedUnits(plan, observed);
+    if (!o.allowGuestRestart) await this.refuseGuestRestarts(plan, observed, repairs);
+    const gone = await this.repair(repairs, observed, o.report);
     const changed: string[] = [];
     const unchanged: string[] = [];
     let written = 0;
     const planned = new Set<string>();
     // Everything at once (bounded): the cluster orders the start-up itself.
     await forEachLimit(plan.units, o.concurrency, async (unit) => {
-      let unitChanged = false;
-      let replaced = false;
+      let unitChanged = repairs.has(unit.name);
+      let replaced = unitChanged;
       for (const object of unit.objects) {
         const desired = await this.toCluster(unit, object);
         planned.add(keyOf(desired));
-        const result = await this.applyObject(desired, observed.objects.get(keyOf(desired)), o);
+        const live = gone.has(keyOf(desired)) ? undefined : observed.objects.get(keyOf(desired));
+        const result = await this.applyObject(desired, live, o);
         if (result !== 'unchanged') {
           written++;
           unitChanged = true;
@@ -307,6 +333,82 @@ export class KubernetesEngine implements Engine {
       );
     const removed = await this.prune(observed, planned, o.report);
     return { changed, unchanged, removed, written };
+  }
+
+  /** Units `status` calls failed: `up` repairs them even when their plan did not change. */
+  private failedUnits(plan: Plan, observed: Observed): Map<string, string> {
+    const failed = new Map<string, string>();
+    for (const unit of plan.units) {
+      const h = unitHealth(unit, observed);
+      if (h.state === 'failed' && unit.objects.some(isWorkload)) failed.set(unit.name, h.reason ?? 'failed');
+    }
+    return failed;
+  }
+
+  /**
+   * Replaces what is failed with the same spec and data: a failed Job is deleted (and applied
+   * again below, so it runs again), a failed Deployment's or DaemonSet's pods are deleted (their
+   * controller makes them again). Returns the keys of the objects it deleted.
+   */
+  private async repair(
+    repairs: ReadonlyMap<string, string>,
+    observed: Observed,
+    report: Reporter,
+  ): Promise<Set<string>> {
+    const gone = new Set<string>();
+    for (const [unit, why] of repairs) {
+      report({ type: 'unit', unit, state: 'replacing', detail: `repairing: ${why}` });
+      const workload = [...observed.objects.values()].find(
+        (o) => isWorkload(o as KubeObject) && o.metadata.labels?.[LABEL.unit] === unit,
+      );
+      if (workload?.kind === 'Job') {
+        await this.deleteAndWait(workload);
+        gone.add(keyOf(workload));
+        continue;
+      }
+      for (const pod of observed.pods.filter((p) => p.metadata?.labels?.[LABEL.unit] === unit)) {
+        await this.cluster.core
+          .deleteNamespacedPod({ name: pod.metadata!.name!, namespace: this.namespace })
+          .catch((e: unknown) => (statusOf(e) === 404 ? undefined : Promise.reject(e)));
+      }
+    }
+    return gone;
+  }
+
+  /**
+   * Refuses, before anything is written, to replace a pod that runs guests: a node pod whose
+   * template changes (its DaemonSet replaces it) or that is failed (repair deletes it). The
+   * guests are listed by asking the pod itself.
+   */
+  private async refuseGuestRestarts(
+    plan: Plan,
+    observed: Observed,
+    repairs: ReadonlyMap<string, string>,
+  ): Promise<void> {
+    const refused: { unit: string; guests: string[]; why: string }[] = [];
+    for (const unit of plan.units) {
+      const workload = unit.objects.find(isWorkload);
+      if (!workload?.metadata.annotations?.[ANNOTATION.guests]) continue;
+      const desired = await this.toCluster(unit, workload);
+      const live = observed.objects.get(keyOf(desired));
+      if (!live) continue;
+      const why = repairs.has(unit.name)
+        ? `its pod is failed (${repairs.get(unit.name)}) and would be made again`
+        : (await this.templateChanges(desired, live))
+          ? 'its pod template changed, so its DaemonSet makes the pod again'
+          : undefined;
+      if (!why) continue;
+      const pods = observed.pods.filter((p) => p.metadata?.labels?.[LABEL.unit] === unit.name);
+      const guests = await guestsOf(this.cluster, workload, pods);
+      if (guests.length > 0) refused.push({ unit: unit.name, guests, why });
+    }
+    if (refused.length > 0) throw new GuestRestartError(refused);
+  }
+
+  /** Whether applying `desired` changes the live object's pod template (a dry-run apply says). */
+  private async templateChanges(desired: Live, live: Live): Promise<boolean> {
+    const fields = changedFields(live, await this.serverSideApply(desired, true), 1000);
+    return fields.some((f) => f.startsWith('spec.template'));
   }
 
   /** Deletes what podstack made earlier that is no longer in the plan; claims (data) stay. */

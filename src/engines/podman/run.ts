@@ -4,8 +4,23 @@ import type { Podman } from '../../podman/runner.js';
 import { isCrashing } from '../shared/limits.js';
 import { sleep } from '../shared/poll.js';
 import { probe } from './probe.js';
-import { type ContainerAction, isCurrent, type PsEntry, podActions, restartedAt } from './state.js';
+import { CHANGED, type ContainerAction, isCurrent, type PsEntry, podActions, restartedAt } from './state.js';
 import { PODMAN_LABEL, type PodmanNames, type PodmanWorkload, podmanLabels } from './translate.js';
+
+/**
+ * An HTTP GET over a Unix socket, run in a container with python3 (every OpenStack image):
+ * exit 0 for a 2xx or 3xx answer, as a readiness probe counts it.
+ */
+const SOCKET_PROBE = [
+  'import socket, sys',
+  's = socket.socket(socket.AF_UNIX)',
+  's.settimeout(5)',
+  's.connect(sys.argv[1])',
+  "s.sendall(b'GET ' + sys.argv[2].encode() + b' HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n')",
+  'line = s.recv(128).split(b"\\r\\n")[0].decode()',
+  'print(line)',
+  'sys.exit(0 if line.split()[1][0] in "23" else 1)',
+].join('\n');
 
 type InfraInspect = { NetworkSettings: { Networks?: Record<string, { IPAddress: string }> } };
 type Container = PodmanWorkload['containers'][number];
@@ -53,7 +68,7 @@ export class WorkloadRunner {
         state: 'replacing',
         detail: touched.map((c) => `${c.name}${c.why ? ` (${c.why})` : ''}`).join(', '),
       });
-      await this.replaceContainers(w, a.containers);
+      await this.replaceContainers(w, a.containers, o);
       await this.waitReady(w, o, addresses);
       return true;
     }
@@ -80,16 +95,76 @@ export class WorkloadRunner {
    * Replaces some containers of a pod that stays, one at a time, in the pod's order: its
    * namespaces, volumes and the other containers (and what they run: guests) go on.
    */
-  private async replaceContainers(w: PodmanWorkload, actions: readonly ContainerAction[]): Promise<void> {
+  private async replaceContainers(
+    w: PodmanWorkload,
+    actions: readonly ContainerAction[],
+    o: RunOptions,
+  ): Promise<void> {
     for (const a of actions) {
       const name = `${w.name}-${a.name}`;
       if (a.action === 'keep') continue;
+      const c = w.containers.find((x) => x.name === a.name);
+      // A changed API that runs well is rolled; a broken one has nothing to keep serving.
+      if (a.action === 'replace' && c && w.surge && c.readiness?.httpGet && a.why === CHANGED) {
+        await this.surge(w, c, w.surge, o);
+        continue;
+      }
       if (a.action !== 'create') await this.podman.run(['rm', '-f', '-t', '10', name]);
-      if (a.action === 'remove') continue;
-      const c = w.containers.find((x) => x.name === a.name)!;
+      if (a.action === 'remove' || !c) continue;
       await this.createContainer(w, c);
       await this.podman.ok(['start', name]);
     }
+  }
+
+  /**
+   * Rolls an API with no failed request: the new generation starts beside the old one on the
+   * same port (SO_REUSEPORT), is asked alone whether it is ready (through its own socket), and
+   * only then is the old one stopped, gracefully: it finishes what it has, and what was still
+   * queued for it moves to the new one (tcp_migrate_req). If the new one never gets ready it is
+   * removed and the old one goes on serving.
+   */
+  private async surge(w: PodmanWorkload, c: Container, socket: string, o: RunOptions): Promise<void> {
+    const name = `${w.name}-${c.name}`;
+    const next = `${name}-next`;
+    await this.podman.run(['rm', '-f', '-t', '0', next]);
+    await this.createContainer(w, c, next);
+    await this.podman.ok(['start', next]);
+    const path = c.readiness!.httpGet!.path ?? '/';
+    const deadline = Date.now() + o.readyTimeout * 1000;
+    for (let said = false; ; ) {
+      const r = await this.podman.run(['exec', next, 'python3', '-c', SOCKET_PROBE, socket, path], {
+        merge: true,
+      });
+      if (r.exitCode === 0) break;
+      const [state] = await this.podman.json<{ State: { Status: string; ExitCode: number } }[]>([
+        'inspect',
+        '--format',
+        'json',
+        next,
+      ]);
+      if (Date.now() > deadline || state?.State.Status !== 'running') {
+        const log = await this.logTail(next);
+        await this.podman.run(['rm', '-f', '-t', '0', next]);
+        throw new UnitFailedError(
+          w.unit,
+          `the new ${c.name} did not get ready (${r.stdout.trim().split('\n').pop() ?? ''}); the old one still serves`,
+          log,
+        );
+      }
+      if (!said) {
+        o.report({
+          type: 'unit',
+          unit: w.unit,
+          state: 'waiting',
+          detail: `the new ${c.name} starts beside the old one`,
+        });
+        said = true;
+      }
+      await sleep(500);
+    }
+    await this.podman.run(['stop', '-t', '30', name]);
+    await this.podman.run(['rm', '-f', name]);
+    await this.podman.ok(['rename', next, name]);
   }
 
   private async applyJob(w: PodmanWorkload, existing: readonly PsEntry[], o: RunOptions): Promise<boolean> {
@@ -213,11 +288,15 @@ export class WorkloadRunner {
       ...w.publish.flatMap((p) => ['--publish', p]),
       // Guests' QEMU outlives libvirtd's container only in a PID namespace the pod owns.
       ...(w.sharePid ? ['--share', 'ipc,net,uts,pid'] : []),
+      // Two generations of an API share its port while one replaces the other: when the old
+      // one closes its listener, connections still queued there move to the new one instead of
+      // being reset (Linux 5.14+; per network namespace, so per pod).
+      ...(w.surge ? ['--sysctl', 'net.ipv4.tcp_migrate_req=1'] : []),
     ]);
   }
 
-  private async createContainer(w: PodmanWorkload, c: Container): Promise<string> {
-    const name = `${w.name}-${c.name}`;
+  private async createContainer(w: PodmanWorkload, c: Container, as?: string): Promise<string> {
+    const name = as ?? `${w.name}-${c.name}`;
     const placement =
       w.kind === 'deployment'
         ? ['--pod', w.name, ...(c.role === 'main' ? ['--restart', 'always'] : [])]

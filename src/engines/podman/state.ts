@@ -41,6 +41,9 @@ const runsOf = (e: PsEntry): ContainerRuns => ({
 const entryOf = (w: PodmanWorkload, existing: readonly PsEntry[], name: string) =>
   existing.find((e) => e.Names.includes(`${w.name}-${name}`));
 
+/** Why a container whose plan changed is replaced (one that is broken says how it is broken). */
+export const CHANGED = 'its spec or config changed';
+
 /** What `up` does to one container of a pod that stays. */
 export interface ContainerAction {
   readonly name: string;
@@ -76,8 +79,7 @@ export function podActions(w: PodmanWorkload, existing: readonly PsEntry[], now 
   const containers: ContainerAction[] = mains.map((c) => {
     const e = entryOf(w, existing, c.name);
     if (!e) return { name: c.name, action: 'create' };
-    if (e.Labels?.[PODMAN_LABEL.hash] !== c.hash)
-      return { name: c.name, action: 'replace', why: 'its spec or config changed' };
+    if (e.Labels?.[PODMAN_LABEL.hash] !== c.hash) return { name: c.name, action: 'replace', why: CHANGED };
     if (e.State !== 'running') return { name: c.name, action: 'replace', why: `it is ${e.State}` };
     if (isCrashing(runsOf(e), now))
       return { name: c.name, action: 'replace', why: `it keeps crashing (restarted ${e.Restarts} times)` };
@@ -167,12 +169,18 @@ export function workloadChange(w: PodmanWorkload, existing: readonly PsEntry[]):
     };
   const touched = a.containers.filter((c) => c.action !== 'keep');
   if (touched.length === 0) return { action: 'unchanged', details: [] };
+  const rolled = w.surge && touched.every((c) => c.action === 'replace' && c.why === CHANGED);
   return {
     action: 'update',
     details: touched.map((c) => `container ${c.name}: ${c.action}${c.why ? ` (${c.why})` : ''}`),
     effect: w.guests
       ? { kind: 'rolled', detail: 'only these containers are replaced; the guests keep running' }
-      : { kind: 'restarted', detail: `${touched.map((c) => c.name).join(', ')} replaced in place` },
+      : rolled
+        ? { kind: 'rolled', detail: 'the new generation serves beside the old one until it is ready' }
+        : {
+            kind: 'restarted',
+            detail: `${touched.map((c) => c.name).join(', ')} stopped, then started again`,
+          },
   };
 }
 

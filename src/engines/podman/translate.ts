@@ -55,6 +55,11 @@ export interface PodmanWorkload {
   readonly podHash: string;
   /** The pod's containers share one PID namespace (the pod's shareProcessNamespace). */
   readonly sharePid: boolean;
+  /**
+   * Set on an API that can run two generations on one port (ANNOTATION.surge): the Unix socket,
+   * inside the container, where the new one alone is asked whether it is ready.
+   */
+  readonly surge?: string;
   /** Set on a pod that runs guests (ANNOTATION.guests): a new pod stops them. */
   readonly guests?: { readonly container: string; readonly list: readonly string[] };
   /** Pod name for deployments; the prefix of container names for jobs. */
@@ -223,6 +228,7 @@ export function translateWorkload(
   const guests = guestContainer
     ? { container: guestContainer, list: JSON.parse(annotations[ANNOTATION.listGuests] ?? '[]') as string[] }
     : undefined;
+  const surge = annotations[ANNOTATION.surge];
   const shape = {
     hostname: pod.hostname ?? null,
     aliases: selecting.map((s) => s.metadata.name).sort(),
@@ -232,6 +238,7 @@ export function translateWorkload(
       v.emptyDir ? [names.volume(scratchClaim(unit.name, v.name))] : [],
     ),
     sharePid: pod.shareProcessNamespace === true,
+    surge: surge ?? null,
   };
   return {
     unit: unit.name,
@@ -240,6 +247,7 @@ export function translateWorkload(
     // Init containers run once, when a pod is made: a change to one needs a new pod.
     podHash: hashOf({ ...shape, init: containers.filter((c) => c.role === 'init').map((c) => c.hash) }),
     ...(guests ? { guests } : {}),
+    ...(surge ? { surge } : {}),
     name: `${names.cloud}-${unit.name}`,
     ...(pod.hostname ? { hostname: pod.hostname } : {}),
     aliases: shape.aliases,

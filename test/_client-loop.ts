@@ -1,0 +1,130 @@
+import assert from 'node:assert/strict';
+
+/**
+ * Users of a cloud while it changes: `clients` loops, each sending one request after another,
+ * round robin over a token issue and a GET of every API and the dashboard, on the public and
+ * the internal endpoints. A request fails on a network error, a timeout or an unexpected status.
+ */
+
+export interface Endpoint {
+  readonly type: 'identity' | 'compute' | 'image' | 'network' | 'placement' | 'dashboard';
+  /** Base URL, without a trailing slash (the identity one ends in /v3). */
+  readonly url: string;
+}
+
+export interface LoopResult {
+  readonly requests: number;
+  readonly failed: number;
+  /** The first failures, as `<method> <url>: <why>` with the time since the loop began. */
+  readonly failures: readonly string[];
+  /** The longest time any one client waited between two answers, in seconds. */
+  readonly longestGap: number;
+  readonly seconds: number;
+}
+
+const PATHS: Record<Endpoint['type'], string> = {
+  identity: '/projects',
+  compute: '/servers',
+  image: '/v2/images',
+  network: '/v2.0/networks',
+  placement: '/resource_providers',
+  dashboard: '/auth/login/',
+};
+
+export interface LoopOptions {
+  readonly endpoints: readonly Endpoint[];
+  readonly user: string;
+  readonly password: string;
+  readonly project: string;
+  readonly clients?: number;
+}
+
+export function clientLoop(o: LoopOptions): { stop: () => Promise<LoopResult>; requests: () => number } {
+  const identity = o.endpoints.filter((e) => e.type === 'identity');
+  assert.ok(identity.length > 0, 'the loop needs an identity endpoint');
+  const begun = Date.now();
+  let running = true;
+  let requests = 0;
+  let failed = 0;
+  let longestGap = 0;
+  const failures: string[] = [];
+  let token = '';
+  /** Counts a failure (the first ones with their reason); false, for the caller to return. */
+  const fail = (what: string, why: string): false => {
+    failed++;
+    if (failures.length < 20) failures.push(`${((Date.now() - begun) / 1000).toFixed(1)}s ${what}: ${why}`);
+    return false;
+  };
+
+  const issue = async (base: string): Promise<boolean> => {
+    const body = JSON.stringify({
+      auth: {
+        identity: {
+          methods: ['password'],
+          password: { user: { name: o.user, domain: { name: 'Default' }, password: o.password } },
+        },
+        scope: { project: { name: o.project, domain: { name: 'Default' } } },
+      },
+    });
+    const what = `POST ${base}/auth/tokens`;
+    try {
+      const r = await fetch(`${base}/auth/tokens`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+        signal: AbortSignal.timeout(30_000),
+      });
+      await r.arrayBuffer();
+      if (r.status !== 201) return fail(what, `HTTP ${r.status}`);
+      token = r.headers.get('x-subject-token') ?? token;
+      return true;
+    } catch (e) {
+      return fail(what, (e as Error).message);
+    }
+  };
+
+  const get = async (e: Endpoint): Promise<boolean> => {
+    const url = `${e.url}${PATHS[e.type]}`;
+    try {
+      const r = await fetch(url, {
+        headers: e.type === 'dashboard' ? {} : { 'x-auth-token': token },
+        signal: AbortSignal.timeout(30_000),
+      });
+      await r.arrayBuffer();
+      if (r.status !== 200) return fail(`GET ${url}`, `HTTP ${r.status}`);
+      return true;
+    } catch (err) {
+      return fail(`GET ${url}`, (err as Error).message);
+    }
+  };
+
+  const client = async (n: number) => {
+    let last = Date.now();
+    for (let i = n; running; i++) {
+      // Every tenth request a new token; the rest, each endpoint in turn.
+      const e = o.endpoints[i % o.endpoints.length]!;
+      const ok = i % 10 === 0 ? await issue(identity[i % identity.length]!.url) : await get(e);
+      requests++;
+      if (ok) {
+        longestGap = Math.max(longestGap, (Date.now() - last) / 1000);
+        last = Date.now();
+      }
+    }
+  };
+
+  const started = (async () => {
+    assert.ok(await issue(identity[0]!.url), `no token to start with: ${failures.join('; ')}`);
+    failed = 0;
+    failures.length = 0;
+    await Promise.all(Array.from({ length: o.clients ?? 8 }, (_, i) => client(i)));
+  })();
+
+  return {
+    requests: () => requests,
+    async stop() {
+      running = false;
+      await started;
+      return { requests, failed, failures, longestGap, seconds: (Date.now() - begun) / 1000 };
+    },
+  };
+}
