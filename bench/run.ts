@@ -5,23 +5,27 @@
 //                                    path, a first server (create to ACTIVE, ACTIVE to SSH), the
 //                                    dashboard in a browser (login page, Sign In to Instances,
 //                                    Launch to Active), no-op up, and what adding Placement touched
+//                                    and rolls under a client loop: one API's config (Keystone),
+//                                    and the node's (nova.conf: nova-compute replaced, guests kept)
 //   npm run bench -- --from-scratch  also a build from nothing, with an image prefix of its own
 //   npm run bench -- --kubernetes    the same cloud on the test cluster: harness start from cached
 //                                    binaries, cold up until a token, no-op re-apply (objects written),
-//                                    a redeploy, then a first server (create to ACTIVE, to SSH) and
-//                                    the dashboard
+//                                    a redeploy, then a first server (create to ACTIVE, to SSH), the
+//                                    dashboard, and a Keystone config roll under a client loop
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exec } from '../src/_exec.js';
 import { type ProgressEvent, silent } from '../src/events.js';
 import { buildProject } from '../src/lifecycle/build.js';
-import { engineFor } from '../src/lifecycle/engine.js';
+import { type EngineChoice, engineFor } from '../src/lifecycle/engine.js';
 import { writeOpenrc } from '../src/lifecycle/openrc.js';
 import { openProject } from '../src/lifecycle/project.js';
 import { up } from '../src/lifecycle/up.js';
 import type { Plan } from '../src/model/unit.js';
+import { clientLoop, type Endpoint } from '../test/_client-loop.js';
 import {
+  apiPorts,
   bootServer,
   type CloudNode,
   checkComputeUp,
@@ -159,6 +163,8 @@ try {
   line('up with nothing changed, in process', Math.min(...runs), runsOf(runs));
   const noopUp = await wholeProcess(['-f', file, 'up', '--no-install']);
   line('podstack up with nothing changed, whole process (target < 1 s)', Math.min(...noopUp), runsOf(noopUp));
+  await roll('keystone', 'keystone.conf', 'podman', '127.0.0.1');
+  await roll('nova', 'nova.conf', 'podman', '127.0.0.1');
   await addingAService('placement');
 } finally {
   await destroy();
@@ -195,6 +201,58 @@ async function firstServer(node: CloudNode, dashboard: string, label: string): P
   line('dashboard: Sign In until Instances lists the server', times.loginToInstancesSeconds);
   line('dashboard: Launch until the instance is Active', times.launchToActiveSeconds);
   await deleteServer(openstack, 'bench-vm');
+}
+
+/**
+ * A config change of one service (`debug` in its `conf`), applied by `up` while 8 clients send
+ * requests to every API and the dashboard: how long `up` took, and what the clients felt.
+ */
+async function roll(
+  service: string,
+  conf: string,
+  label: string,
+  host: string,
+  engine?: EngineChoice,
+  lines: readonly string[] = [],
+): Promise<void> {
+  const project = await openProject({ file, engine: engine ? 'kubernetes' : 'podman' });
+  const endpoints: Endpoint[] = [
+    ...apiPorts(OFFSET).map((a) => ({
+      type: a.type as Endpoint['type'],
+      url: `http://${host}:${a.port}${a.path}`,
+    })),
+    { type: 'dashboard', url: dashboardUrl(host, OFFSET).replace(/\/$/, '') },
+  ];
+  const loop = clientLoop({
+    endpoints,
+    user: 'admin',
+    password: project.secrets.keystone_admin_password ?? '',
+    project: 'admin',
+  });
+  const yaml = (extra: string) =>
+    [
+      `name: ${CLOUD}`,
+      `dataDir: ${join(dir, 'data')}`,
+      ...lines,
+      servicesYaml(OFFSET, { [service]: extra }),
+    ].join('\n');
+  let seconds = 0;
+  try {
+    await new Promise((r) => setTimeout(r, 5000));
+    await writeFile(file, yaml(`    config:\n      ${conf}:\n        DEFAULT: {debug: true}`));
+    [seconds] = await time(() =>
+      up({ file, report: silent, installHostPackages: false, ...(engine ? { engine } : {}) }),
+    );
+    await new Promise((r) => setTimeout(r, 5000));
+  } finally {
+    const r = await loop.stop();
+    await writeFile(file, yaml(''));
+    line(
+      `${label}: ${service} config roll under 8 clients`,
+      seconds,
+      `${r.requests} requests, ${r.failed} failed, longest gap a client saw ${r.longestGap.toFixed(2)} s`,
+    );
+  }
 }
 
 function runsOf(runs: readonly number[]): string {
@@ -272,6 +330,10 @@ async function benchKubernetes(): Promise<void> {
       dashboardUrl(cluster.nodeIp, OFFSET),
       'kubernetes',
     );
+    await roll('keystone', 'keystone.conf', 'kubernetes', cluster.nodeIp, engine, [
+      `endpoints: {address: ${cluster.nodeIp}}`,
+      `images: {prefix: ${cluster.registry}/podstack, tlsVerify: false}`,
+    ]);
   } finally {
     const { engine: k8s } = await engineFor(await openProject({ file, engine: 'kubernetes' }), engine);
     await k8s.destroy({ purge: true, report: silent });

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { exec } from '../../src/_exec.js';
 import { connect } from '../../src/engines/kubernetes/client.js';
+import { GuestRestartError } from '../../src/errors.js';
 import type { ProgressEvent } from '../../src/events.js';
 import { ensurePackages } from '../../src/host/packages.js';
 import { type EngineChoice, engineFor } from '../../src/lifecycle/engine.js';
@@ -39,6 +40,7 @@ import {
   type Guest,
   soakGuests,
 } from '../_guest-network.js';
+import { checkGuestSurvives, checkPartsComeBack } from '../_node-survival.js';
 import { type Cluster, startCluster } from '../kube-cluster/cluster.js';
 import { objectsOf } from './_objects.js';
 
@@ -59,14 +61,14 @@ let file: string;
 let engine: EngineChoice;
 let disk: string;
 
-/** The test cloud's file; `keystone` adds lines under services.keystone. */
-const cloudYaml = (keystone = '') =>
+/** The test cloud's file; `keystone` adds lines under services.keystone, `more` under others. */
+const cloudYaml = (keystone = '', more: Record<string, string> = {}) =>
   [
     `name: ${CLOUD}`,
     `dataDir: ${join(dir, 'data')}`,
     `endpoints: {address: ${cluster.nodeIp}}`,
     `images: {prefix: ${cluster.registry}/podstack, tlsVerify: false}`,
-    servicesYaml(OFFSET, { keystone }),
+    servicesYaml(OFFSET, { keystone, ...more }),
   ].join('\n');
 
 const report = (e: ProgressEvent) => {
@@ -233,6 +235,48 @@ describe('the default cloud on kubernetes, end to end', {
       },
       // The probe's words come from the kubelet's Unhealthy event.
       wording: (tap) => new RegExp(`not-ready: ovs-vswitchd: not ready: .*administratively down.*${tap}`),
+    });
+  });
+
+  it('a guest keeps running through a SIGKILL of ovn-controller, nova-compute, libvirtd and ovs-vswitchd; a nova.conf change, which needs a new node pod, is refused naming the guest', async () => {
+    const node = kubernetesNode(cluster.kubeconfig, NAMESPACE, CLOUD);
+    const guest = kept[0];
+    assert.ok(guest, 'the guests of an earlier test did not boot');
+    const daemonSet = async () =>
+      (await objectsOf(cluster.kubeconfig, NAMESPACE, CLOUD, 'apps/v1', 'DaemonSet'))[0]?.metadata
+        ?.generation;
+    await checkGuestSurvives(node, guest, {
+      label: 'kubernetes',
+      change: async () => {
+        const generation = await daemonSet();
+        await writeFile(
+          file,
+          cloudYaml('', { nova: '    config:\n      nova.conf:\n        DEFAULT: {debug: true}' }),
+        );
+        await assert.rejects(up({ file, report, engine, installHostPackages: false }), (err: unknown) => {
+          assert.ok(err instanceof GuestRestartError, String(err));
+          assert.match(err.message, /nova-compute: .*instance-[0-9a-f]{8}/);
+          return true;
+        });
+        assert.equal(await daemonSet(), generation, 'the refused change was applied');
+        await writeFile(file, cloudYaml());
+      },
+    });
+  });
+
+  it('every node part killed twice in a row comes back by itself; the guest keeps running; status is healthy within a minute, with no up', async () => {
+    const node = kubernetesNode(cluster.kubeconfig, NAMESPACE, CLOUD);
+    const guest = kept[0];
+    assert.ok(guest, 'the guests of an earlier test did not boot');
+    const project = await openProject({ file, report, engine: 'kubernetes' });
+    const { engine: k8s } = await engineFor(project, engine);
+    await checkPartsComeBack(node, guest, {
+      label: 'kubernetes',
+      kills: 2,
+      unhealthy: async () => {
+        const compute = (await k8s.status(project.plan)).find((u) => u.unit === 'nova-compute');
+        return compute?.state === 'ready' ? undefined : `${compute?.state}: ${compute?.reason}`;
+      },
     });
   });
 
