@@ -127,7 +127,7 @@ withEngine(program.command('plan'))
       lib.render(),
     ]);
     const project = await openProject({ ...projectOptions(cmd), engine: o.engine });
-    if (o.output === 'yaml') return print(planToYaml(project.plan));
+    if (o.output === 'yaml') return print(planToYaml(project.plan, project.secrets));
     const changes = o.offline
       ? undefined
       : await (await engineFor(project, engineChoice(o))).engine.diff(project.plan);

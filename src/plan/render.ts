@@ -17,26 +17,52 @@ function ordered(value: unknown, top = true): unknown {
   return Object.fromEntries(entries.map(([k, v]) => [k, ordered(v, false)]));
 }
 
-/** Secret values never leave podstack: printed Secrets keep their keys and lose their values. */
-export function redact(o: KubeObject): KubeObject {
+/**
+ * Secret values never leave podstack. Without `secrets`, printed Secrets keep their keys and
+ * lose their values. With them (the cloud's secrets.yaml), a Secret's files are shown with each
+ * secret value, and its URL-encoded form, replaced by `<secret:NAME>`: a config change reads as a
+ * diff, and a file that is nothing but a secret reads `<secret:NAME>`. A file that is not text
+ * stays `<redacted>`.
+ */
+export function redact(o: KubeObject, secrets?: Readonly<Record<string, string>>): KubeObject {
   if (o.kind !== 'Secret') return o;
   const { data, ...rest } = o;
-  const stringData = Object.fromEntries(Object.keys(data ?? {}).map((k) => [k, '<redacted>']));
+  const masks = Object.entries(secrets ?? {})
+    .flatMap(([name, value]) => [
+      [value, name],
+      [encodeURIComponent(value), name],
+    ])
+    // Longest first: a value that contains another is masked whole.
+    .sort(([a], [b]) => b!.length - a!.length);
+  const show = (encoded: string): string => {
+    if (!secrets) return '<redacted>';
+    const text = Buffer.from(encoded, 'base64').toString('utf8');
+    if (text.includes('\uFFFD') || Buffer.from(text, 'utf8').toString('base64') !== encoded)
+      return '<redacted>';
+    return masks.reduce((t, [value, name]) => t.split(value!).join(`<secret:${name}>`), text);
+  };
+  const stringData = Object.fromEntries(Object.entries(data ?? {}).map(([k, v]) => [k, show(v)]));
   return { ...rest, stringData };
 }
 
-/** The plan as Kubernetes YAML, one document per object, in dependency order. */
-export function planToYaml(plan: Plan): string {
+/**
+ * The plan as Kubernetes YAML, one document per object, in dependency order; Secrets as
+ * `redact` shows them (give `secrets` to see config files with only the secret values masked).
+ */
+export function planToYaml(plan: Plan, secrets?: Readonly<Record<string, string>>): string {
   const docs: string[] = [];
   for (const unit of plan.units) {
     for (const o of unit.objects) {
-      const body = stringify(ordered(redact(o)), { lineWidth: 0, version: '1.1' });
+      const body = stringify(ordered(redact(o, secrets)), { lineWidth: 0, version: '1.1' });
       docs.push(
         `# unit ${unit.name} (${unit.kind}, depends on: ${unit.dependsOn.join(', ') || 'nothing'})\n${body}`,
       );
     }
   }
-  return `# Secret values are redacted: podstack up applies the real ones.\n---\n${docs.join('---\n')}`;
+  const note = secrets
+    ? '# Secret values are masked (<secret:NAME>, from secrets.yaml): podstack up applies the real ones.'
+    : '# Secret values are redacted: podstack up applies the real ones.';
+  return `${note}\n---\n${docs.join('---\n')}`;
 }
 
 const SYMBOL: Record<UnitChange['action'], string> = {
