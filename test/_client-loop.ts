@@ -19,6 +19,8 @@ export interface LoopResult {
   readonly failures: readonly string[];
   /** The longest time any one client waited between two answers, in seconds. */
   readonly longestGap: number;
+  /** The first requests that took over 2 s, with when they began and how long they took. */
+  readonly slow: readonly string[];
   readonly seconds: number;
 }
 
@@ -48,7 +50,17 @@ export function clientLoop(o: LoopOptions): { stop: () => Promise<LoopResult>; r
   let failed = 0;
   let longestGap = 0;
   const failures: string[] = [];
+  const slow: string[] = [];
   let token = '';
+  /** Runs one request, noting it when it was slow. */
+  const timed = async (what: string, request: () => Promise<boolean>): Promise<boolean> => {
+    const start = Date.now();
+    const ok = await request();
+    const took = (Date.now() - start) / 1000;
+    if (took > 2 && slow.length < 20)
+      slow.push(`${((start - begun) / 1000).toFixed(1)}s ${what}: ${took.toFixed(1)}s`);
+    return ok;
+  };
   /** Counts a failure (the first ones with their reason); false, for the caller to return. */
   const fail = (what: string, why: string): false => {
     failed++;
@@ -103,7 +115,11 @@ export function clientLoop(o: LoopOptions): { stop: () => Promise<LoopResult>; r
     for (let i = n; running; i++) {
       // Every tenth request a new token; the rest, each endpoint in turn.
       const e = o.endpoints[i % o.endpoints.length]!;
-      const ok = i % 10 === 0 ? await issue(identity[i % identity.length]!.url) : await get(e);
+      const base = identity[i % identity.length]!.url;
+      const ok =
+        i % 10 === 0
+          ? await timed(`POST ${base}/auth/tokens`, () => issue(base))
+          : await timed(`GET ${e.url}${PATHS[e.type]}`, () => get(e));
       requests++;
       if (ok) {
         longestGap = Math.max(longestGap, (Date.now() - last) / 1000);
@@ -124,7 +140,7 @@ export function clientLoop(o: LoopOptions): { stop: () => Promise<LoopResult>; r
     async stop() {
       running = false;
       await started;
-      return { requests, failed, failures, longestGap, seconds: (Date.now() - begun) / 1000 };
+      return { requests, failed, failures, longestGap, slow, seconds: (Date.now() - begun) / 1000 };
     },
   };
 }

@@ -22,16 +22,23 @@ export const NODE_PARTS = [
 ] as const;
 export type NodePart = (typeof NODE_PARTS)[number];
 
-/** The node's network namespace, as the host names it (net:[inode]). */
+/**
+ * The node's network namespace, as the host names it (net:[inode]). Asked again while the
+ * process the node is entered through is itself restarting (just killed).
+ */
 async function nodeNetns(node: CloudNode): Promise<string> {
-  const r = await node.run('readlink', ['/proc/self/ns/net']);
-  assert.equal(r.exitCode, 0, r.output);
-  return r.output.trim();
+  let ns = '';
+  await until('the node network namespace', 60, 500, async () => {
+    const r = await node.run('readlink', ['/proc/self/ns/net']);
+    ns = r.output.trim();
+    return r.exitCode === 0 && ns.startsWith('net:') ? undefined : r.output.slice(-200);
+  });
+  return ns;
 }
 
-/** The oldest process named `part` in the node's network namespace (the parent of its workers). */
-export async function partPid(node: CloudNode, part: NodePart): Promise<number | undefined> {
-  const ns = await nodeNetns(node);
+/** The oldest process named `part` in the node's network namespace `ns` (the parent of its workers). */
+export async function partPid(node: CloudNode, part: NodePart, netns?: string): Promise<number | undefined> {
+  const ns = netns ?? (await nodeNetns(node));
   const pids = (await exec('pgrep', ['-x', part])).stdout.split('\n').filter(Boolean).map(Number);
   const mine: { pid: number; start: number }[] = [];
   for (const pid of pids) {
@@ -45,8 +52,8 @@ export async function partPid(node: CloudNode, part: NodePart): Promise<number |
 }
 
 /** SIGKILL from the host, as the OOM killer sends it: the pid that was killed. */
-export async function killPart(node: CloudNode, part: NodePart): Promise<number> {
-  const pid = await partPid(node, part);
+export async function killPart(node: CloudNode, part: NodePart, netns?: string): Promise<number> {
+  const pid = await partPid(node, part, netns);
   assert.ok(pid, `no ${part} process in the node`);
   process.kill(pid, 'SIGKILL');
   return pid;
@@ -54,10 +61,11 @@ export async function killPart(node: CloudNode, part: NodePart): Promise<number>
 
 /** SIGKILL from the host, then the time until a new process of the same name runs. */
 export async function crashPart(node: CloudNode, part: NodePart): Promise<number> {
+  const ns = await nodeNetns(node);
   const killed = Date.now();
-  const pid = await killPart(node, part);
+  const pid = await killPart(node, part, ns);
   await until(`${part} running again after SIGKILL`, 120, 500, async () => {
-    const now = await partPid(node, part);
+    const now = await partPid(node, part, ns);
     return now !== undefined && now !== pid ? undefined : `still ${now ?? 'none'}`;
   });
   return (Date.now() - killed) / 1000;
