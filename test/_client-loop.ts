@@ -113,11 +113,12 @@ export function clientLoop(o: LoopOptions): { stop: () => Promise<LoopResult>; r
   const client = async (n: number) => {
     let last = Date.now();
     for (let i = n; running; i++) {
-      // Every tenth request a new token; the rest, each endpoint in turn.
+      // Every 25th request a new token (a password check: the costliest call); the rest, each
+      // endpoint in turn.
       const e = o.endpoints[i % o.endpoints.length]!;
       const base = identity[i % identity.length]!.url;
       const ok =
-        i % 10 === 0
+        i % 25 === 0
           ? await timed(`POST ${base}/auth/tokens`, () => issue(base))
           : await timed(`GET ${e.url}${PATHS[e.type]}`, () => get(e));
       requests++;

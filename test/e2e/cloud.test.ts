@@ -440,7 +440,7 @@ describe('the default cloud on podman, end to end', {
           );
         }
       }
-      await until(`${MIN_REQUESTS} requests`, 600, 1000, async () =>
+      await until(`${MIN_REQUESTS} requests`, 900, 1000, async () =>
         loop.requests() >= MIN_REQUESTS ? undefined : `${loop.requests()} so far`,
       );
     } finally {

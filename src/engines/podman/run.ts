@@ -162,7 +162,14 @@ export class WorkloadRunner {
       }
       await sleep(500);
     }
+    const draining = Date.now();
     await this.podman.run(['stop', '-t', '30', name]);
+    o.report({
+      type: 'unit',
+      unit: w.unit,
+      state: 'waiting',
+      detail: `the old ${c.name} finished its requests and stopped in ${((Date.now() - draining) / 1000).toFixed(1)}s`,
+    });
     await this.podman.run(['rm', '-f', name]);
     await this.podman.ok(['rename', next, name]);
   }
