@@ -124,6 +124,14 @@ async function recreateNodePod(): Promise<void> {
 
 const seconds = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e9;
 
+/** Why the node's unit is not ready in the engine's status, or undefined when it is. */
+async function nodeUnhealthy(): Promise<string | undefined> {
+  const project = await openProject({ file, report, engine: 'kubernetes' });
+  const { engine: k8s } = await engineFor(project, engine);
+  const compute = (await k8s.status(project.plan)).find((u) => u.unit === 'nova-compute');
+  return compute?.state === 'ready' ? undefined : `${compute?.state}: ${compute?.reason}`;
+}
+
 describe('the default cloud on kubernetes, end to end', {
   skip: isRoot ? false : 'needs root (a node of its own)',
 }, () => {
@@ -226,13 +234,8 @@ describe('the default cloud on kubernetes, end to end', {
     const node = kubernetesNode(cluster.kubeconfig, NAMESPACE, CLOUD);
     const guest = kept[2];
     assert.ok(guest, 'the guests of the previous test did not boot');
-    const project = await openProject({ file, report, engine: 'kubernetes' });
-    const { engine: k8s } = await engineFor(project, engine);
     await checkDownPortIsSeen(openstack, node, guest, {
-      unitReason: async () => {
-        const compute = (await k8s.status(project.plan)).find((u) => u.unit === 'nova-compute');
-        return compute?.state === 'ready' ? undefined : `${compute?.state}: ${compute?.reason}`;
-      },
+      unitReason: nodeUnhealthy,
       // The probe's words come from the kubelet's Unhealthy event.
       wording: (tap) => new RegExp(`not-ready: ovs-vswitchd: not ready: .*administratively down.*${tap}`),
     });
@@ -268,16 +271,7 @@ describe('the default cloud on kubernetes, end to end', {
     const node = kubernetesNode(cluster.kubeconfig, NAMESPACE, CLOUD);
     const guest = kept[0];
     assert.ok(guest, 'the guests of an earlier test did not boot');
-    const project = await openProject({ file, report, engine: 'kubernetes' });
-    const { engine: k8s } = await engineFor(project, engine);
-    await checkPartsComeBack(node, guest, {
-      label: 'kubernetes',
-      kills: 2,
-      unhealthy: async () => {
-        const compute = (await k8s.status(project.plan)).find((u) => u.unit === 'nova-compute');
-        return compute?.state === 'ready' ? undefined : `${compute?.state}: ${compute?.reason}`;
-      },
-    });
+    await checkPartsComeBack(node, guest, { label: 'kubernetes', kills: 2, unhealthy: nodeUnhealthy });
   });
 
   it('a floating IP moves to another server, and a router interface goes, without errors or stale MAC bindings', async () => {
