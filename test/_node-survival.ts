@@ -53,10 +53,15 @@ export async function partPid(node: CloudNode, part: NodePart, netns?: string): 
 
 /** SIGKILL from the host, as the OOM killer sends it: the pid that was killed. */
 export async function killPart(node: CloudNode, part: NodePart, netns?: string): Promise<number> {
-  const pid = await partPid(node, part, netns);
-  assert.ok(pid, `no ${part} process in the node`);
-  process.kill(pid, 'SIGKILL');
-  return pid;
+  // A part may be starting again as this begins: the metadata agent, for one, exits when the
+  // switch's database does, and its runtime restarts it. Wait for it first.
+  let pid: number | undefined;
+  await until(`a ${part} process in the node`, 120, 500, async () => {
+    pid = await partPid(node, part, netns);
+    return pid === undefined ? 'none' : undefined;
+  });
+  process.kill(pid!, 'SIGKILL');
+  return pid!;
 }
 
 /** SIGKILL from the host, then the time until a new process of the same name runs. */
