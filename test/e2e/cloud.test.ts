@@ -275,21 +275,6 @@ describe('the default cloud on podman, end to end', {
     });
   });
 
-  it("a guest's tap that is down makes the node not ready in status, naming the port", async () => {
-    const guest = kept[2];
-    assert.ok(guest, 'the guests of the previous test did not boot');
-    await checkDownPortIsSeen(openstack, node, guest, {
-      unitReason: async () => {
-        const r = await podstack('status', '-o', 'json');
-        const units = (JSON.parse(r.stdout) as { units: { unit: string; state: string; reason?: string }[] })
-          .units;
-        const compute = units.find((u) => u.unit === 'nova-compute');
-        return compute?.state === 'ready' ? undefined : `${compute?.state}: ${compute?.reason}`;
-      },
-      wording: (tap) => new RegExp(`not-ready: .*administratively down.*${tap}`),
-    });
-  });
-
   /** Why the node's unit is not ready in `podstack status`, or undefined when it is. */
   const nodeUnhealthy = async () => {
     const r = await podstack('status', '-o', 'json');
@@ -298,6 +283,15 @@ describe('the default cloud on podman, end to end', {
     const compute = units.find((u) => u.unit === 'nova-compute');
     return compute?.state === 'ready' ? undefined : `${compute?.state}: ${compute?.reason}`;
   };
+
+  it("a guest's tap that is down makes the node not ready in status, naming the port", async () => {
+    const guest = kept[2];
+    assert.ok(guest, 'the guests of the previous test did not boot');
+    await checkDownPortIsSeen(openstack, node, guest, {
+      unitReason: nodeUnhealthy,
+      wording: (tap) => new RegExp(`not-ready: .*administratively down.*${tap}`),
+    });
+  });
 
   it('a guest keeps running through a nova-compute config change and a SIGKILL of ovn-controller, nova-compute, libvirtd and ovs-vswitchd', async () => {
     const guest = kept[0];

@@ -392,9 +392,11 @@ export class KubernetesEngine implements Engine {
       const desired = await this.toCluster(unit, workload);
       const live = observed.objects.get(keyOf(desired));
       if (!live) continue;
+      // The same unit hash is the same template: only a changed unit is asked of the server.
+      const same = live.metadata.annotations?.[ANNOTATION.unitHash] === unit.hash;
       const why = repairs.has(unit.name)
         ? `its pod is failed (${repairs.get(unit.name)}) and would be made again`
-        : (await this.templateChanges(desired, live))
+        : !same && (await this.templateChanges(desired, live))
           ? 'its pod template changed, so its DaemonSet makes the pod again'
           : undefined;
       if (!why) continue;

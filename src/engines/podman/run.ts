@@ -4,7 +4,15 @@ import type { Podman } from '../../podman/runner.js';
 import { isCrashing } from '../shared/limits.js';
 import { sleep } from '../shared/poll.js';
 import { probe } from './probe.js';
-import { CHANGED, type ContainerAction, isCurrent, type PsEntry, podActions, restartedAt } from './state.js';
+import {
+  CHANGED,
+  type ContainerAction,
+  isCurrent,
+  type PsEntry,
+  podActions,
+  restartedAt,
+  runsOf,
+} from './state.js';
 import { PODMAN_LABEL, type PodmanNames, type PodmanWorkload, podmanLabels } from './translate.js';
 
 /**
@@ -379,13 +387,7 @@ export class WorkloadRunner {
   private async failIfDying(w: PodmanWorkload): Promise<void> {
     const mains = await this.inspect(await this.mainsOf(w));
     const dying = mains.find(
-      (e) =>
-        isCrashing({
-          restarts: e.Restarts ?? 0,
-          running: e.State === 'running',
-          startedAt: e.StartedAt ?? '',
-        }) ||
-        (e.State === 'exited' && (e.Restarts ?? 0) >= 1),
+      (e) => isCrashing(runsOf(e)) || (e.State === 'exited' && (e.Restarts ?? 0) >= 1),
     );
     if (!dying) return;
     const name = dying.Names[0] ?? w.name;

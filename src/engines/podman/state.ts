@@ -32,7 +32,8 @@ export function restartedAt(e: PsEntry): string | undefined {
   return e.State === 'running' ? e.StartedAt : undefined;
 }
 
-const runsOf = (e: PsEntry): ContainerRuns => ({
+/** A listed container's runs, as the one crash rule reads them. */
+export const runsOf = (e: PsEntry): ContainerRuns => ({
   restarts: e.Restarts ?? 0,
   running: e.State === 'running',
   ...(e.StartedAt ? { startedAt: e.StartedAt } : {}),
