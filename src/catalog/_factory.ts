@@ -143,16 +143,34 @@ export function authtokenSection(ctx: RenderContext, user: string, password: str
   };
 }
 
-/** The uWSGI ini of an API, sized for a small host; `extra` options win. */
+/**
+ * Where a uWSGI server's pod hands out its listening socket (uWSGI's zerg pool): an abstract
+ * Unix socket, so one per pod network namespace and no file to share between containers.
+ */
+/** The parent of every OpenStack image: Python, the openstack client, uWSGI (images/openstack-base). */
+export const BASE_IMAGE = 'openstack-base';
+
+const LISTENER_POOL = '@podstack-listener';
+
+/** Where a uWSGI server also answers HTTP inside its own container only (its /tmp). */
+const SURGE_SOCKET = '/tmp/podstack-api.sock';
+
+/**
+ * The uWSGI ini of an API, sized for a small host; `extra` options win. The server binds no
+ * port of its own: it takes the pod's listening socket from the listener (uwsgiPod), so two
+ * generations accept from one queue and none of them closing it can reset a connection.
+ */
 export function uwsgiIni(
   name: string,
-  port: number,
   wsgi: string,
   extra: Readonly<Record<string, string | number | boolean>> = {},
 ): IniOverrides {
   return {
     uwsgi: {
-      'http-socket': `0.0.0.0:${port}`,
+      zerg: LISTENER_POOL,
+      // The sockets a zerg receives speak the default protocol; the ones it binds name theirs.
+      protocol: 'http',
+      'http-socket': SURGE_SOCKET,
       'wsgi-file': wsgi,
       name: `${name}-api`,
       master: true,
@@ -170,11 +188,60 @@ export function uwsgiIni(
       'exit-on-reload': true,
       'hook-master-start': 'unix_signal:15 gracefully_kill_them_all',
       'worker-reload-mercy': 20,
-      // A new generation of the API listens beside the old one on the same port while it
-      // starts (engines roll an API so); the kernel shares connections between the two.
-      'reuse-port': true,
       ...extra,
     },
+  };
+}
+
+/**
+ * Waits for the pod's listener before running the server: a zerg that finds no pool exits,
+ * and on Kubernetes the containers of a pod start together.
+ */
+const AFTER_LISTENER = [
+  'sh',
+  '-c',
+  [
+    'i=0',
+    `until grep -q ' ${LISTENER_POOL}$' /proc/net/unix; do`,
+    '  i=$((i + 1))',
+    `  [ $i -le 300 ] || { echo "podstack: no listener at ${LISTENER_POOL} after 30 s" >&2; exit 1; }`,
+    '  sleep 0.1',
+    'done',
+    'exec "$@"',
+  ].join('\n'),
+  'after-listener',
+];
+
+/**
+ * A uWSGI server's pod: a listener that owns the port, and the server, which takes the port's
+ * socket from it. The listener outlives the server's generations (its image, openstack-base,
+ * is not the server's), so an engine can start a new server beside the old one and stop the
+ * old one with nothing to migrate: both accept from the one queue (ANNOTATION.surge says
+ * where to ask the new one alone whether it is ready).
+ */
+function uwsgiPod(
+  ctx: RenderContext,
+  port: number,
+  server: V1Container,
+): { containers: V1Container[]; annotations: Record<string, string> } {
+  const listener = startContainer(
+    `${server.name}-listener`,
+    ctx.image(BASE_IMAGE),
+    // reuse-port: a listener that restarts while servers hold the old socket can still bind.
+    [
+      'uwsgi',
+      '--plugin',
+      'zergpool',
+      '--master',
+      '--reuse-port',
+      '--zerg-pool',
+      `${LISTENER_POOL}:0.0.0.0:${port}`,
+    ],
+    { user: 'nobody' },
+  );
+  return {
+    containers: [listener, { ...server, args: [...AFTER_LISTENER, ...(server.args ?? [])] }],
+    annotations: { [ANNOTATION.surge]: SURGE_SOCKET },
   };
 }
 
@@ -331,9 +398,6 @@ export interface ApiDeploymentOptions {
   readonly claims?: readonly ClaimDeclaration[];
 }
 
-/** Where a uWSGI API also serves HTTP, inside its own container only (its /tmp). */
-const SURGE_SOCKET = '/tmp/podstack-api.sock';
-
 /**
  * An API as a Deployment, its in-cloud Service and its claims. Claims are handed to the
  * service's user first: a fresh volume (a hostPath or local PV, unlike a Podman volume) is root's.
@@ -361,28 +425,24 @@ export function apiObjects(ctx: RenderContext, o: ApiDeploymentOptions): KubeObj
           },
         ];
   const ports: V1ContainerPort[] = ctx.endpoints.ports(o.type);
-  // A uWSGI API also answers on a socket of its own container: while two generations share the
-  // port, an engine asks the new one, and only it, whether it is ready (ANNOTATION.surge).
-  const uwsgi = o.command[0] === 'uwsgi_python3';
-  const command = uwsgi ? [...o.command, '--http-socket', SURGE_SOCKET] : o.command;
+  const server = startContainer(`${o.name}-api`, ctx.image(o.image), o.command, {
+    user: o.user,
+    ports,
+    volumeMounts,
+    readinessProbe: {
+      httpGet: { path: o.ready, port: o.port },
+      periodSeconds: 2,
+      failureThreshold: 3,
+    },
+  });
+  const pod = o.command[0] === 'uwsgi_python3' ? uwsgiPod(ctx, o.port, server) : undefined;
   const made: Deployment = deployment(`${o.name}-api`, labels, {
     volumes,
     ...(init.length > 0 ? { initContainers: init } : {}),
-    containers: [
-      startContainer(`${o.name}-api`, ctx.image(o.image), command, {
-        user: o.user,
-        ports,
-        volumeMounts,
-        readinessProbe: {
-          httpGet: { path: o.ready, port: o.port },
-          periodSeconds: 2,
-          failureThreshold: 3,
-        },
-      }),
-    ],
+    containers: pod?.containers ?? [server],
   });
-  const api: Deployment = uwsgi
-    ? { ...made, metadata: { ...made.metadata, annotations: { [ANNOTATION.surge]: SURGE_SOCKET } } }
+  const api: Deployment = pod
+    ? { ...made, metadata: { ...made.metadata, annotations: pod.annotations } }
     : made;
   return [
     ...claims.map((c) => persistentVolumeClaim(`${o.name}-${c.name}`, labels, c.size)),
@@ -426,10 +486,7 @@ export function openstackService<const N extends string, const F extends string>
         d.config.defaults?.(ctx) ?? {},
         ctx.overrides(d.config.file),
       );
-      const uwsgi = mergeIni(
-        uwsgiIni(d.name, d.identity.port, d.api.wsgi, d.api.uwsgi),
-        ctx.overrides(uwsgiFile),
-      );
+      const uwsgi = mergeIni(uwsgiIni(d.name, d.api.wsgi, d.api.uwsgi), ctx.overrides(uwsgiFile));
       const dest = (file: string) => `${d.config.dest.slice(0, d.config.dest.lastIndexOf('/'))}/${file}`;
       const files = configBundle([
         {
@@ -555,6 +612,8 @@ export interface ProcessOptions {
   /** A Service of that name in front of it, on these ports. */
   readonly service?: { readonly name: string; readonly port: number };
   readonly readinessProbe?: V1Container['readinessProbe'];
+  /** A uWSGI server (its ini from uwsgiIni) on this port, which the pod's listener owns. */
+  readonly uwsgiPort?: number;
 }
 
 /**
@@ -567,17 +626,20 @@ export function processObjects(ctx: RenderContext, o: ProcessOptions): KubeObjec
   const { volumes, volumeMounts } = podMounts([
     secretMount('config', o.config ?? `${o.name}-config`, MOUNT.config),
   ]);
-  const d: Deployment = deployment(`${o.name}-${o.component}`, labels, {
-    volumes,
-    containers: [
-      startContainer(`${o.name}-${o.component}`, ctx.image(o.image), o.command, {
-        ...(o.user ? { user: o.user } : {}),
-        ...(o.ports ? { ports: [...o.ports] } : {}),
-        volumeMounts,
-        ...(o.readinessProbe ? { readinessProbe: o.readinessProbe } : {}),
-      }),
-    ],
+  const server = startContainer(`${o.name}-${o.component}`, ctx.image(o.image), o.command, {
+    ...(o.user ? { user: o.user } : {}),
+    ...(o.ports ? { ports: [...o.ports] } : {}),
+    volumeMounts,
+    ...(o.readinessProbe ? { readinessProbe: o.readinessProbe } : {}),
   });
+  const pod = o.uwsgiPort === undefined ? undefined : uwsgiPod(ctx, o.uwsgiPort, server);
+  const made: Deployment = deployment(`${o.name}-${o.component}`, labels, {
+    volumes,
+    containers: pod?.containers ?? [server],
+  });
+  const d: Deployment = pod
+    ? { ...made, metadata: { ...made.metadata, annotations: pod.annotations } }
+    : made;
   return o.service
     ? [d, service(o.service.name, labels, [{ name: o.component, port: o.service.port }])]
     : [d];

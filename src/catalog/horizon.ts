@@ -63,7 +63,7 @@ export const horizon = defineService({
     };
     const settings = mergeSettings(defaults, ctx.settings('local_settings.py'));
     const uwsgi = mergeIni(
-      uwsgiIni('horizon', PORT, '/usr/share/openstack-dashboard/wsgi.py', {
+      uwsgiIni('horizon', '/usr/share/openstack-dashboard/wsgi.py', {
         name: 'horizon',
         chdir: '/usr/share/openstack-dashboard',
         'static-map': '/static=/var/lib/openstack-dashboard/static',
@@ -115,6 +115,7 @@ export const horizon = defineService({
             periodSeconds: 2,
             timeoutSeconds: 5,
           },
+          uwsgiPort: PORT,
         }),
       },
     ];

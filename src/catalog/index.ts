@@ -27,7 +27,7 @@ export const catalog: readonly ServiceDefinition[] = [
 ];
 
 /** The image that carries podstack-wait and podstack-register (Python and the openstack client). */
-export const WAIT_IMAGE = 'openstack-base';
+export { BASE_IMAGE as WAIT_IMAGE } from './_factory.js';
 
 export function allSecretNames(services: readonly ServiceDefinition[] = catalog): string[] {
   return [...new Set(services.flatMap((s) => s.secrets))].sort();

@@ -67,7 +67,7 @@ export const keystone = defineService({
     // Debian's packaged uWSGI ini, minus what cannot work in a container (the AppArmor plugin,
     // a log file), sized for a small host.
     const uwsgi = mergeIni(
-      uwsgiIni('keystone', PORT, '/usr/bin/keystone-wsgi-public', {
+      uwsgiIni('keystone', '/usr/bin/keystone-wsgi-public', {
         threads: 4,
         chdir: '/var/lib/keystone',
         'paste-logger': true,

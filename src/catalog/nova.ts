@@ -158,11 +158,11 @@ export const nova = defineService({
     // `console log show` timed out after 60 s about one time in two (seen on the test cluster).
     const single = { chdir: '/var/lib/nova', threads: 1 };
     const apiUwsgi = mergeIni(
-      uwsgiIni('nova', API_PORT, '/usr/bin/nova-api-wsgi', single),
+      uwsgiIni('nova', '/usr/bin/nova-api-wsgi', single),
       ctx.overrides('nova-api-uwsgi.ini'),
     );
     const metadataUwsgi = mergeIni(
-      uwsgiIni('nova-metadata', METADATA_PORT, '/usr/bin/nova-metadata-wsgi', single),
+      uwsgiIni('nova-metadata', '/usr/bin/nova-metadata-wsgi', single),
       ctx.overrides('nova-metadata-uwsgi.ini'),
     );
     // The bootstrap steps read only the databases and the message bus (create_cell records it).
@@ -297,6 +297,7 @@ export const nova = defineService({
           command: ['uwsgi_python3', '--ini', '/etc/nova/nova-metadata-uwsgi.ini'],
           service: { name: 'nova-metadata', port: METADATA_PORT },
           readinessProbe: { httpGet: { path: '/', port: METADATA_PORT }, periodSeconds: 2 },
+          uwsgiPort: METADATA_PORT,
         }),
       },
       {

@@ -70,7 +70,7 @@ describe('horizon', () => {
     const unit = plan.units.find((u) => u.name === 'horizon');
     assert.ok(unit);
     const pod = unit.objects.find((o): o is Deployment => o.kind === 'Deployment');
-    const container = pod?.spec?.template.spec?.containers[0];
+    const container = pod?.spec?.template.spec?.containers.find((c) => c.name === 'horizon-dashboard');
     assert.ok(container?.ports && container.readinessProbe?.httpGet);
     assert.deepEqual(
       container.ports.map((p) => [p.containerPort, p.hostPort]),

@@ -161,7 +161,7 @@ describe('plan', () => {
       'kubernetes',
     );
     const api = workloadPod(unitOf(plan, 'keystone-api'));
-    assert.deepEqual(api.containers[0]?.ports, [
+    assert.deepEqual(api.containers.find((c) => c.name === 'keystone-api')?.ports, [
       { name: 'api', containerPort: 5000, hostPort: 15000, hostIP: '192.0.2.10', protocol: 'TCP' },
     ]);
     assert.match(JSON.stringify(plan), /--bootstrap-public-url http:\/\/192\.0\.2\.10:15000\/v3/);
@@ -171,7 +171,9 @@ describe('plan', () => {
 
   it('on Podman, internal endpoints are on the cloud network gateway, where APIs are published too', () => {
     const plan = planOf('network: {subnet: 10.89.7.0/24}\n');
-    const ports = workloadPod(unitOf(plan, 'glance-api')).containers[0]?.ports;
+    const ports = workloadPod(unitOf(plan, 'glance-api')).containers.find(
+      (c) => c.name === 'glance-api',
+    )?.ports;
     assert.deepEqual(
       ports?.map((p) => `${p.hostIP}:${p.hostPort}`),
       ['127.0.0.1:9292', '10.89.7.1:9292'],

@@ -24,14 +24,15 @@ describe('podman translation', () => {
     assert.deepEqual(api.aliases, ['keystone']);
     // Public on the cloud file's address; internal on the cloud network's gateway.
     assert.deepEqual(api.publish, ['127.0.0.1:15000:5000', '10.89.9.1:15000:5000']);
-    const args = api.containers[0]!.args;
+    const server = api.containers.find((c) => c.name === 'keystone-api')!;
+    const args = server.args;
     assert.ok(args.includes('/state/Secret/keystone-config:/etc/podstack/config:ro'));
     assert.ok(args.includes('c1-keystone-fernet-keys:/etc/keystone/fernet-keys'));
     assert.deepEqual(args.slice(args.indexOf('--entrypoint'), args.indexOf('--entrypoint') + 2), [
       '--entrypoint',
       '["podstack-start"]',
     ]);
-    assert.ok(api.containers[0]!.readiness?.httpGet);
+    assert.ok(server.readiness?.httpGet);
   });
 
   it('has no in-cluster wait container: on Podman, podstack orders units itself', () => {
@@ -42,7 +43,7 @@ describe('podman translation', () => {
       );
     assert.deepEqual(
       workloads.get('keystone-api')!.containers.map((c) => c.name),
-      ['keystone-api'],
+      ['keystone-api-listener', 'keystone-api'],
     );
   });
 

@@ -141,7 +141,9 @@ export function podProblem(pods: readonly V1Pod[]): Health {
     const problem = containerProblem(name, c, init);
     if (problem) return problem;
   }
-  const first = pod.spec?.containers[0]?.name ?? '';
+  // The log worth showing is of a container that is not ready yet (a listener is ready at once).
+  const first =
+    statuses.find(({ c, init }) => !init && !c.ready)?.c.name ?? pod.spec?.containers[0]?.name ?? '';
   return {
     state: 'not-ready',
     reason: pod.status?.phase ?? 'starting',

@@ -17,14 +17,15 @@ import { PODMAN_LABEL, type PodmanNames, type PodmanWorkload, podmanLabels } fro
 
 /**
  * An HTTP GET over a Unix socket, run in a container with python3 (every OpenStack image):
- * exit 0 for a 2xx or 3xx answer, as a readiness probe counts it.
+ * exit 0 for a 2xx or 3xx answer, as a readiness probe counts it. Arguments: the socket, the
+ * path and the Host header (the probe's own, or localhost).
  */
 const SOCKET_PROBE = [
   'import socket, sys',
   's = socket.socket(socket.AF_UNIX)',
   's.settimeout(5)',
   's.connect(sys.argv[1])',
-  "s.sendall(b'GET ' + sys.argv[2].encode() + b' HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n')",
+  "s.sendall(f'GET {sys.argv[2]} HTTP/1.0\\r\\nHost: {sys.argv[3]}\\r\\n\\r\\n'.encode())",
   'line = s.recv(128).split(b"\\r\\n")[0].decode()',
   'print(line)',
   'sys.exit(0 if line.split()[1][0] in "23" else 1)',
@@ -125,11 +126,11 @@ export class WorkloadRunner {
   }
 
   /**
-   * Rolls an API with no failed request: the new generation starts beside the old one on the
-   * same port (SO_REUSEPORT), is asked alone whether it is ready (through its own socket), and
-   * only then is the old one stopped, gracefully: it finishes what it has, and what was still
-   * queued for it moves to the new one (tcp_migrate_req). If the new one never gets ready it is
-   * removed and the old one goes on serving.
+   * Rolls an API with no failed request: the new generation starts beside the old one, takes
+   * the same listening socket from the pod's listener (catalog uwsgiPod), is asked alone whether
+   * it is ready (through its own socket), and only then is the old one stopped, gracefully: it
+   * finishes what it has, and what is queued stays in the one queue for the new one. If the new
+   * one never gets ready it is removed and the old one goes on serving.
    */
   private async surge(w: PodmanWorkload, c: Container, socket: string, o: RunOptions): Promise<void> {
     const name = `${w.name}-${c.name}`;
@@ -137,10 +138,12 @@ export class WorkloadRunner {
     await this.podman.run(['rm', '-f', '-t', '0', next]);
     await this.createContainer(w, c, next);
     await this.podman.ok(['start', next]);
-    const path = c.readiness!.httpGet!.path ?? '/';
+    const probe = c.readiness!.httpGet!;
+    const path = probe.path ?? '/';
+    const host = probe.httpHeaders?.find((h) => h.name.toLowerCase() === 'host')?.value ?? 'localhost';
     const deadline = Date.now() + o.readyTimeout * 1000;
     for (let said = false; ; ) {
-      const r = await this.podman.run(['exec', next, 'python3', '-c', SOCKET_PROBE, socket, path], {
+      const r = await this.podman.run(['exec', next, 'python3', '-c', SOCKET_PROBE, socket, path, host], {
         merge: true,
       });
       if (r.exitCode === 0) break;
@@ -303,9 +306,9 @@ export class WorkloadRunner {
       ...w.publish.flatMap((p) => ['--publish', p]),
       // Guests' QEMU outlives libvirtd's container only in a PID namespace the pod owns.
       ...(w.sharePid ? ['--share', 'ipc,net,uts,pid'] : []),
-      // Two generations of an API share its port while one replaces the other: when the old
-      // one closes its listener, connections still queued there move to the new one instead of
-      // being reset (Linux 5.14+; per network namespace, so per pod).
+      // A listener that restarts binds its port again beside the socket the servers still
+      // hold; when the last of them closes that one, connections queued there move to the new
+      // socket instead of being reset (Linux 5.14+; per network namespace, so per pod).
       ...(w.surge ? ['--sysctl', 'net.ipv4.tcp_migrate_req=1'] : []),
     ]);
   }
