@@ -91,7 +91,7 @@ export function clientLoop(o: LoopOptions): { stop: () => Promise<LoopResult>; r
       token = r.headers.get('x-subject-token') ?? token;
       return true;
     } catch (e) {
-      return fail(what, (e as Error).message);
+      return fail(what, reasonOf(e));
     }
   };
 
@@ -106,7 +106,7 @@ export function clientLoop(o: LoopOptions): { stop: () => Promise<LoopResult>; r
       if (r.status !== 200) return fail(`GET ${url}`, `HTTP ${r.status}`);
       return true;
     } catch (err) {
-      return fail(`GET ${url}`, (err as Error).message);
+      return fail(`GET ${url}`, reasonOf(err));
     }
   };
 
@@ -144,4 +144,10 @@ export function clientLoop(o: LoopOptions): { stop: () => Promise<LoopResult>; r
       return { requests, failed, failures, longestGap, slow, seconds: (Date.now() - begun) / 1000 };
     },
   };
+}
+
+/** fetch says only "fetch failed"; the socket's error (ECONNRESET, ECONNREFUSED) is its cause. */
+function reasonOf(e: unknown): string {
+  const err = e as Error & { cause?: { code?: string; message?: string } };
+  return err.cause ? `${err.message} (${err.cause.code ?? err.cause.message})` : err.message;
 }

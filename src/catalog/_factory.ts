@@ -202,7 +202,8 @@ const AFTER_LISTENER = [
   '-c',
   [
     'i=0',
-    `until grep -q ' ${LISTENER_POOL}$' /proc/net/unix; do`,
+    // uWSGI binds the name with its terminating NUL, which /proc shows as a trailing @.
+    `until grep -q ' ${LISTENER_POOL}@*$' /proc/net/unix; do`,
     '  i=$((i + 1))',
     `  [ $i -le 300 ] || { echo "podstack: no listener at ${LISTENER_POOL} after 30 s" >&2; exit 1; }`,
     '  sleep 0.1',
