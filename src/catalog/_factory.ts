@@ -234,6 +234,8 @@ function uwsgiPod(
       '--plugin',
       'zergpool',
       '--master',
+      // uWSGI reloads on SIGTERM by default: a pod's stop would wait out its grace period.
+      '--die-on-term',
       '--reuse-port',
       '--zerg-pool',
       `${LISTENER_POOL}:0.0.0.0:${port}`,
