@@ -194,23 +194,43 @@ export function uwsgiIni(
 }
 
 /**
- * Waits for the pod's listener before running the server: a zerg that finds no pool exits,
- * and on Kubernetes the containers of a pod start together.
+ * Runs a uWSGI server beside the pod's listener: waits for the listener first (a zerg that finds
+ * no pool exits, and on Kubernetes a pod's containers start together), and restarts the server
+ * when the listener restarts. A restarted listener binds a new socket beside the one the server
+ * still holds, and nothing would accept what the kernel queues there (measured: 23 of 40
+ * requests hung); the server's graceful exit hands its own queue over to the new socket
+ * (tcp_migrate_req on Podman) and its next start takes the new socket. uWSGI binds the name with
+ * its terminating NUL, which /proc shows as a trailing @.
  */
 const AFTER_LISTENER = [
   'sh',
   '-c',
   [
+    'pool=$1',
+    'shift',
+    'listening() { awk -v p="$pool" \'$4 == "00010000" && ($8 == p || $8 == p "@") { print $7 }\' /proc/net/unix; }',
     'i=0',
-    // uWSGI binds the name with its terminating NUL, which /proc shows as a trailing @.
-    `until grep -q ' ${LISTENER_POOL}@*$' /proc/net/unix; do`,
+    'until socket=$(listening) && [ -n "$socket" ]; do',
     '  i=$((i + 1))',
-    `  [ $i -le 300 ] || { echo "podstack: no listener at ${LISTENER_POOL} after 30 s" >&2; exit 1; }`,
+    '  [ $i -le 300 ] || { echo "podstack: no listener at $pool after 30 s" >&2; exit 1; }',
     '  sleep 0.1',
     'done',
-    'exec "$@"',
+    '"$@" &',
+    'server=$!',
+    "trap 'kill -TERM $server' TERM INT",
+    'while kill -0 $server 2>/dev/null; do',
+    '  if [ "$(listening)" != "$socket" ]; then',
+    '    echo "podstack: the listener at $pool restarted; the server restarts to serve its socket" >&2',
+    '    kill -TERM $server',
+    '    wait $server',
+    '    exit 1',
+    '  fi',
+    '  sleep 1',
+    'done',
+    'wait $server',
   ].join('\n'),
   'after-listener',
+  LISTENER_POOL,
 ];
 
 /**

@@ -74,8 +74,9 @@ export const ANNOTATION = {
   guests: 'podstack.dev/guests',
   /**
    * On an API's Deployment: a Unix socket inside its container where it also serves HTTP. The
-   * API can run two generations at once on one port (SO_REUSEPORT), and the socket lets an
-   * engine ask the new one alone whether it is ready before the old one stops.
+   * API can run two generations at once on one port (both take the socket from the pod's
+   * listener), and this socket lets an engine ask the new one alone whether it is ready before
+   * the old one stops.
    */
   surge: 'podstack.dev/surge-socket',
   /** With `guests`: the command (JSON argv) that prints the running guests' names, one a line, in that container. */

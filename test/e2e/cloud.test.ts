@@ -438,6 +438,32 @@ describe('the default cloud on podman, end to end', {
           );
         }
       }
+      // A listener killed as the OOM killer would: it binds the port again, and the server,
+      // which holds the old socket, restarts onto the new one; nothing hangs on a socket no one serves.
+      const listener = `${CLOUD}-keystone-api-keystone-api-listener`;
+      const keystoneServer = `${CLOUD}-keystone-api-keystone-api`;
+      const restarts = async () =>
+        (
+          JSON.parse((await exec('podman', ['inspect', '--format', 'json', keystoneServer])).stdout) as {
+            RestartCount: number;
+          }[]
+        )[0]?.RestartCount ?? 0;
+      const restarted = await restarts();
+      const at = loop.requests();
+      const killed = Date.now();
+      const pid = (await exec('podman', ['inspect', '--format', '{{.State.Pid}}', listener])).stdout.trim();
+      await exec('kill', ['-KILL', pid]);
+      await until("keystone's server restarted onto the new listener", 120, 500, async () =>
+        (await restarts()) > restarted ? undefined : 'not yet',
+      );
+      await until('keystone answers', 120, 500, async () =>
+        (await fetch(`http://127.0.0.1:${5000 + OFFSET}/v3`).catch(() => undefined))?.ok
+          ? undefined
+          : 'not yet',
+      );
+      rolls.push(
+        `keystone listener killed ${((Date.now() - killed) / 1000).toFixed(1)}s/${loop.requests() - at} requests`,
+      );
       await until(`${MIN_REQUESTS} requests`, 900, 1000, async () =>
         loop.requests() >= MIN_REQUESTS ? undefined : `${loop.requests()} so far`,
       );
