@@ -151,3 +151,74 @@ function reasonOf(e: unknown): string {
   const err = e as Error & { cause?: { code?: string; message?: string } };
   return err.cause ? `${err.message} (${err.cause.code ?? err.cause.message})` : err.message;
 }
+
+/** A change to a running cloud that the loop watches: `apply` returns once it is applied. */
+export interface Change {
+  readonly name: string;
+  readonly apply: () => Promise<void>;
+}
+
+/**
+ * Applies each change in turn while the client loop runs, then keeps the loop going until it
+ * has sent `minRequests` (at most 15 minutes): the issue's bar is a count of requests, none
+ * failed. Returns what the loop saw, each change's duration and the requests sent during it.
+ */
+export async function changesUnderLoad(
+  o: LoopOptions & { readonly changes: readonly Change[]; readonly minRequests: number },
+): Promise<{ result: LoopResult; changes: string[]; summary: string }> {
+  const loop = clientLoop(o);
+  const changes: string[] = [];
+  let result: LoopResult | undefined;
+  try {
+    for (const c of o.changes) {
+      const start = Date.now();
+      const at = loop.requests();
+      await c.apply();
+      changes.push(`${c.name} ${((Date.now() - start) / 1000).toFixed(1)}s/${loop.requests() - at} requests`);
+    }
+    for (const deadline = Date.now() + 900_000; loop.requests() < o.minRequests; ) {
+      assert.ok(Date.now() < deadline, `only ${loop.requests()} of ${o.minRequests} requests in 15 minutes`);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  } finally {
+    result = await loop.stop();
+  }
+  const summary =
+    `${changes.join(', ')}: ${result.requests} requests in ${result.seconds.toFixed(0)}s, ` +
+    `${result.failed} failed, longest gap a client saw ${result.longestGap.toFixed(2)}s` +
+    (result.slow.length > 0 ? `; slow requests:\n      ${result.slow.join('\n      ')}` : '');
+  return { result, changes, summary };
+}
+
+/** The public and internal endpoints of every API in the catalog (`openstack endpoint list -f json`), and the dashboard. */
+export function loopEndpoints(endpointList: string, dashboard: string): Endpoint[] {
+  const rows = JSON.parse(endpointList) as Record<string, string>[];
+  return [
+    ...rows
+      .filter((r) => ['public', 'internal'].includes(r.Interface ?? ''))
+      .filter((r) =>
+        ['identity', 'compute', 'image', 'network', 'placement'].includes(r['Service Type'] ?? ''),
+      )
+      .map((r) => ({ type: r['Service Type'] as Endpoint['type'], url: (r.URL ?? '').replace(/\/$/, '') })),
+    { type: 'dashboard', url: dashboard.replace(/\/$/, '') },
+  ];
+}
+
+const debugIn = (conf: string) => `    config:\n      ${conf}:\n        DEFAULT:\n          debug: true`;
+
+/**
+ * The uWSGI servers whose rolls the client loop measures: the service, the unit that rolls, and
+ * the lines under services.<service> that change its config.
+ */
+export const CONFIG_ROLLS = [
+  ['keystone', 'keystone-api', debugIn('keystone.conf')],
+  ['glance', 'glance-api', debugIn('glance-api.conf')],
+  ['placement', 'placement-api', debugIn('placement.conf')],
+  // nova.conf is every nova server's: the API and the metadata API roll, and the node's
+  // nova-compute is replaced beside its guests (on Podman; Kubernetes refuses it while guests run).
+  ['nova', 'nova-api', debugIn('nova.conf')],
+  ['horizon', 'horizon', '    config:\n      local_settings.py:\n        SESSION_TIMEOUT: 7200'],
+] as const;
+
+/** Requests the client loop sends at least (the issue's bar: 20,000 with none failed). */
+export const MIN_REQUESTS = Number(process.env.PODSTACK_ROLL_REQUESTS ?? 20_000);

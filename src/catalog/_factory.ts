@@ -1,4 +1,4 @@
-import type { V1Container, V1ContainerPort } from '@kubernetes/client-node';
+import type { V1Container } from '@kubernetes/client-node';
 import { type IniOverrides, mergeIni, renderIni } from '../config/ini.js';
 import {
   ANNOTATION,
@@ -11,6 +11,7 @@ import {
   type KubeObject,
   persistentVolumeClaim,
   type Secret,
+  type ServicePort,
   secret,
   service,
   startContainer,
@@ -234,6 +235,14 @@ const AFTER_LISTENER = [
 ];
 
 /**
+ * A rolling server's pod keeps serving for a while after Kubernetes marks it for deletion:
+ * until kube-proxy on every node has stopped sending it new connections (endpoint removal
+ * travels through the API server and each node's proxy, about a second on a quiet cluster).
+ * Only then does SIGTERM tell it to finish what it has and exit.
+ */
+const LEAVE_ENDPOINTS_FIRST: V1Container['lifecycle'] = { preStop: { exec: { command: ['sleep', '5'] } } };
+
+/**
  * A uWSGI server's pod: a listener that owns the port, and the server, which takes the port's
  * socket from it. The listener outlives the server's generations (its image, openstack-base,
  * is not the server's), so an engine can start a new server beside the old one and stop the
@@ -447,11 +456,11 @@ export function apiObjects(ctx: RenderContext, o: ApiDeploymentOptions): KubeObj
             volumeMounts: claimMounts,
           },
         ];
-  const ports: V1ContainerPort[] = ctx.endpoints.ports(o.type);
   const server = startContainer(`${o.name}-api`, ctx.image(o.image), o.command, {
     user: o.user,
-    ports,
+    ports: ctx.endpoints.containerPorts(o.type),
     volumeMounts,
+    lifecycle: LEAVE_ENDPOINTS_FIRST,
     readinessProbe: {
       httpGet: { path: o.ready, port: o.port },
       periodSeconds: 2,
@@ -459,11 +468,17 @@ export function apiObjects(ctx: RenderContext, o: ApiDeploymentOptions): KubeObj
     },
   });
   const pod = o.command[0] === 'uwsgi_python3' ? uwsgiPod(ctx, o.port, server) : undefined;
-  const made: Deployment = deployment(`${o.name}-api`, labels, {
-    volumes,
-    ...(init.length > 0 ? { initContainers: init } : {}),
-    containers: pod?.containers ?? [server],
-  });
+  // An API runs twice while it rolls; with claims, both pods on the node that can mount them.
+  const made: Deployment = deployment(
+    `${o.name}-api`,
+    labels,
+    {
+      volumes,
+      ...(init.length > 0 ? { initContainers: init } : {}),
+      containers: pod?.containers ?? [server],
+    },
+    { type: 'rolling', colocate: claims.length > 0 },
+  );
   const api: Deployment = pod
     ? { ...made, metadata: { ...made.metadata, annotations: pod.annotations } }
     : made;
@@ -471,6 +486,12 @@ export function apiObjects(ctx: RenderContext, o: ApiDeploymentOptions): KubeObj
     ...claims.map((c) => persistentVolumeClaim(`${o.name}-${c.name}`, labels, c.size)),
     api,
     service(o.name, labels, [{ name: 'api', port: o.port }]),
+    service(
+      `${o.name}-api-published`,
+      labels,
+      ctx.endpoints.publishedPorts(o.type),
+      ctx.endpoints.apiAddresses(),
+    ),
   ];
 }
 
@@ -631,7 +652,8 @@ export interface ProcessOptions {
   readonly command: readonly string[];
   /** The Secret with its config files (default <name>-config). */
   readonly config?: string;
-  readonly ports?: readonly V1ContainerPort[];
+  /** Ports published for clients outside the cloud, on the public bind address. */
+  readonly publish?: readonly ServicePort[];
   /** A Service of that name in front of it, on these ports. */
   readonly service?: { readonly name: string; readonly port: number };
   readonly readinessProbe?: V1Container['readinessProbe'];
@@ -651,19 +673,35 @@ export function processObjects(ctx: RenderContext, o: ProcessOptions): KubeObjec
   ]);
   const server = startContainer(`${o.name}-${o.component}`, ctx.image(o.image), o.command, {
     ...(o.user ? { user: o.user } : {}),
-    ...(o.ports ? { ports: [...o.ports] } : {}),
+    ...(o.publish
+      ? {
+          ports: o.publish.map((p) => ({
+            name: p.name,
+            containerPort: p.targetPort ?? p.port,
+            protocol: 'TCP',
+          })),
+        }
+      : {}),
     volumeMounts,
     ...(o.readinessProbe ? { readinessProbe: o.readinessProbe } : {}),
+    ...(o.uwsgiPort === undefined ? {} : { lifecycle: LEAVE_ENDPOINTS_FIRST }),
   });
   const pod = o.uwsgiPort === undefined ? undefined : uwsgiPod(ctx, o.uwsgiPort, server);
-  const made: Deployment = deployment(`${o.name}-${o.component}`, labels, {
-    volumes,
-    containers: pod?.containers ?? [server],
-  });
+  // A uWSGI server rolls (it runs twice for a while); other processes stop before they start again.
+  const made: Deployment = deployment(
+    `${o.name}-${o.component}`,
+    labels,
+    { volumes, containers: pod?.containers ?? [server] },
+    pod ? { type: 'rolling' } : { type: 'recreate' },
+  );
   const d: Deployment = pod
     ? { ...made, metadata: { ...made.metadata, annotations: pod.annotations } }
     : made;
-  return o.service
-    ? [d, service(o.service.name, labels, [{ name: o.component, port: o.service.port }])]
-    : [d];
+  return [
+    d,
+    ...(o.service ? [service(o.service.name, labels, [{ name: o.component, port: o.service.port }])] : []),
+    ...(o.publish
+      ? [service(`${o.name}-${o.component}-published`, labels, o.publish, [ctx.endpoints.bindAddress()])]
+      : []),
+  ];
 }

@@ -105,7 +105,7 @@ export const horizon = defineService({
           image: 'horizon',
           user: 'horizon',
           command: ['podstack-horizon'],
-          ports: [ctx.endpoints.publicContainerPort('dashboard', PORT)],
+          publish: [ctx.endpoints.publicServicePort('dashboard', PORT)],
           readinessProbe: {
             httpGet: {
               path: '/auth/login/',

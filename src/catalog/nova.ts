@@ -337,7 +337,7 @@ export const nova = defineService({
           image: 'nova',
           user: 'nova',
           command: ['nova-novncproxy', '--web', '/usr/share/novnc'],
-          ports: [ctx.endpoints.publicContainerPort('novncproxy', NOVNC_PORT, 'novnc')],
+          publish: [ctx.endpoints.publicServicePort('novncproxy', NOVNC_PORT, 'novnc')],
           readinessProbe: { tcpSocket: { port: NOVNC_PORT }, periodSeconds: 2 },
         }),
       },

@@ -1,4 +1,5 @@
 import type { V1ContainerPort } from '@kubernetes/client-node';
+import type { ServicePort } from '../model/objects.js';
 import type { ApiDeclaration, Capability } from './types.js';
 
 /** The three interfaces of a Keystone catalog entry. */
@@ -74,42 +75,42 @@ export class EndpointRegistry {
     return address;
   }
 
-  /**
-   * The container ports of an API as hostPorts: on the public bind address and, where that is
-   * another one, on the internal address. Podman publishes them and Kubernetes maps them on the
-   * pod's node, from the same objects.
-   */
-  ports(capability: Capability): V1ContainerPort[] {
+  /** The container port of an API. */
+  containerPorts(capability: Capability): V1ContainerPort[] {
+    return [{ name: 'api', containerPort: this.api(capability).port, protocol: 'TCP' }];
+  }
+
+  /** Where an API is published: its port on the host addresses of `apiAddresses`. */
+  publishedPorts(capability: Capability): ServicePort[] {
     const api = this.api(capability);
-    const bind = this.addresses.bind || this.addresses.public;
-    const port = (name: string, hostIP: string): V1ContainerPort => ({
-      name,
-      containerPort: api.port,
-      hostPort: api.published,
-      hostIP,
-      protocol: 'TCP',
-    });
-    const out = [port('api', bind)];
-    if (this.addresses.internal !== bind && bind !== '0.0.0.0')
-      out.push(port('api-internal', this.addresses.internal));
-    return out;
+    return [{ name: 'api', port: api.published, targetPort: api.port }];
+  }
+
+  /**
+   * The host addresses APIs are published on: the public bind address and, where that is
+   * another one, the internal address. Podman publishes the ports there; on Kubernetes they
+   * are a Service's externalIPs, which kube-proxy serves on the node that has the address.
+   */
+  apiAddresses(): string[] {
+    const bind = this.bindAddress();
+    return this.addresses.internal !== bind && bind !== '0.0.0.0' ? [bind, this.addresses.internal] : [bind];
+  }
+
+  /** The host address public ports are published on. */
+  bindAddress(): string {
+    return this.addresses.bind || this.addresses.public;
   }
 
   /** The URL of another published port of a service (a console proxy), on the public address. */
-  publicPort(name: string): { url: string; port: number; hostIP: string } {
+  publicPort(name: string): { url: string; port: number } {
     const port = this.extraPorts.get(name);
     if (port === undefined) throw new Error(`no enabled service publishes a port named ${name}`);
-    return {
-      url: `http://${hostOf(this.addresses.public)}:${port}`,
-      port,
-      hostIP: this.addresses.bind || this.addresses.public,
-    };
+    return { url: `http://${hostOf(this.addresses.public)}:${port}`, port };
   }
 
   /** A container port published as one of those named ports, on the public bind address. */
-  publicContainerPort(name: string, containerPort: number, portName = name): V1ContainerPort {
-    const p = this.publicPort(name);
-    return { name: portName, containerPort, hostPort: p.port, hostIP: p.hostIP, protocol: 'TCP' };
+  publicServicePort(name: string, containerPort: number, portName = name): ServicePort {
+    return { name: portName, port: this.publicPort(name).port, targetPort: containerPort };
   }
 
   /** The browser pages (the dashboard) with their public URLs, for `up` and `status` to show. */

@@ -141,7 +141,7 @@ export async function openProject(o: ProjectOptions = {}): Promise<Project> {
 /**
  * What the engine asks of the plan. Internal endpoints need an address that the host and the
  * cloud's pods both reach: on Podman the gateway of the cloud's own network, on Kubernetes the
- * node address clients use (pods reach its hostPorts too).
+ * node address clients use (pods reach the published Services there too).
  */
 export function planTarget(spec: CloudSpec, engine: EngineName): PlanTarget {
   if (engine === 'kubernetes')

@@ -122,17 +122,21 @@ export function persistentVolumeClaim(
 export interface ServicePort {
   readonly name: string;
   readonly port: number;
+  /** The container's port, when it is not `port` (a published port). */
+  readonly targetPort?: number;
 }
 
 /**
- * In-cloud name and port of a component. Clients outside the cloud reach an
- * API through the hostPort of its container instead (see publishedPort), which
- * both engines honour the same way.
+ * In-cloud name and port of a component. With `externalIPs`, a published Service instead:
+ * clients outside the cloud reach an API on those addresses (kube-proxy forwards them to the
+ * ready pods; Podman publishes the ports on them), so the port outlives any one pod, and a
+ * Deployment can start its new pod before the old one stops.
  */
 export function service(
   name: string,
   selector: Record<string, string>,
   ports: readonly ServicePort[],
+  externalIPs: readonly string[] = [],
 ): Service {
   return {
     apiVersion: 'v1',
@@ -140,22 +144,61 @@ export function service(
     metadata: { name, labels: selector },
     spec: {
       selector,
-      ports: ports.map((p) => ({ name: p.name, port: p.port, targetPort: p.port, protocol: 'TCP' })),
+      ports: ports.map((p) => ({
+        name: p.name,
+        port: p.port,
+        targetPort: p.targetPort ?? p.port,
+        protocol: 'TCP',
+      })),
+      ...(externalIPs.length > 0 ? { externalIPs: [...externalIPs] } : {}),
     },
   };
 }
 
-export function deployment(name: string, labels: Record<string, string>, pod: V1PodSpec): Deployment {
+/**
+ * How a Deployment replaces its pod. `recreate`: the old pod stops before the new one starts
+ * (one writer, or a server that cannot run twice). `rolling`: the new pod starts, is ready,
+ * and only then does the old one stop (maxSurge 1, maxUnavailable 0); `colocate` keeps the
+ * new pod on the old one's node, where its ReadWriteOnce claims can be mounted by both.
+ */
+export type Rollout =
+  | { readonly type: 'recreate' }
+  | { readonly type: 'rolling'; readonly colocate?: boolean };
+
+export function deployment(
+  name: string,
+  labels: Record<string, string>,
+  pod: V1PodSpec,
+  rollout: Rollout = { type: 'recreate' },
+): Deployment {
+  const colocate: Pick<V1PodSpec, 'affinity'> = {
+    affinity: {
+      podAffinity: {
+        requiredDuringSchedulingIgnoredDuringExecution: [
+          { labelSelector: { matchLabels: labels }, topologyKey: 'kubernetes.io/hostname' },
+        ],
+      },
+    },
+  };
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
     metadata: { name, labels },
     spec: {
       replicas: 1,
-      // One replica holding a ReadWriteOnce volume: the old pod must stop before the new one starts.
-      strategy: { type: 'Recreate' },
+      strategy:
+        rollout.type === 'rolling'
+          ? { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } }
+          : { type: 'Recreate' },
       selector: { matchLabels: labels },
-      template: { metadata: { labels }, spec: { ...pod, restartPolicy: 'Always' } },
+      template: {
+        metadata: { labels },
+        spec: {
+          ...pod,
+          ...(rollout.type === 'rolling' && rollout.colocate ? colocate : {}),
+          restartPolicy: 'Always',
+        },
+      },
     },
   };
 }

@@ -173,7 +173,10 @@ function waitTargets(dep: Unit): string[] {
     throw new Error(
       `${dep.name} runs on every node (a DaemonSet): nothing may wait for it, since a node may have none`,
     );
-  const services = dep.objects.filter((o) => o.kind === 'Service').map((o) => `service/${o.metadata.name}`);
+  // A published Service selects the same pods as the in-cloud one: one wait says it all.
+  const services = dep.objects
+    .filter((o) => o.kind === 'Service' && !o.spec?.externalIPs)
+    .map((o) => `service/${o.metadata.name}`);
   return services.length > 0 ? services : [`deployment/${workload.metadata.name}`];
 }
 

@@ -11,7 +11,7 @@ import { engineFor } from '../../src/lifecycle/engine.js';
 import { openProject } from '../../src/lifecycle/project.js';
 import { up } from '../../src/lifecycle/up.js';
 import { systemdRuns } from '../../src/podman/boot.js';
-import { clientLoop, type Endpoint, type LoopResult } from '../_client-loop.js';
+import { type Change, CONFIG_ROLLS, changesUnderLoad, loopEndpoints, MIN_REQUESTS } from '../_client-loop.js';
 import {
   bootServer,
   CHECK_PACKAGES,
@@ -133,22 +133,6 @@ async function withKeystoneConfig(keystone: string, check: () => Promise<void>):
     await openstack('token', 'issue');
   }
 }
-
-/** The uWSGI servers whose rolls the client loop measures, with a config change to each. */
-const debugIn = (conf: string) => `    config:\n      ${conf}:\n        DEFAULT:\n          debug: true`;
-const ROLLED = [
-  ['keystone', 'keystone-api', debugIn('keystone.conf')],
-  ['glance', 'glance-api', debugIn('glance-api.conf')],
-  ['placement', 'placement-api', debugIn('placement.conf')],
-  // nova.conf is every nova server's: the API and the metadata API roll, the node's nova-compute
-  // is replaced beside its guests.
-  ['nova', 'nova-api', debugIn('nova.conf')],
-  ['horizon', 'horizon', '    config:\n      local_settings.py:\n        SESSION_TIMEOUT: 7200'],
-] as const;
-/** Requests the client loop sends at least (the issue's bar: 20,000 with none failed). */
-const MIN_REQUESTS = Number(process.env.PODSTACK_ROLL_REQUESTS ?? 20_000);
-
-type Row = Record<string, string>;
 
 /** Host programs in the hypervisor node pod's network namespace, where the floating IPs answer. */
 const node = podmanNode(CLOUD);
@@ -402,79 +386,60 @@ describe('the default cloud on podman, end to end', {
 
   it('a config change to each uWSGI server rolls it with no failed request, public or internal, under 8 clients', async () => {
     const project = await openProject({ file, report });
-    const rows = JSON.parse(await openstack('endpoint', 'list', '-f', 'json')) as Row[];
-    const endpoints: Endpoint[] = [
-      ...rows
-        .filter((r) => ['public', 'internal'].includes(r.Interface ?? ''))
-        .filter((r) =>
-          ['identity', 'compute', 'image', 'network', 'placement'].includes(r['Service Type'] ?? ''),
-        )
-        .map((r) => ({ type: r['Service Type'] as Endpoint['type'], url: (r.URL ?? '').replace(/\/$/, '') })),
-      { type: 'dashboard', url: dashboardUrl('127.0.0.1', OFFSET).replace(/\/$/, '') },
-    ];
-    const loop = clientLoop({
-      endpoints,
+    const write = (service: string, lines: string) =>
+      writeFile(
+        file,
+        `name: ${CLOUD}\ndataDir: ${join(dir, 'data')}\n${servicesYaml(OFFSET, { [service]: lines })}`,
+      );
+    // Each server's own config, changed and changed back: two rolls each, one service at a time.
+    const rolls: Change[] = CONFIG_ROLLS.flatMap(([service, unit, change]) =>
+      [change, ''].map((lines) => ({
+        name: service,
+        apply: async () => {
+          await write(service, lines);
+          const r = await up({ file, report, installHostPackages: false });
+          assert.ok(r.apply.changed.includes(unit), r.apply.changed.join(' '));
+        },
+      })),
+    );
+    // A listener killed as the OOM killer would: it binds the port again, and the server,
+    // which holds the old socket, restarts onto the new one; nothing hangs on a socket no one serves.
+    const killListener: Change = {
+      name: 'keystone listener killed',
+      apply: async () => {
+        const listener = `${CLOUD}-keystone-api-keystone-api-listener`;
+        const keystoneServer = `${CLOUD}-keystone-api-keystone-api`;
+        const restarts = async () =>
+          (
+            JSON.parse((await exec('podman', ['inspect', '--format', 'json', keystoneServer])).stdout) as {
+              RestartCount: number;
+            }[]
+          )[0]?.RestartCount ?? 0;
+        const restarted = await restarts();
+        const pid = (await exec('podman', ['inspect', '--format', '{{.State.Pid}}', listener])).stdout.trim();
+        await exec('kill', ['-KILL', pid]);
+        await until("keystone's server restarted onto the new listener", 120, 500, async () =>
+          (await restarts()) > restarted ? undefined : 'not yet',
+        );
+        await until('keystone answers', 120, 500, async () =>
+          (await fetch(`http://127.0.0.1:${5000 + OFFSET}/v3`).catch(() => undefined))?.ok
+            ? undefined
+            : 'not yet',
+        );
+      },
+    };
+    const { result, summary } = await changesUnderLoad({
+      endpoints: loopEndpoints(
+        await openstack('endpoint', 'list', '-f', 'json'),
+        dashboardUrl('127.0.0.1', OFFSET),
+      ),
       user: 'admin',
       password: project.secrets.keystone_admin_password ?? assert.fail('no admin password'),
       project: 'admin',
+      changes: [...rolls, killListener],
+      minRequests: MIN_REQUESTS,
     });
-    const rolls: string[] = [];
-    let result: LoopResult | undefined;
-    try {
-      // Each API's own config, changed and changed back: two rolls each, one service at a time.
-      for (const [service, unit, change] of ROLLED) {
-        for (const on of [true, false]) {
-          const extra = on ? change : '';
-          await writeFile(
-            file,
-            `name: ${CLOUD}\ndataDir: ${join(dir, 'data')}\n${servicesYaml(OFFSET, { [service]: extra })}`,
-          );
-          const start = Date.now();
-          const at = loop.requests();
-          const r = await up({ file, report, installHostPackages: false });
-          assert.ok(r.apply.changed.includes(unit), r.apply.changed.join(' '));
-          rolls.push(
-            `${service} ${((Date.now() - start) / 1000).toFixed(1)}s/${loop.requests() - at} requests`,
-          );
-        }
-      }
-      // A listener killed as the OOM killer would: it binds the port again, and the server,
-      // which holds the old socket, restarts onto the new one; nothing hangs on a socket no one serves.
-      const listener = `${CLOUD}-keystone-api-keystone-api-listener`;
-      const keystoneServer = `${CLOUD}-keystone-api-keystone-api`;
-      const restarts = async () =>
-        (
-          JSON.parse((await exec('podman', ['inspect', '--format', 'json', keystoneServer])).stdout) as {
-            RestartCount: number;
-          }[]
-        )[0]?.RestartCount ?? 0;
-      const restarted = await restarts();
-      const at = loop.requests();
-      const killed = Date.now();
-      const pid = (await exec('podman', ['inspect', '--format', '{{.State.Pid}}', listener])).stdout.trim();
-      await exec('kill', ['-KILL', pid]);
-      await until("keystone's server restarted onto the new listener", 120, 500, async () =>
-        (await restarts()) > restarted ? undefined : 'not yet',
-      );
-      await until('keystone answers', 120, 500, async () =>
-        (await fetch(`http://127.0.0.1:${5000 + OFFSET}/v3`).catch(() => undefined))?.ok
-          ? undefined
-          : 'not yet',
-      );
-      rolls.push(
-        `keystone listener killed ${((Date.now() - killed) / 1000).toFixed(1)}s/${loop.requests() - at} requests`,
-      );
-      await until(`${MIN_REQUESTS} requests`, 900, 1000, async () =>
-        loop.requests() >= MIN_REQUESTS ? undefined : `${loop.requests()} so far`,
-      );
-    } finally {
-      result = await loop.stop();
-    }
-    console.log(
-      `    api rolls (${rolls.join(', ')}): ${result.requests} requests in ${result.seconds.toFixed(0)}s, ` +
-        `${result.failed} failed, longest gap a client saw ${result.longestGap.toFixed(2)}s` +
-        (result.slow.length > 0 ? `; slow requests:\n      ${result.slow.join('\n      ')}` : ''),
-    );
+    console.log(`    api rolls (${summary}`);
     assert.equal(result.failed, 0, result.failures.join('\n'));
   });
 

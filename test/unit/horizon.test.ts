@@ -71,9 +71,10 @@ describe('horizon', () => {
     assert.ok(unit);
     const pod = unit.objects.find((o): o is Deployment => o.kind === 'Deployment');
     const container = pod?.spec?.template.spec?.containers.find((c) => c.name === 'horizon-dashboard');
-    assert.ok(container?.ports && container.readinessProbe?.httpGet);
+    assert.ok(container?.readinessProbe?.httpGet);
+    const published = unit.objects.find((o) => o.kind === 'Service' && o.spec?.externalIPs);
     assert.deepEqual(
-      container.ports.map((p) => [p.containerPort, p.hostPort]),
+      published?.kind === 'Service' && published.spec?.ports?.map((p) => [p.targetPort, p.port]),
       [[8080, 8443]],
     );
     const host = container.readinessProbe.httpGet.httpHeaders?.find((h) => h.name === 'Host')?.value;

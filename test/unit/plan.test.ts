@@ -15,6 +15,12 @@ const workloadPod = (unit: PlannedUnit) => {
   assert.ok(w && isWorkload(w), `${unit.name} has no workload`);
   return w.spec!.template.spec!;
 };
+/** The spec of the Service that publishes a unit's ports, if it has one. */
+const publishedOf = (u: PlannedUnit) => {
+  const s = u.objects.find((o) => o.kind === 'Service' && (o.spec?.externalIPs ?? []).length > 0);
+  return s?.kind === 'Service' ? { externalIPs: s.spec?.externalIPs, ports: s.spec?.ports } : undefined;
+};
+
 const unitOf = (plan: Plan, name: string) => {
   const u = plan.units.find((x) => x.name === name);
   assert.ok(u, `no unit ${name}`);
@@ -160,10 +166,16 @@ describe('plan', () => {
       'endpoints: {address: 192.0.2.10}\nservices:\n  keystone: {port: 15000}\n',
       'kubernetes',
     );
-    const api = workloadPod(unitOf(plan, 'keystone-api'));
-    assert.deepEqual(api.containers.find((c) => c.name === 'keystone-api')?.ports, [
-      { name: 'api', containerPort: 5000, hostPort: 15000, hostIP: '192.0.2.10', protocol: 'TCP' },
-    ]);
+    // A Service publishes it, not the pod: the port outlives any one pod, so the API can roll.
+    assert.deepEqual(publishedOf(unitOf(plan, 'keystone-api')), {
+      externalIPs: ['192.0.2.10'],
+      ports: [{ name: 'api', port: 15000, targetPort: 5000, protocol: 'TCP' }],
+    });
+    assert.ok(
+      workloadPod(unitOf(plan, 'keystone-api')).containers.every((c) =>
+        (c.ports ?? []).every((p) => p.hostPort === undefined),
+      ),
+    );
     assert.match(JSON.stringify(plan), /--bootstrap-public-url http:\/\/192\.0\.2\.10:15000\/v3/);
     const glance = workloadPod(unitOf(plan, 'glance-register')).containers[0]!.command!.join(' ');
     assert.match(glance, /--public http:\/\/192\.0\.2\.10:9292 --internal http:\/\/192\.0\.2\.10:9292/);
@@ -171,13 +183,7 @@ describe('plan', () => {
 
   it('on Podman, internal endpoints are on the cloud network gateway, where APIs are published too', () => {
     const plan = planOf('network: {subnet: 10.89.7.0/24}\n');
-    const ports = workloadPod(unitOf(plan, 'glance-api')).containers.find(
-      (c) => c.name === 'glance-api',
-    )?.ports;
-    assert.deepEqual(
-      ports?.map((p) => `${p.hostIP}:${p.hostPort}`),
-      ['127.0.0.1:9292', '10.89.7.1:9292'],
-    );
+    assert.deepEqual(publishedOf(unitOf(plan, 'glance-api'))?.externalIPs, ['127.0.0.1', '10.89.7.1']);
     const register = workloadPod(unitOf(plan, 'glance-register')).containers[0]!.command!.join(' ');
     assert.match(
       register,

@@ -18,7 +18,9 @@ import { parseCloud } from '../../src/spec/load.js';
 import { planOf } from './_fixtures.js';
 
 const NS = 'openstack';
-const plan = planOf('', 'kubernetes');
+/** A node address: the APIs are published there (a loopback address is refused, below). */
+const NODE = 'endpoints: {address: 192.0.2.10}\n';
+const plan = planOf(NODE, 'kubernetes');
 const CLAIMS = [
   'glance-images',
   'keystone-credential-keys',
@@ -92,7 +94,7 @@ describe('kubernetes preflight: StorageClass', () => {
   });
 
   it('kubernetes.storageClass is put into every claim, and must exist', () => {
-    const named = planOf('kubernetes:\n  storageClass: fast\n', 'kubernetes');
+    const named = planOf(`${NODE}kubernetes:\n  storageClass: fast\n`, 'kubernetes');
     const claims = named.units.flatMap((u) => u.objects).filter((o) => o.kind === 'PersistentVolumeClaim');
     assert.deepEqual(claims.map((c) => c.metadata.name).sort(), CLAIMS);
     assert.ok(claims.every((c) => c.spec?.storageClassName === 'fast'));
@@ -128,7 +130,7 @@ describe('kubernetes preflight: StorageClass', () => {
       }),
     );
     assert.deepEqual(problemsOf(facts({ storageClasses: [], claims: bound })), []);
-    const named = planOf('kubernetes:\n  storageClass: fast\n', 'kubernetes');
+    const named = planOf(`${NODE}kubernetes:\n  storageClass: fast\n`, 'kubernetes');
     const moved = text(facts({ storageClasses: [storageClass('fast')], claims: bound }, named), named);
     assert.match(
       moved,
@@ -232,15 +234,28 @@ describe('kubernetes preflight: permissions', () => {
   });
 });
 
+describe('kubernetes preflight: published addresses', () => {
+  it('a loopback address is no node address: refused, naming the field to set', () => {
+    const loopback = planOf('', 'kubernetes');
+    const t = text(facts({}, loopback), loopback);
+    assert.match(t, /published on 127\.0\.0\.1, which on Kubernetes is no node's address/);
+    assert.match(t, /set endpoints\.address/);
+    assert.deepEqual(problemsOf(facts()), []);
+  });
+});
+
 describe('kubernetes preflight: pod security', () => {
   const labelled = (level: string): V1Namespace => ({
     metadata: { name: NS, labels: { 'pod-security.kubernetes.io/enforce': level } },
   });
   const v125 = { major: '1', minor: '25', gitVersion: 'v1.25.0' };
 
-  it('the APIs publish hostPorts: a baseline namespace refuses them, naming them and the label to set', () => {
+  it('the node pod is privileged: a baseline namespace refuses it, naming it and the label to set', () => {
     const t = text(facts({ namespaceObject: labelled('baseline'), version: v125 }));
-    assert.match(t, /namespace openstack enforces pod security level baseline .*Deployment\/.*hostPort \d+/);
+    assert.match(
+      t,
+      /namespace openstack enforces pod security level baseline .*DaemonSet\/.*privileged container/,
+    );
     assert.match(
       t,
       /kubectl label namespace openstack pod-security\.kubernetes\.io\/enforce=privileged --overwrite/,

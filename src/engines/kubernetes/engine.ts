@@ -56,6 +56,8 @@ function effectOf(unit: PlannedUnit, details: readonly string[]): ChangeEffect |
     return undefined;
   if (workload.metadata.annotations?.[ANNOTATION.guests])
     return { kind: 'guests', detail: 'its DaemonSet makes the node pod again: every guest on it stops' };
+  if (workload.kind === 'Deployment' && workload.spec?.strategy?.type === 'RollingUpdate')
+    return { kind: 'rolled', detail: 'a new pod beside the old one, which stops once the new one is ready' };
   return { kind: 'restarted', detail: 'a new pod, after the old one stops (strategy Recreate)' };
 }
 

@@ -130,7 +130,26 @@ export function clusterProblems(plan: Plan, facts: ClusterFacts): PreflightResul
       `could not ask the cluster whether this user may ${listed(unasked.map((a) => `${a.attributes.verb} ${resourceName(a.attributes)}`))}`,
     );
   problems.push(...podSecurityProblems(plan, facts));
+  problems.push(...publishedAddressProblems(plan));
   return { problems, warnings };
+}
+
+/**
+ * APIs are published as Services' externalIPs, which kube-proxy serves on the node that has the
+ * address. A loopback or unspecified address is no node's: the Service would publish nothing
+ * (and the API server refuses 0.0.0.0).
+ */
+function publishedAddressProblems(plan: Plan): PreflightProblem[] {
+  const bad = new Set(
+    plan.units
+      .flatMap((u) => u.objects)
+      .flatMap((o) => (o.kind === 'Service' ? (o.spec?.externalIPs ?? []) : []))
+      .filter((ip) => /^(127\.|0\.0\.0\.0$|::1?$)/.test(ip)),
+  );
+  return [...bad].map((ip) => ({
+    what: `the APIs would be published on ${ip}, which on Kubernetes is no node's address (they are Services' externalIPs, which kube-proxy serves on the node that has the address)`,
+    fix: 'set endpoints.address (or endpoints.bind, and endpoints.internal if it differs) in the cloud file to an address of a node that clients reach',
+  }));
 }
 
 function versionProblems(facts: ClusterFacts): PreflightProblem[] {
@@ -362,7 +381,7 @@ function beyondRestricted(pod: V1PodSpec): string[] {
 
 /**
  * Pod security admission (enforced from 1.23) refuses, in a namespace labelled for a level, the
- * pods that need more. podstack publishes its APIs as hostPorts, which only `privileged` allows.
+ * pods that need more. The hypervisor node's pod (libvirt, Open vSwitch) needs `privileged`.
  * A namespace without the label gets the cluster's default, which the API does not show.
  */
 function podSecurityProblems(plan: Plan, facts: ClusterFacts): PreflightProblem[] {

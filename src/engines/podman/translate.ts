@@ -15,7 +15,8 @@ import type { Plan, PlannedUnit } from '../../model/unit.js';
  * Podman engine maps the plan's Kubernetes objects onto what Podman has:
  *   Deployment -> a pod (shared network namespace, like a Kubernetes pod)
  *   Job        -> containers run to completion, kept afterwards as the record
- *   Service    -> network aliases on the pods it selects
+ *   Service    -> network aliases on the pods it selects; with externalIPs (a published
+ *                 Service), ports published on those addresses instead
  *   hostPort   -> a published port
  *   PVC        -> a named volume; ConfigMap/Secret -> a host folder mounted read-only
  * A plan made for Podman has no in-cluster waiting (podstack orders the units itself), so
@@ -93,16 +94,25 @@ function matches(
   return Object.entries(selector).every(([k, v]) => labels?.[k] === v);
 }
 
-/** host-address:host-port:container-port for every container port with a hostPort. */
-function publishedPorts(pod: V1PodSpec): string[] {
-  return pod.containers.flatMap((c) =>
-    (c.ports ?? []).flatMap((p) => {
-      if (p.hostPort === undefined) return [];
-      const address = p.hostIP ?? '';
-      const host = address.includes(':') ? `[${address}]` : address;
-      return [`${host}:${p.hostPort}:${p.containerPort}`];
-    }),
-  );
+/**
+ * host-address:host-port:container-port for every port the pod publishes: a published Service's
+ * ports on each of its externalIPs, and any container port with a hostPort.
+ */
+function publishedPorts(pod: V1PodSpec, published: readonly Service[]): string[] {
+  const at = (address: string, hostPort: number, containerPort: number | string) =>
+    `${address.includes(':') ? `[${address}]` : address}:${hostPort}:${containerPort}`;
+  return [
+    ...published.flatMap((s) =>
+      (s.spec?.externalIPs ?? []).flatMap((ip) =>
+        (s.spec?.ports ?? []).map((p) => at(ip, p.port, p.targetPort ?? p.port)),
+      ),
+    ),
+    ...pod.containers.flatMap((c) =>
+      (c.ports ?? []).flatMap((p) =>
+        p.hostPort === undefined ? [] : [at(p.hostIP ?? '', p.hostPort, p.containerPort)],
+      ),
+    ),
+  ];
 }
 
 /**
@@ -197,6 +207,7 @@ export function translateWorkload(
   const pod = template.spec!;
   const labels = template.metadata?.labels;
   const selecting = services.filter((s) => matches(s.spec?.selector, labels));
+  const published = selecting.filter((s) => (s.spec?.externalIPs ?? []).length > 0);
   const claims = (pod.volumes ?? []).flatMap((v) =>
     v.persistentVolumeClaim
       ? [v.persistentVolumeClaim.claimName]
@@ -231,8 +242,11 @@ export function translateWorkload(
   const surge = annotations[ANNOTATION.surge];
   const shape = {
     hostname: pod.hostname ?? null,
-    aliases: selecting.map((s) => s.metadata.name).sort(),
-    publish: publishedPorts(pod),
+    aliases: selecting
+      .filter((s) => !published.includes(s))
+      .map((s) => s.metadata.name)
+      .sort(),
+    publish: publishedPorts(pod, published),
     claims,
     scratch: (pod.volumes ?? []).flatMap((v) =>
       v.emptyDir ? [names.volume(scratchClaim(unit.name, v.name))] : [],
