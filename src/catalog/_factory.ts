@@ -200,8 +200,10 @@ export function uwsgiIni(
  * when the listener restarts. A restarted listener binds a new socket beside the one the server
  * still holds, and nothing would accept what the kernel queues there (measured: 23 of 40
  * requests hung); the server's graceful exit hands its own queue over to the new socket
- * (tcp_migrate_req on Podman) and its next start takes the new socket. uWSGI binds the name with
- * its terminating NUL, which /proc shows as a trailing @.
+ * (tcp_migrate_req on Podman) and its next start takes the new socket. A listener that is only
+ * gone (a pod stopping: Kubernetes signals every container at once, but the server's preStop
+ * keeps it serving while kube-proxy moves away) is no reason to stop: the server holds the socket.
+ * uWSGI binds the name with its terminating NUL, which /proc shows as a trailing @.
  */
 const AFTER_LISTENER = [
   'sh',
@@ -220,7 +222,8 @@ const AFTER_LISTENER = [
     'server=$!',
     "trap 'kill -TERM $server' TERM INT",
     'while kill -0 $server 2>/dev/null; do',
-    '  if [ "$(listening)" != "$socket" ]; then',
+    '  now=$(listening)',
+    '  if [ -n "$now" ] && [ "$now" != "$socket" ]; then',
     '    echo "podstack: the listener at $pool restarted; the server restarts to serve its socket" >&2',
     '    kill -TERM $server',
     '    wait $server',
