@@ -68,7 +68,8 @@ export const keystone = defineService({
     // a log file), sized for a small host.
     const uwsgi = mergeIni(
       uwsgiIni('keystone', '/usr/bin/keystone-wsgi-public', {
-        threads: 4,
+        // Token issue is CPU-bound (password hashing): processes, not threads, run it in parallel.
+        processes: 3,
         chdir: '/var/lib/keystone',
         'paste-logger': true,
       }),
