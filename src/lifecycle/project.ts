@@ -26,6 +26,8 @@ export interface ProjectOptions {
   /** Path of the secrets file (default: secrets.yaml beside the cloud file). */
   readonly secretsFile?: string;
   readonly catalog?: readonly ServiceDefinition[];
+  /** The image recipes, one folder per image (default: the package's images/). */
+  readonly imagesDir?: string;
   readonly report?: Reporter;
 }
 
@@ -114,7 +116,7 @@ export async function openProject(o: ProjectOptions = {}): Promise<Project> {
     mirror: debian.mirror,
     extraContext: { base: { 'debian.sources': debian.sourcesFile } },
   };
-  const imagesDir = join(packageRoot(), 'images');
+  const imagesDir = o.imagesDir ?? join(packageRoot(), 'images');
   const imageWaves = imagesFor(services);
   const refs = await imageRefs(imageWaves, spec.images.prefix, imagesDir, rootfs);
   const engine = o.engine ?? 'podman';

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, cp, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { exec } from '../../src/_exec.js';
+import { packageRoot } from '../../src/_paths.js';
 import { UnitFailedError } from '../../src/errors.js';
 import type { ProgressEvent } from '../../src/events.js';
 import { ensurePackages } from '../../src/host/packages.js';
@@ -384,7 +385,7 @@ describe('the default cloud on podman, end to end', {
     assert.deepEqual(status.units.map((u) => u.unit).sort(), project.plan.units.map((u) => u.name).sort());
   });
 
-  it('a config change to each uWSGI server rolls it with no failed request, public or internal, under 8 clients', async () => {
+  it('a config change to each uWSGI server, and a new Keystone image, roll with no failed request, public or internal, under 8 clients', async () => {
     const project = await openProject({ file, report });
     const write = (service: string, lines: string) =>
       writeFile(
@@ -402,6 +403,29 @@ describe('the default cloud on podman, end to end', {
         },
       })),
     );
+    // A new Keystone image (its recipe with one more label, as a podstack upgrade would bring)
+    // and back: the server rolls onto it as it does for config; its bootstrap Jobs run again.
+    const recipes = join(dir, 'images');
+    await cp(join(packageRoot(), 'images'), recipes, { recursive: true });
+    await appendFile(
+      join(recipes, 'keystone', 'Containerfile'),
+      '\nLABEL dev.podstack.test.generation="2"\n',
+    );
+    const images: Change[] = [recipes, undefined].map((imagesDir) => ({
+      name: imagesDir ? 'keystone image' : 'keystone image back',
+      apply: async () => {
+        await write('keystone', '');
+        const r = await up({ file, report, installHostPackages: false, ...(imagesDir ? { imagesDir } : {}) });
+        assert.ok(r.apply.changed.includes('keystone-api'), r.apply.changed.join(' '));
+        if (imagesDir) assert.deepEqual(r.build.built, ['keystone']);
+        // Back on the packaged image: the test's own is removed (the cloud no longer runs it).
+        else {
+          const test = (await openProject({ file, imagesDir: recipes })).imageRefs.keystone!;
+          const rmi = await exec('podman', ['rmi', test]);
+          assert.equal(rmi.exitCode, 0, rmi.output);
+        }
+      },
+    }));
     // A listener killed as the OOM killer would: it binds the port again, and the server,
     // which holds the old socket, restarts onto the new one; nothing hangs on a socket no one serves.
     const killListener: Change = {
@@ -436,7 +460,7 @@ describe('the default cloud on podman, end to end', {
       user: 'admin',
       password: project.secrets.keystone_admin_password ?? assert.fail('no admin password'),
       project: 'admin',
-      changes: [...rolls, killListener],
+      changes: [...rolls, ...images, killListener],
       minRequests: MIN_REQUESTS,
     });
     console.log(`    api rolls (${summary}`);
