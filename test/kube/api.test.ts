@@ -25,10 +25,10 @@ describe('kubernetes engine against kube-apiserver (no node)', { skip: !isRoot &
   let kubeconfig: string;
   const events: ProgressEvent[] = [];
   const report = (e: ProgressEvent) => void events.push(e);
-  const plan = planOf(`name: ${CLOUD}`, 'kubernetes');
+  const plan = planOf(`name: ${CLOUD}\nendpoints: {address: 192.0.2.10}`, 'kubernetes');
   const apply = (p: Plan, jobTimeout = 60) => engine.apply(p, { report, wait: false, jobTimeout });
   /** The plan after a change that a Job's inputs carry: the region is in every registration. */
-  const newRegion = planOf(`name: ${CLOUD}\nregion: RegionTwo`, 'kubernetes');
+  const newRegion = planOf(`name: ${CLOUD}\nendpoints: {address: 192.0.2.10}\nregion: RegionTwo`, 'kubernetes');
 
   /**
    * Kind/name -> what a write by podstack would change: the resourceVersion, except for
@@ -103,7 +103,7 @@ describe('kubernetes engine against kube-apiserver (no node)', { skip: !isRoot &
       [],
     );
     const changed = planOf(
-      `name: ${CLOUD}\nservices:\n  keystone:\n    config:\n      keystone.conf:\n        DEFAULT: {debug: true}\n`,
+      `name: ${CLOUD}\nendpoints: {address: 192.0.2.10}\nservices:\n  keystone:\n    config:\n      keystone.conf:\n        DEFAULT: {debug: true}\n`,
       'kubernetes',
     );
     const diff = await engine.diff(changed);
