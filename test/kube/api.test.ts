@@ -28,7 +28,10 @@ describe('kubernetes engine against kube-apiserver (no node)', { skip: !isRoot &
   const plan = planOf(`name: ${CLOUD}\nendpoints: {address: 192.0.2.10}`, 'kubernetes');
   const apply = (p: Plan, jobTimeout = 60) => engine.apply(p, { report, wait: false, jobTimeout });
   /** The plan after a change that a Job's inputs carry: the region is in every registration. */
-  const newRegion = planOf(`name: ${CLOUD}\nendpoints: {address: 192.0.2.10}\nregion: RegionTwo`, 'kubernetes');
+  const newRegion = planOf(
+    `name: ${CLOUD}\nendpoints: {address: 192.0.2.10}\nregion: RegionTwo`,
+    'kubernetes',
+  );
 
   /**
    * Kind/name -> what a write by podstack would change: the resourceVersion, except for

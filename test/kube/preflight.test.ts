@@ -139,7 +139,10 @@ describe('kubernetes preflight against a cluster without storage', { skip: !isRo
 
   it("the engine's apply runs the same check: exit 2, nothing applied", async () => {
     await assert.rejects(
-      engine.apply(planOf(`name: ${CLOUD}\nendpoints: {address: 192.0.2.10}`, 'kubernetes'), { report, wait: false }),
+      engine.apply(planOf(`name: ${CLOUD}\nendpoints: {address: 192.0.2.10}`, 'kubernetes'), {
+        report,
+        wait: false,
+      }),
       (e: unknown) =>
         e instanceof PodstackError && e.exitCode === 2 && /no default StorageClass/.test(e.message),
     );
@@ -155,7 +158,10 @@ describe('kubernetes preflight against a cluster without storage', { skip: !isRo
       },
     });
     const problems = await engine.preflight(
-      planOf(`name: ${CLOUD}\nendpoints: {address: 192.0.2.10}\nkubernetes:\n  storageClass: fast\n`, 'kubernetes'),
+      planOf(
+        `name: ${CLOUD}\nendpoints: {address: 192.0.2.10}\nkubernetes:\n  storageClass: fast\n`,
+        'kubernetes',
+      ),
       report,
     );
     assert.equal(problems.length, 1, JSON.stringify(problems));
@@ -167,7 +173,10 @@ describe('kubernetes preflight against a cluster without storage', { skip: !isRo
   });
 
   it('with kubernetes.storageClass naming one that exists, the preflight passes and every claim names it', async () => {
-    const plan = planOf(`name: ${CLOUD}\nendpoints: {address: 192.0.2.10}\nkubernetes:\n  storageClass: ${MANUAL}\n`, 'kubernetes');
+    const plan = planOf(
+      `name: ${CLOUD}\nendpoints: {address: 192.0.2.10}\nkubernetes:\n  storageClass: ${MANUAL}\n`,
+      'kubernetes',
+    );
     assert.deepEqual(await engine.preflight(plan, report), []);
     await engine.apply(plan, { report, wait: false });
     const claims = await objectsOf(kubeconfig, NAMESPACE, CLOUD, 'v1', 'PersistentVolumeClaim');
@@ -184,7 +193,10 @@ describe('kubernetes preflight against a cluster without storage', { skip: !isRo
     });
     const warnings: string[] = [];
     const problems = await limited.preflight(
-      planOf(`name: ${CLOUD}\nendpoints: {address: 192.0.2.10}\nkubernetes:\n  storageClass: ${MANUAL}\n`, 'kubernetes'),
+      planOf(
+        `name: ${CLOUD}\nendpoints: {address: 192.0.2.10}\nkubernetes:\n  storageClass: ${MANUAL}\n`,
+        'kubernetes',
+      ),
       (e) => void (e.type === 'warning' && warnings.push(e.message)),
     );
     const text = problems.map((p) => `${p.what} | ${p.fix}`).join('\n');
