@@ -666,6 +666,11 @@ export interface ProcessOptions {
   readonly readinessProbe?: V1Container['readinessProbe'];
   /** A uWSGI server (its ini from uwsgiIni) on this port, which the pod's listener owns. */
   readonly uwsgiPort?: number;
+  /**
+   * Takes its work from RabbitMQ queues only (no port): a new one starts beside the old one,
+   * which then has the time oslo.service takes to finish the calls it took (ANNOTATION.overlap).
+   */
+  readonly queueWorker?: boolean;
 }
 
 /**
@@ -694,16 +699,16 @@ export function processObjects(ctx: RenderContext, o: ProcessOptions): KubeObjec
     ...(o.uwsgiPort === undefined ? {} : { lifecycle: LEAVE_ENDPOINTS_FIRST }),
   });
   const pod = o.uwsgiPort === undefined ? undefined : uwsgiPod(ctx, o.uwsgiPort, server);
-  // A uWSGI server rolls (it runs twice for a while); other processes stop before they start again.
+  // A uWSGI server rolls (it runs twice for a while); other processes stop before they start
+  // again on Kubernetes (a queue worker's overlap is the Podman engine's so far).
   const made: Deployment = deployment(
     `${o.name}-${o.component}`,
     labels,
     { volumes, containers: pod?.containers ?? [server] },
     pod ? { type: 'rolling' } : { type: 'recreate' },
   );
-  const d: Deployment = pod
-    ? { ...made, metadata: { ...made.metadata, annotations: pod.annotations } }
-    : made;
+  const annotations = pod?.annotations ?? (o.queueWorker ? { [ANNOTATION.overlap]: 'true' } : undefined);
+  const d: Deployment = annotations ? { ...made, metadata: { ...made.metadata, annotations } } : made;
   return [
     d,
     ...(o.service ? [service(o.service.name, labels, [{ name: o.component, port: o.service.port }])] : []),

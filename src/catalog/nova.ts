@@ -311,6 +311,7 @@ export const nova = defineService({
           image: 'nova',
           user: 'nova',
           command: ['nova-conductor'],
+          queueWorker: true,
         }),
       },
       {
@@ -324,6 +325,7 @@ export const nova = defineService({
           image: 'nova',
           user: 'nova',
           command: ['nova-scheduler'],
+          queueWorker: true,
         }),
       },
       {

@@ -79,6 +79,12 @@ export const ANNOTATION = {
    * the old one stops.
    */
   surge: 'podstack.dev/surge-socket',
+  /**
+   * On a worker's Deployment (a consumer of RabbitMQ queues, with no port): its new container
+   * may start beside the old one, which then stops gracefully, finishing the calls it took;
+   * calls not yet taken wait in the queue the two share.
+   */
+  overlap: 'podstack.dev/overlap',
   /** With `guests`: the command (JSON argv) that prints the running guests' names, one a line, in that container. */
   listGuests: 'podstack.dev/list-guests',
 } as const;

@@ -119,6 +119,10 @@ describe('podman unit state', () => {
       workloadChange(workload('deployment', 'h1', { podHash: 'p2' }), [entry('running')]).effect?.kind,
       'restarted',
     );
+    // A changed container of a plain Deployment stops, then starts; a queue worker's overlaps.
+    assert.equal(workloadChange(workload('deployment', 'h2'), [entry('running')]).effect?.kind, 'restarted');
+    const worker = { ...workload('deployment', 'h2'), overlap: true };
+    assert.equal(workloadChange(worker, [entry('running')]).effect?.kind, 'rolled');
   });
 
   it("a crash loop's reason is read from its log before Podman started it again, not after", () => {

@@ -31,6 +31,11 @@ const SOCKET_PROBE = [
   'sys.exit(0 if line.split()[1][0] in "23" else 1)',
 ].join('\n');
 
+/** How long a new worker must keep running before the old one is stopped. */
+const WORKER_SETTLE_MS = 5000;
+/** oslo.service's graceful_shutdown_timeout (60 s), and a little more. */
+const WORKER_GRACE_SECONDS = 70;
+
 type InfraInspect = { NetworkSettings: { Networks?: Record<string, { IPAddress: string }> } };
 type Container = PodmanWorkload['containers'][number];
 
@@ -118,6 +123,10 @@ export class WorkloadRunner {
         await this.surge(w, c, w.surge, o);
         continue;
       }
+      if (a.action === 'replace' && c && w.overlap && a.why === CHANGED) {
+        await this.overlap(w, c, o);
+        continue;
+      }
       if (a.action !== 'create') await this.podman.run(['rm', '-f', '-t', '10', name]);
       if (a.action === 'remove' || !c) continue;
       await this.createContainer(w, c);
@@ -180,6 +189,54 @@ export class WorkloadRunner {
       unit: w.unit,
       state: 'waiting',
       detail: `the old ${c.name} finished its requests and stopped in ${((Date.now() - draining) / 1000).toFixed(1)}s`,
+    });
+    await this.podman.run(['rm', '-f', name]);
+    await this.podman.ok(['rename', next, name]);
+  }
+
+  /**
+   * Replaces a worker that takes its calls from RabbitMQ queues: the new one starts beside the
+   * old one and must still run after a few seconds (a config it cannot read ends it at once);
+   * then the old one is stopped with time to finish the calls it took (oslo.service waits for
+   * them on SIGTERM, up to graceful_shutdown_timeout, 60 s). Calls not yet taken wait in the
+   * queue for whichever of the two takes them next: none is lost, as stopping the old one
+   * first with 10 s would lose a call it was still making.
+   */
+  private async overlap(w: PodmanWorkload, c: Container, o: RunOptions): Promise<void> {
+    const name = `${w.name}-${c.name}`;
+    const next = `${name}-next`;
+    await this.podman.run(['rm', '-f', '-t', '0', next]);
+    await this.createContainer(w, c, next);
+    await this.podman.ok(['start', next]);
+    o.report({
+      type: 'unit',
+      unit: w.unit,
+      state: 'waiting',
+      detail: `the new ${c.name} starts beside the old one`,
+    });
+    await sleep(WORKER_SETTLE_MS);
+    const [state] = await this.podman.json<{ State: { Status: string } }[]>([
+      'inspect',
+      '--format',
+      'json',
+      next,
+    ]);
+    if (state?.State.Status !== 'running') {
+      const log = await this.logTail(next);
+      await this.podman.run(['rm', '-f', '-t', '0', next]);
+      throw new UnitFailedError(
+        w.unit,
+        `the new ${c.name} did not keep running; the old one still works`,
+        log,
+      );
+    }
+    const draining = Date.now();
+    await this.podman.run(['stop', '-t', String(WORKER_GRACE_SECONDS), name]);
+    o.report({
+      type: 'unit',
+      unit: w.unit,
+      state: 'waiting',
+      detail: `the old ${c.name} finished its calls and stopped in ${((Date.now() - draining) / 1000).toFixed(1)}s`,
     });
     await this.podman.run(['rm', '-f', name]);
     await this.podman.ok(['rename', next, name]);

@@ -170,14 +170,21 @@ export function workloadChange(w: PodmanWorkload, existing: readonly PsEntry[]):
     };
   const touched = a.containers.filter((c) => c.action !== 'keep');
   if (touched.length === 0) return { action: 'unchanged', details: [] };
-  const rolled = w.surge && touched.every((c) => c.action === 'replace' && c.why === CHANGED);
+  const rolled =
+    (w.surge !== undefined || w.overlap === true) &&
+    touched.every((c) => c.action === 'replace' && c.why === CHANGED);
   return {
     action: 'update',
     details: touched.map((c) => `container ${c.name}: ${c.action}${c.why ? ` (${c.why})` : ''}`),
     effect: w.guests
       ? { kind: 'rolled', detail: 'only these containers are replaced; the guests keep running' }
       : rolled
-        ? { kind: 'rolled', detail: 'the new generation serves beside the old one until it is ready' }
+        ? {
+            kind: 'rolled',
+            detail: w.overlap
+              ? 'the new worker starts beside the old one, which finishes the calls it took'
+              : 'the new generation serves beside the old one until it is ready',
+          }
         : {
             kind: 'restarted',
             detail: `${touched.map((c) => c.name).join(', ')} stopped, then started again`,

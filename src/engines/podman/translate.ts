@@ -61,6 +61,8 @@ export interface PodmanWorkload {
    * inside the container, where the new one alone is asked whether it is ready.
    */
   readonly surge?: string;
+  /** Set on a worker whose new container may start beside the old one (ANNOTATION.overlap). */
+  readonly overlap?: boolean;
   /** Set on a pod that runs guests (ANNOTATION.guests): a new pod stops them. */
   readonly guests?: { readonly container: string; readonly list: readonly string[] };
   /** Pod name for deployments; the prefix of container names for jobs. */
@@ -240,6 +242,7 @@ export function translateWorkload(
     ? { container: guestContainer, list: JSON.parse(annotations[ANNOTATION.listGuests] ?? '[]') as string[] }
     : undefined;
   const surge = annotations[ANNOTATION.surge];
+  const overlap = annotations[ANNOTATION.overlap] === 'true';
   const shape = {
     hostname: pod.hostname ?? null,
     aliases: selecting
@@ -262,6 +265,7 @@ export function translateWorkload(
     podHash: hashOf({ ...shape, init: containers.filter((c) => c.role === 'init').map((c) => c.hash) }),
     ...(guests ? { guests } : {}),
     ...(surge ? { surge } : {}),
+    ...(overlap ? { overlap } : {}),
     name: `${names.cloud}-${unit.name}`,
     ...(pod.hostname ? { hostname: pod.hostname } : {}),
     aliases: shape.aliases,
