@@ -144,13 +144,13 @@ export function authtokenSection(ctx: RenderContext, user: string, password: str
   };
 }
 
+/** The parent of every OpenStack image: Python, the openstack client, uWSGI (images/openstack-base). */
+export const BASE_IMAGE = 'openstack-base';
+
 /**
  * Where a uWSGI server's pod hands out its listening socket (uWSGI's zerg pool): an abstract
  * Unix socket, so one per pod network namespace and no file to share between containers.
  */
-/** The parent of every OpenStack image: Python, the openstack client, uWSGI (images/openstack-base). */
-export const BASE_IMAGE = 'openstack-base';
-
 const LISTENER_POOL = '@podstack-listener';
 
 /** Where a uWSGI server also answers HTTP inside its own container only (its /tmp). */

@@ -142,11 +142,7 @@ export class WorkloadRunner {
    * one never gets ready it is removed and the old one goes on serving.
    */
   private async surge(w: PodmanWorkload, c: Container, socket: string, o: RunOptions): Promise<void> {
-    const name = `${w.name}-${c.name}`;
-    const next = `${name}-next`;
-    await this.podman.run(['rm', '-f', '-t', '0', next]);
-    await this.createContainer(w, c, next);
-    await this.podman.ok(['start', next]);
+    const { name, next } = await this.startBeside(w, c);
     const probe = c.readiness!.httpGet!;
     const path = probe.path ?? '/';
     const host = probe.httpHeaders?.find((h) => h.name.toLowerCase() === 'host')?.value ?? 'localhost';
@@ -156,42 +152,19 @@ export class WorkloadRunner {
         merge: true,
       });
       if (r.exitCode === 0) break;
-      const [state] = await this.podman.json<{ State: { Status: string; ExitCode: number } }[]>([
-        'inspect',
-        '--format',
-        'json',
-        next,
-      ]);
-      if (Date.now() > deadline || state?.State.Status !== 'running') {
-        const log = await this.logTail(next);
-        await this.podman.run(['rm', '-f', '-t', '0', next]);
-        throw new UnitFailedError(
-          w.unit,
+      if (Date.now() > deadline || !(await this.isRunning(next)))
+        await this.abandon(
+          w,
+          next,
           `the new ${c.name} did not get ready (${r.stdout.trim().split('\n').pop() ?? ''}); the old one still serves`,
-          log,
         );
-      }
       if (!said) {
-        o.report({
-          type: 'unit',
-          unit: w.unit,
-          state: 'waiting',
-          detail: `the new ${c.name} starts beside the old one`,
-        });
+        this.reportBeside(w, c, o);
         said = true;
       }
       await sleep(500);
     }
-    const draining = Date.now();
-    await this.podman.run(['stop', '-t', '30', name]);
-    o.report({
-      type: 'unit',
-      unit: w.unit,
-      state: 'waiting',
-      detail: `the old ${c.name} finished its requests and stopped in ${((Date.now() - draining) / 1000).toFixed(1)}s`,
-    });
-    await this.podman.run(['rm', '-f', name]);
-    await this.podman.ok(['rename', next, name]);
+    await this.retire(w, c, { name, next, graceSeconds: 30, finished: 'its requests' }, o);
   }
 
   /**
@@ -203,43 +176,67 @@ export class WorkloadRunner {
    * first with 10 s would lose a call it was still making.
    */
   private async overlap(w: PodmanWorkload, c: Container, o: RunOptions): Promise<void> {
+    const { name, next } = await this.startBeside(w, c);
+    this.reportBeside(w, c, o);
+    await sleep(WORKER_SETTLE_MS);
+    if (!(await this.isRunning(next)))
+      await this.abandon(w, next, `the new ${c.name} did not keep running; the old one still works`);
+    await this.retire(w, c, { name, next, graceSeconds: WORKER_GRACE_SECONDS, finished: 'its calls' }, o);
+  }
+
+  /** Starts a container's next generation in its pod, beside the one that runs (surge, overlap). */
+  private async startBeside(w: PodmanWorkload, c: Container): Promise<{ name: string; next: string }> {
     const name = `${w.name}-${c.name}`;
     const next = `${name}-next`;
     await this.podman.run(['rm', '-f', '-t', '0', next]);
     await this.createContainer(w, c, next);
     await this.podman.ok(['start', next]);
+    return { name, next };
+  }
+
+  private reportBeside(w: PodmanWorkload, c: Container, o: RunOptions): void {
     o.report({
       type: 'unit',
       unit: w.unit,
       state: 'waiting',
       detail: `the new ${c.name} starts beside the old one`,
     });
-    await sleep(WORKER_SETTLE_MS);
+  }
+
+  private async isRunning(container: string): Promise<boolean> {
     const [state] = await this.podman.json<{ State: { Status: string } }[]>([
       'inspect',
       '--format',
       'json',
-      next,
+      container,
     ]);
-    if (state?.State.Status !== 'running') {
-      const log = await this.logTail(next);
-      await this.podman.run(['rm', '-f', '-t', '0', next]);
-      throw new UnitFailedError(
-        w.unit,
-        `the new ${c.name} did not keep running; the old one still works`,
-        log,
-      );
-    }
+    return state?.State.Status === 'running';
+  }
+
+  /** Removes a next generation that failed, with its log in the error; the old one runs on. */
+  private async abandon(w: PodmanWorkload, next: string, why: string): Promise<never> {
+    const log = await this.logTail(next);
+    await this.podman.run(['rm', '-f', '-t', '0', next]);
+    throw new UnitFailedError(w.unit, why, log);
+  }
+
+  /** Stops the old generation gracefully, then gives its name to the next one. */
+  private async retire(
+    w: PodmanWorkload,
+    c: Container,
+    g: { name: string; next: string; graceSeconds: number; finished: string },
+    o: RunOptions,
+  ): Promise<void> {
     const draining = Date.now();
-    await this.podman.run(['stop', '-t', String(WORKER_GRACE_SECONDS), name]);
+    await this.podman.run(['stop', '-t', String(g.graceSeconds), g.name]);
     o.report({
       type: 'unit',
       unit: w.unit,
       state: 'waiting',
-      detail: `the old ${c.name} finished its calls and stopped in ${((Date.now() - draining) / 1000).toFixed(1)}s`,
+      detail: `the old ${c.name} finished ${g.finished} and stopped in ${((Date.now() - draining) / 1000).toFixed(1)}s`,
     });
-    await this.podman.run(['rm', '-f', name]);
-    await this.podman.ok(['rename', next, name]);
+    await this.podman.run(['rm', '-f', g.name]);
+    await this.podman.ok(['rename', g.next, g.name]);
   }
 
   private async applyJob(w: PodmanWorkload, existing: readonly PsEntry[], o: RunOptions): Promise<boolean> {
