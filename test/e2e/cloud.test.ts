@@ -467,51 +467,6 @@ describe('the default cloud on podman, end to end', {
     assert.equal(result.failed, 0, result.failures.join('\n'));
   });
 
-  it("nova's conductor and scheduler are replaced while a server is being created: its calls wait in their queues, and it goes ACTIVE", async () => {
-    const debug = CONFIG_ROLLS.find(([service]) => service === 'nova')![2];
-    let created: Promise<string> | undefined;
-    let createdAt = 0;
-    // The create is sent as the conductor's replacement begins: its build request and the
-    // scheduler call it makes meet the workers while they change hands.
-    const watch = (e: ProgressEvent) => {
-      report(e);
-      if (!created && e.type === 'unit' && e.unit === 'nova-conductor' && e.state === 'replacing') {
-        createdAt = Date.now();
-        created = openstack(
-          ...['server', 'create', '--image', 'podstack-guest', '--flavor', 'm1.nano', '--network', 'private'],
-          ...['-f', 'value', '-c', 'id', 'during-roll'],
-        );
-      }
-    };
-    await writeFile(
-      file,
-      `name: ${CLOUD}\ndataDir: ${join(dir, 'data')}\n${servicesYaml(OFFSET, { nova: debug })}`,
-    );
-    try {
-      const r = await up({ file, report: watch, installHostPackages: false });
-      for (const unit of ['nova-conductor', 'nova-scheduler'])
-        assert.ok(r.apply.changed.includes(unit), r.apply.changed.join(' '));
-      assert.ok(created, 'nova-conductor was not replaced');
-      const id = (await created).trim();
-      await until('the server created during the roll to be ACTIVE', 90, 2000, async () => {
-        const status = (await openstack('server', 'show', id, '-f', 'value', '-c', 'status')).trim();
-        assert.notEqual(status, 'ERROR', await openstack('server', 'show', id, '-f', 'json'));
-        return status === 'ACTIVE' ? undefined : status;
-      });
-      console.log(
-        `    created during the workers' roll, ACTIVE after ${((Date.now() - createdAt) / 1000).toFixed(1)}s`,
-      );
-    } finally {
-      await writeFile(file, cloudYaml());
-      await up({ file, report, installHostPackages: false });
-      if (created)
-        await created.then(
-          () => deleteServer(openstack, 'during-roll'),
-          () => undefined,
-        );
-    }
-  });
-
   it('an invalid cloud file is refused with exit code 2 and nothing changes', async () => {
     const good = await readFile(file, 'utf8');
     const before = await containers();
