@@ -207,13 +207,15 @@ export function loopEndpoints(endpointList: string, dashboard: string): Endpoint
 const debugIn = (conf: string) => `    config:\n      ${conf}:\n        DEFAULT:\n          debug: true`;
 
 /**
- * The uWSGI servers whose rolls the client loop measures: the service, the unit that rolls, and
+ * The API servers whose rolls the client loop measures: the service, the unit that rolls, and
  * the lines under services.<service> that change its config.
  */
 export const CONFIG_ROLLS = [
   ['keystone', 'keystone-api', debugIn('keystone.conf')],
   ['glance', 'glance-api', debugIn('glance-api.conf')],
   ['placement', 'placement-api', debugIn('placement.conf')],
+  // neutron-server is eventlet, not uWSGI: its generations share the port with SO_REUSEPORT.
+  ['neutron', 'neutron-api', debugIn('neutron.conf')],
   // nova.conf is every nova server's: the API and the metadata API roll, and the node's
   // nova-compute is replaced beside its guests (on Podman; Kubernetes refuses it while guests run).
   ['nova', 'nova-api', debugIn('nova.conf')],

@@ -432,6 +432,11 @@ export interface ApiDeploymentOptions {
   readonly port: number;
   readonly command: readonly string[];
   readonly ready: string;
+  /**
+   * For a server that binds its port itself with SO_REUSEPORT (not uWSGI): the line it logs once
+   * it serves, so an engine can roll it (ANNOTATION.surgeLog).
+   */
+  readonly servesWhenLogged?: string;
   /** Secrets and claims the API mounts besides its config. */
   readonly mounts?: readonly Mount[];
   readonly claims?: readonly ClaimDeclaration[];
@@ -486,9 +491,9 @@ export function apiObjects(ctx: RenderContext, o: ApiDeploymentOptions): KubeObj
     },
     { type: 'rolling', colocate: claims.length > 0 },
   );
-  const api: Deployment = pod
-    ? { ...made, metadata: { ...made.metadata, annotations: pod.annotations } }
-    : made;
+  const annotations =
+    pod?.annotations ?? (o.servesWhenLogged ? { [ANNOTATION.surgeLog]: o.servesWhenLogged } : undefined);
+  const api: Deployment = annotations ? { ...made, metadata: { ...made.metadata, annotations } } : made;
   return [
     ...claims.map((c) => persistentVolumeClaim(`${o.name}-${c.name}`, labels, c.size)),
     api,

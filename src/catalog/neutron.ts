@@ -64,6 +64,9 @@ export const neutron = defineService({
           // Nova waits for "vif plugged" before it starts a guest: Neutron must tell it.
           notify_nova_on_port_status_changes: true,
           notify_nova_on_port_data_changes: true,
+          // One request per connection, as the uWSGI servers do: a server that stops while a
+          // client reuses an idle connection would fail that client's next request.
+          wsgi_keep_alive: false,
         },
         database: { connection: databaseUrl(ctx, 'neutron', dbPassword, 'neutron'), max_retries: -1 },
         // Neutron's nova client takes endpoint_type, not valid_interfaces: without it, port events
@@ -187,6 +190,10 @@ export const neutron = defineService({
           port: PORT,
           command: ['neutron-server', '--config-file', '/etc/neutron/neutron.conf', '--config-file', ML2],
           ready: '/',
+          // eventlet.wsgi's line, from the API worker once it accepts: after the plugin and
+          // OVN's connections are up. Its socket has SO_REUSEPORT (eventlet.listen's default),
+          // so the old and the new generation share the port while it rolls.
+          servesWhenLogged: 'wsgi starting up on',
         }),
       },
     ];

@@ -80,6 +80,14 @@ export const ANNOTATION = {
    */
   surge: 'podstack.dev/surge-socket',
   /**
+   * On an API's Deployment whose every generation binds the port itself, with SO_REUSEPORT (an
+   * eventlet server, which cannot take a socket from a listener): the line its log shows once it
+   * serves. Two generations then share the port's connections, and an engine waits for this line
+   * from the new one before the old one stops; what is queued on the old one's socket when it
+   * closes moves to the new one (net.ipv4.tcp_migrate_req).
+   */
+  surgeLog: 'podstack.dev/surge-log',
+  /**
    * On a worker's Deployment (a consumer of RabbitMQ queues, with no port): its new container
    * may start beside the old one, which then stops gracefully, finishing the calls it took;
    * calls not yet taken wait in the queue the two share.

@@ -385,7 +385,7 @@ describe('the default cloud on podman, end to end', {
     assert.deepEqual(status.units.map((u) => u.unit).sort(), project.plan.units.map((u) => u.name).sort());
   });
 
-  it('a config change to each uWSGI server, and a new Keystone image, roll with no failed request, public or internal, under 8 clients', async () => {
+  it('a config change to each API server, and a new Keystone image, roll with no failed request, public or internal, under 8 clients', async () => {
     const project = await openProject({ file, report });
     const write = (service: string, lines: string) =>
       writeFile(
@@ -465,6 +465,61 @@ describe('the default cloud on podman, end to end', {
     });
     console.log(`    api rolls (${summary}`);
     assert.equal(result.failed, 0, result.failures.join('\n'));
+  });
+
+  it("nova's conductor and scheduler are replaced while a server is being created: its calls wait in their queues, and it goes ACTIVE", async () => {
+    const debug = CONFIG_ROLLS.find(([service]) => service === 'nova')![2];
+    let created: Promise<string> | undefined;
+    let createdAt = 0;
+    // What up did when, from the create on: a failure says which replacement met the build.
+    const timeline: string[] = [];
+    // The create is sent as the conductor's replacement begins: its build request and the
+    // scheduler call it makes meet the workers while they change hands.
+    const watch = (e: ProgressEvent) => {
+      report(e);
+      if (createdAt > 0 && e.type === 'unit')
+        timeline.push(
+          `${((Date.now() - createdAt) / 1000).toFixed(1)}s ${e.unit} ${e.state} ${e.detail ?? ''}`,
+        );
+      if (!created && e.type === 'unit' && e.unit === 'nova-conductor' && e.state === 'waiting') {
+        createdAt = Date.now();
+        created = openstack(
+          ...['server', 'create', '--image', 'podstack-guest', '--flavor', 'm1.nano', '--network', 'private'],
+          ...['-f', 'value', '-c', 'id', 'during-roll'],
+        );
+      }
+    };
+    await writeFile(
+      file,
+      `name: ${CLOUD}\ndataDir: ${join(dir, 'data')}\n${servicesYaml(OFFSET, { nova: debug })}`,
+    );
+    try {
+      const r = await up({ file, report: watch, installHostPackages: false });
+      for (const unit of ['nova-conductor', 'nova-scheduler'])
+        assert.ok(r.apply.changed.includes(unit), r.apply.changed.join(' '));
+      assert.ok(created, 'nova-conductor was not replaced beside the old one');
+      const id = (await created).trim();
+      await until('the server created during the roll to be ACTIVE', 120, 2000, async () => {
+        const status = (await openstack('server', 'show', id, '-f', 'value', '-c', 'status')).trim();
+        if (status === 'ERROR')
+          assert.fail(
+            `the server went to ERROR:\n${await openstack('server', 'show', id, '-f', 'json', '-c', 'fault', '-c', 'OS-EXT-SRV-ATTR:host')}\n` +
+              `what up did after the create:\n  ${timeline.join('\n  ')}`,
+          );
+        return status === 'ACTIVE' ? undefined : status;
+      });
+      console.log(
+        `    created during the workers' roll, ACTIVE after ${((Date.now() - createdAt) / 1000).toFixed(1)}s`,
+      );
+    } finally {
+      await writeFile(file, cloudYaml());
+      await up({ file, report, installHostPackages: false });
+      if (created)
+        await created.then(
+          () => deleteServer(openstack, 'during-roll'),
+          () => undefined,
+        );
+    }
   });
 
   it('an invalid cloud file is refused with exit code 2 and nothing changes', async () => {

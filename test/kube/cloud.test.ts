@@ -285,7 +285,7 @@ describe('the default cloud on kubernetes, end to end', {
     await openstack('server', 'delete', '--wait', from.name);
   });
 
-  it('a config change to each uWSGI server rolls only its Deployment, with no failed request, public or internal, under 8 clients', async () => {
+  it('a config change to each API server rolls only its Deployment, with no failed request, public or internal, under 8 clients', async () => {
     const before = await runningPods();
     const project = await openProject({ file, report, engine: 'kubernetes' });
     // nova.conf is left out: the node's pod reads it too, and its change is refused while guests run.

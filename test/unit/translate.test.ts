@@ -35,6 +35,13 @@ describe('podman translation', () => {
     assert.ok(server.readiness?.httpGet);
   });
 
+  it('rolls every API: uWSGI servers are asked through their own socket, neutron-server by its log', () => {
+    assert.deepEqual(workloads.get('keystone-api')!.surge, { socket: '/tmp/podstack-api.sock' });
+    assert.deepEqual(workloads.get('neutron-api')!.surge, { logged: 'wsgi starting up on' });
+    assert.equal(workloads.get('nova-conductor')!.surge, undefined);
+    assert.equal(workloads.get('nova-conductor')!.overlap, true);
+  });
+
   it('has no in-cluster wait container: on Podman, podstack orders units itself', () => {
     for (const w of workloads.values())
       assert.ok(

@@ -13,7 +13,13 @@ import {
   restartedAt,
   runsOf,
 } from './state.js';
-import { PODMAN_LABEL, type PodmanNames, type PodmanWorkload, podmanLabels } from './translate.js';
+import {
+  PODMAN_LABEL,
+  type PodmanNames,
+  type PodmanWorkload,
+  podmanLabels,
+  type Surge,
+} from './translate.js';
 
 /**
  * An HTTP GET over a Unix socket, run in a container with python3 (every OpenStack image):
@@ -136,28 +142,20 @@ export class WorkloadRunner {
 
   /**
    * Rolls an API with no failed request: the new generation starts beside the old one, takes
-   * the same listening socket from the pod's listener (catalog uwsgiPod), is asked alone whether
-   * it is ready (through its own socket), and only then is the old one stopped, gracefully: it
-   * finishes what it has, and what is queued stays in the one queue for the new one. If the new
-   * one never gets ready it is removed and the old one goes on serving.
+   * the same listening socket from the pod's listener (catalog uwsgiPod) or binds its own beside
+   * the old one's (SO_REUSEPORT), is asked alone whether it is ready, and only then is the old
+   * one stopped, gracefully: it finishes what it has, and what is queued stays in the one queue
+   * for the new one (or moves to the new one's, tcp_migrate_req). If the new one never gets
+   * ready it is removed and the old one goes on serving.
    */
-  private async surge(w: PodmanWorkload, c: Container, socket: string, o: RunOptions): Promise<void> {
+  private async surge(w: PodmanWorkload, c: Container, surge: Surge, o: RunOptions): Promise<void> {
     const { name, next } = await this.startBeside(w, c);
-    const probe = c.readiness!.httpGet!;
-    const path = probe.path ?? '/';
-    const host = probe.httpHeaders?.find((h) => h.name.toLowerCase() === 'host')?.value ?? 'localhost';
     const deadline = Date.now() + o.readyTimeout * 1000;
     for (let said = false; ; ) {
-      const r = await this.podman.run(['exec', next, 'python3', '-c', SOCKET_PROBE, socket, path, host], {
-        merge: true,
-      });
-      if (r.exitCode === 0) break;
+      const why = await this.servesAlone(next, c, surge);
+      if (why === undefined) break;
       if (Date.now() > deadline || !(await this.isRunning(next)))
-        await this.abandon(
-          w,
-          next,
-          `the new ${c.name} did not get ready (${r.stdout.trim().split('\n').pop() ?? ''}); the old one still serves`,
-        );
+        await this.abandon(w, next, `the new ${c.name} did not get ready (${why}); the old one still serves`);
       if (!said) {
         this.reportBeside(w, c, o);
         said = true;
@@ -165,6 +163,24 @@ export class WorkloadRunner {
       await sleep(500);
     }
     await this.retire(w, c, { name, next, graceSeconds: 30, finished: 'its requests' }, o);
+  }
+
+  /**
+   * Whether a next generation serves, asked of it alone (both generations answer on the pod's
+   * port): undefined when it does, else what it said so far.
+   */
+  private async servesAlone(next: string, c: Container, surge: Surge): Promise<string | undefined> {
+    if ('logged' in surge) {
+      const log = await this.podman.run(['logs', next], { merge: true });
+      return log.stdout.includes(surge.logged) ? undefined : `no "${surge.logged}" in its log yet`;
+    }
+    const probe = c.readiness!.httpGet!;
+    const host = probe.httpHeaders?.find((h) => h.name.toLowerCase() === 'host')?.value ?? 'localhost';
+    const r = await this.podman.run(
+      ['exec', next, 'python3', '-c', SOCKET_PROBE, surge.socket, probe.path ?? '/', host],
+      { merge: true },
+    );
+    return r.exitCode === 0 ? undefined : (r.stdout.trim().split('\n').pop() ?? '');
   }
 
   /**
@@ -360,9 +376,9 @@ export class WorkloadRunner {
       ...w.publish.flatMap((p) => ['--publish', p]),
       // Guests' QEMU outlives libvirtd's container only in a PID namespace the pod owns.
       ...(w.sharePid ? ['--share', 'ipc,net,uts,pid'] : []),
-      // A listener that restarts binds its port again beside the socket the servers still
-      // hold; when the last of them closes that one, connections queued there move to the new
-      // socket instead of being reset (Linux 5.14+; per network namespace, so per pod).
+      // A listener that restarts, or an eventlet API's new generation, binds its port again
+      // beside a socket that is still open; when that one closes, connections queued there move
+      // to the new socket instead of being reset (Linux 5.14+; per network namespace, so per pod).
       ...(w.surge ? ['--sysctl', 'net.ipv4.tcp_migrate_req=1'] : []),
     ]);
   }

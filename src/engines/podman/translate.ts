@@ -48,6 +48,8 @@ export interface ContainerRun {
   readonly hash: string;
 }
 
+export type Surge = { readonly socket: string } | { readonly logged: string };
+
 export interface PodmanWorkload {
   readonly unit: string;
   readonly kind: 'deployment' | 'job';
@@ -57,10 +59,12 @@ export interface PodmanWorkload {
   /** The pod's containers share one PID namespace (the pod's shareProcessNamespace). */
   readonly sharePid: boolean;
   /**
-   * Set on an API that can run two generations on one port (ANNOTATION.surge): the Unix socket,
-   * inside the container, where the new one alone is asked whether it is ready.
+   * Set on an API that can run two generations on one port: how to tell that the new one alone
+   * is ready. A uWSGI server is asked through a Unix socket inside its container
+   * (ANNOTATION.surge); an eventlet server, which binds the port itself beside the old one, says
+   * so in its log (ANNOTATION.surgeLog).
    */
-  readonly surge?: string;
+  readonly surge?: Surge;
   /** Set on a worker whose new container may start beside the old one (ANNOTATION.overlap). */
   readonly overlap?: boolean;
   /** Set on a pod that runs guests (ANNOTATION.guests): a new pod stops them. */
@@ -241,7 +245,9 @@ export function translateWorkload(
   const guests = guestContainer
     ? { container: guestContainer, list: JSON.parse(annotations[ANNOTATION.listGuests] ?? '[]') as string[] }
     : undefined;
-  const surge = annotations[ANNOTATION.surge];
+  const socket = annotations[ANNOTATION.surge];
+  const logged = annotations[ANNOTATION.surgeLog];
+  const surge: Surge | undefined = socket ? { socket } : logged ? { logged } : undefined;
   const overlap = annotations[ANNOTATION.overlap] === 'true';
   const shape = {
     hostname: pod.hostname ?? null,
