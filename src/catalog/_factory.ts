@@ -10,6 +10,7 @@ import {
   job,
   type KubeObject,
   persistentVolumeClaim,
+  type Rollout,
   type Secret,
   type ServicePort,
   secret,
@@ -672,11 +673,19 @@ export interface ProcessOptions {
   /** A uWSGI server (its ini from uwsgiIni) on this port, which the pod's listener owns. */
   readonly uwsgiPort?: number;
   /**
-   * Takes its work from RabbitMQ queues only (no port): a new one starts beside the old one,
-   * which then has the time oslo.service takes to finish the calls it took (ANNOTATION.overlap).
+   * Takes its work from RabbitMQ queues only (no port): a new one starts beside the old one and
+   * must keep running for WORKER_ROLL.settleSeconds; the old one then has the time oslo.service
+   * takes to finish the calls it took. Calls not yet taken wait in the queue the two share.
    */
   readonly queueWorker?: boolean;
 }
+
+/**
+ * How a queue worker rolls: the new one must still run after `settleSeconds` (a config it
+ * cannot read ends it at once), and the old one then has `graceSeconds` to finish the calls it
+ * took: oslo.service's graceful_shutdown_timeout (60 s), and a little more.
+ */
+const WORKER_ROLL = { settleSeconds: 5, graceSeconds: 70 } as const;
 
 /**
  * A long-running process of a service that is not its API: a conductor, a scheduler, a proxy.
@@ -704,16 +713,26 @@ export function processObjects(ctx: RenderContext, o: ProcessOptions): KubeObjec
     ...(o.uwsgiPort === undefined ? {} : { lifecycle: LEAVE_ENDPOINTS_FIRST }),
   });
   const pod = o.uwsgiPort === undefined ? undefined : uwsgiPod(ctx, o.uwsgiPort, server);
-  // A uWSGI server rolls (it runs twice for a while); other processes stop before they start
-  // again on Kubernetes (a queue worker's overlap is the Podman engine's so far).
+  // A uWSGI server rolls (it runs twice for a while), and so does a queue worker; other
+  // processes (a proxy holding its clients' connections) stop before they start again.
+  const rollout: Rollout = pod
+    ? { type: 'rolling' }
+    : o.queueWorker
+      ? { type: 'rolling', settleSeconds: WORKER_ROLL.settleSeconds }
+      : { type: 'recreate' };
   const made: Deployment = deployment(
     `${o.name}-${o.component}`,
     labels,
-    { volumes, containers: pod?.containers ?? [server] },
-    pod ? { type: 'rolling' } : { type: 'recreate' },
+    {
+      volumes,
+      containers: pod?.containers ?? [server],
+      ...(o.queueWorker ? { terminationGracePeriodSeconds: WORKER_ROLL.graceSeconds } : {}),
+    },
+    rollout,
   );
-  const annotations = pod?.annotations ?? (o.queueWorker ? { [ANNOTATION.overlap]: 'true' } : undefined);
-  const d: Deployment = annotations ? { ...made, metadata: { ...made.metadata, annotations } } : made;
+  const d: Deployment = pod
+    ? { ...made, metadata: { ...made.metadata, annotations: pod.annotations } }
+    : made;
   return [
     d,
     ...(o.service ? [service(o.service.name, labels, [{ name: o.component, port: o.service.port }])] : []),

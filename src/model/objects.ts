@@ -87,12 +87,6 @@ export const ANNOTATION = {
    * closes moves to the new one (net.ipv4.tcp_migrate_req).
    */
   surgeLog: 'podstack.dev/surge-log',
-  /**
-   * On a worker's Deployment (a consumer of RabbitMQ queues, with no port): its new container
-   * may start beside the old one, which then stops gracefully, finishing the calls it took;
-   * calls not yet taken wait in the queue the two share.
-   */
-  overlap: 'podstack.dev/overlap',
   /** With `guests`: the command (JSON argv) that prints the running guests' names, one a line, in that container. */
   listGuests: 'podstack.dev/list-guests',
 } as const;
@@ -174,10 +168,12 @@ export function service(
  * (one writer, or a server that cannot run twice). `rolling`: the new pod starts, is ready,
  * and only then does the old one stop (maxSurge 1, maxUnavailable 0); `colocate` keeps the
  * new pod on the old one's node, where its ReadWriteOnce claims can be mounted by both.
+ * `settleSeconds` (minReadySeconds): how long the new one must have been ready first, for a
+ * pod with no readiness of its own to show (a worker: that it keeps running).
  */
 export type Rollout =
   | { readonly type: 'recreate' }
-  | { readonly type: 'rolling'; readonly colocate?: boolean };
+  | { readonly type: 'rolling'; readonly colocate?: boolean; readonly settleSeconds?: number };
 
 export function deployment(
   name: string,
@@ -200,6 +196,9 @@ export function deployment(
     metadata: { name, labels },
     spec: {
       replicas: 1,
+      ...(rollout.type === 'rolling' && rollout.settleSeconds
+        ? { minReadySeconds: rollout.settleSeconds }
+        : {}),
       strategy:
         rollout.type === 'rolling'
           ? { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } }

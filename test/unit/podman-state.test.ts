@@ -121,7 +121,7 @@ describe('podman unit state', () => {
     );
     // A changed container of a plain Deployment stops, then starts; a queue worker's overlaps.
     assert.equal(workloadChange(workload('deployment', 'h2'), [entry('running')]).effect?.kind, 'restarted');
-    const worker = { ...workload('deployment', 'h2'), overlap: true };
+    const worker = { ...workload('deployment', 'h2'), overlap: { settleSeconds: 5, graceSeconds: 70 } };
     assert.equal(workloadChange(worker, [entry('running')]).effect?.kind, 'rolled');
   });
 

@@ -35,11 +35,13 @@ describe('podman translation', () => {
     assert.ok(server.readiness?.httpGet);
   });
 
-  it('rolls every API: uWSGI servers are asked through their own socket, neutron-server by its log', () => {
+  it('rolls every API (uWSGI servers asked through their own socket, neutron-server by its log) and the queue workers', () => {
     assert.deepEqual(workloads.get('keystone-api')!.surge, { socket: '/tmp/podstack-api.sock' });
     assert.deepEqual(workloads.get('neutron-api')!.surge, { logged: 'wsgi starting up on' });
     assert.equal(workloads.get('nova-conductor')!.surge, undefined);
-    assert.equal(workloads.get('nova-conductor')!.overlap, true);
+    // A queue worker's roll is its Deployment's: RollingUpdate, minReadySeconds, its grace.
+    assert.deepEqual(workloads.get('nova-conductor')!.overlap, { settleSeconds: 5, graceSeconds: 70 });
+    assert.equal(workloads.get('nova-novncproxy')!.overlap, undefined);
   });
 
   it('has no in-cluster wait container: on Podman, podstack orders units itself', () => {

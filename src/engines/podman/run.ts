@@ -37,11 +37,6 @@ const SOCKET_PROBE = [
   'sys.exit(0 if line.split()[1][0] in "23" else 1)',
 ].join('\n');
 
-/** How long a new worker must keep running before the old one is stopped. */
-const WORKER_SETTLE_MS = 5000;
-/** oslo.service's graceful_shutdown_timeout (60 s), and a little more. */
-const WORKER_GRACE_SECONDS = 70;
-
 type InfraInspect = { NetworkSettings: { Networks?: Record<string, { IPAddress: string }> } };
 type Container = PodmanWorkload['containers'][number];
 
@@ -130,7 +125,7 @@ export class WorkloadRunner {
         continue;
       }
       if (a.action === 'replace' && c && w.overlap && a.why === CHANGED) {
-        await this.overlap(w, c, o);
+        await this.overlap(w, c, w.overlap, o);
         continue;
       }
       if (a.action !== 'create') await this.podman.run(['rm', '-f', '-t', '10', name]);
@@ -191,13 +186,18 @@ export class WorkloadRunner {
    * queue for whichever of the two takes them next: none is lost, as stopping the old one
    * first with 10 s would lose a call it was still making.
    */
-  private async overlap(w: PodmanWorkload, c: Container, o: RunOptions): Promise<void> {
+  private async overlap(
+    w: PodmanWorkload,
+    c: Container,
+    roll: NonNullable<PodmanWorkload['overlap']>,
+    o: RunOptions,
+  ): Promise<void> {
     const { name, next } = await this.startBeside(w, c);
     this.reportBeside(w, c, o);
-    await sleep(WORKER_SETTLE_MS);
+    await sleep(roll.settleSeconds * 1000);
     if (!(await this.isRunning(next)))
       await this.abandon(w, next, `the new ${c.name} did not keep running; the old one still works`);
-    await this.retire(w, c, { name, next, graceSeconds: WORKER_GRACE_SECONDS, finished: 'its calls' }, o);
+    await this.retire(w, c, { name, next, graceSeconds: roll.graceSeconds, finished: 'its calls' }, o);
   }
 
   /** Starts a container's next generation in its pod, beside the one that runs (surge, overlap). */

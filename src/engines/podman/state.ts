@@ -171,7 +171,7 @@ export function workloadChange(w: PodmanWorkload, existing: readonly PsEntry[]):
   const touched = a.containers.filter((c) => c.action !== 'keep');
   if (touched.length === 0) return { action: 'unchanged', details: [] };
   const rolled =
-    (w.surge !== undefined || w.overlap === true) &&
+    (w.surge !== undefined || w.overlap !== undefined) &&
     touched.every((c) => c.action === 'replace' && c.why === CHANGED);
   return {
     action: 'update',

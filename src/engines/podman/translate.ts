@@ -65,8 +65,12 @@ export interface PodmanWorkload {
    * so in its log (ANNOTATION.surgeLog).
    */
   readonly surge?: Surge;
-  /** Set on a worker whose new container may start beside the old one (ANNOTATION.overlap). */
-  readonly overlap?: boolean;
+  /**
+   * Set on a Deployment that rolls with no port to share (a queue worker: RollingUpdate, no
+   * surge): the new container starts beside the old one, must keep running `settleSeconds`
+   * (minReadySeconds), and the old one then has `graceSeconds` (terminationGracePeriodSeconds).
+   */
+  readonly overlap?: { readonly settleSeconds: number; readonly graceSeconds: number };
   /** Set on a pod that runs guests (ANNOTATION.guests): a new pod stops them. */
   readonly guests?: { readonly container: string; readonly list: readonly string[] };
   /** Pod name for deployments; the prefix of container names for jobs. */
@@ -202,6 +206,26 @@ function mountedConfig(c: V1Container, pod: V1PodSpec, config: ConfigData): unkn
   });
 }
 
+/**
+ * How a Deployment's changed container is replaced in its running pod: an API beside the old
+ * one on the same port (surge), a queue worker beside the old one (its RollingUpdate), or
+ * neither (stopped, then started).
+ */
+function rollOf(workload: Workload): Pick<PodmanWorkload, 'surge' | 'overlap'> {
+  const annotations = workload.metadata.annotations ?? {};
+  const socket = annotations[ANNOTATION.surge];
+  const logged = annotations[ANNOTATION.surgeLog];
+  const surge: Surge | undefined = socket ? { socket } : logged ? { logged } : undefined;
+  if (surge) return { surge };
+  if (workload.kind !== 'Deployment' || workload.spec?.strategy?.type !== 'RollingUpdate') return {};
+  return {
+    overlap: {
+      settleSeconds: workload.spec.minReadySeconds ?? 0,
+      graceSeconds: workload.spec.template.spec?.terminationGracePeriodSeconds ?? 30,
+    },
+  };
+}
+
 export function translateWorkload(
   unit: PlannedUnit,
   workload: Workload,
@@ -245,10 +269,7 @@ export function translateWorkload(
   const guests = guestContainer
     ? { container: guestContainer, list: JSON.parse(annotations[ANNOTATION.listGuests] ?? '[]') as string[] }
     : undefined;
-  const socket = annotations[ANNOTATION.surge];
-  const logged = annotations[ANNOTATION.surgeLog];
-  const surge: Surge | undefined = socket ? { socket } : logged ? { logged } : undefined;
-  const overlap = annotations[ANNOTATION.overlap] === 'true';
+  const { surge, overlap } = rollOf(workload);
   const shape = {
     hostname: pod.hostname ?? null,
     aliases: selecting
@@ -261,7 +282,9 @@ export function translateWorkload(
       v.emptyDir ? [names.volume(scratchClaim(unit.name, v.name))] : [],
     ),
     sharePid: pod.shareProcessNamespace === true,
-    surge: surge ?? null,
+    // The pod's sysctl (createPod). Written as before the log-ready surge existed, so that a
+    // podstack upgrade does not make the uWSGI servers' pods anew (an outage) for nothing.
+    surge: surge === undefined ? null : 'socket' in surge ? surge.socket : surge,
   };
   return {
     unit: unit.name,
