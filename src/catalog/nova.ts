@@ -56,6 +56,9 @@ const NOVNC_PORT = 6080;
 const INSTANCES = '/var/lib/nova/instances';
 const COMPUTE_SECRET = 'nova-compute-config';
 
+/** The sections of nova.conf that nova-compute never reads (nova/compute and nova/virt do not). */
+const NOT_ON_THE_NODE = ['database', 'api_database', 'conductor', 'wsgi'];
+
 function withoutSections(conf: IniOverrides, drop: readonly string[]): IniOverrides {
   return Object.fromEntries(Object.entries(conf).filter(([section]) => !drop.includes(section)));
 }
@@ -204,6 +207,8 @@ export const nova = defineService({
           secret('nova-keystone', label('config'), { password: ksPassword }),
           // The hypervisor node's nova.conf has no database: nova-compute reaches the database
           // only through the conductor, and a node is where a guest that broke out would be.
+          // Nor the sections only the conductor and the APIs read: a change to them then leaves
+          // nova-compute alone, with the builds it is running.
           secret(
             COMPUTE_SECRET,
             label('config'),
@@ -211,7 +216,7 @@ export const nova = defineService({
               file(
                 'nova.conf',
                 '/etc/nova/nova.conf',
-                renderIni('nova.conf', withoutSections(conf, ['database', 'api_database'])),
+                renderIni('nova.conf', withoutSections(conf, NOT_ON_THE_NODE)),
               ),
             ]),
           ),

@@ -147,6 +147,20 @@ describe('plan', () => {
     }
   });
 
+  it("a change to the conductor's section of nova.conf rolls nova's services but not the node's nova-compute", () => {
+    const changed = changedUnits(
+      'services:\n  nova:\n    config:\n      nova.conf:\n        conductor:\n          workers: 2\n',
+    );
+    assert.ok(changed.includes('nova-conductor') && changed.includes('nova-scheduler'), changed.join(' '));
+    assert.ok(!changed.includes('nova-compute'), changed.join(' '));
+    // DEFAULT is every process's: the node's too.
+    assert.ok(
+      changedUnits(
+        'services:\n  nova:\n    config:\n      nova.conf:\n        DEFAULT:\n          debug: true\n',
+      ).includes('nova-compute'),
+    );
+  });
+
   it("the hypervisor node's pod holds no database credential: it reaches the database only through the conductor", () => {
     const plan = planOf();
     const mounted = mountedSecrets(plan, 'nova-compute');
