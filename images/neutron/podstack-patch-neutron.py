@@ -44,6 +44,20 @@ misbehaves). podstack-check-neutron.py then tests the result.
    the requests change 3 waits for would still lose their answer. Patched, a
    connection is marked as serving from its request line on, and idle again
    once answered.
+5. OVN's hash ring (which neutron-server handles each OVN event) by node,
+   not by host. Upstream, a server deletes every ring node of its host when
+   it starts and again when it exits (CONF.host, the pod's hostname). When
+   two generations share a hostname, as they do while a roll on Podman runs
+   them in one pod, the old one's exit deleted the new one's node: the new
+   server then handled no OVN event at all, ports never went ACTIVE, and
+   every new guest failed after nova's 300 s wait for "vif plugged"
+   (measured). Patched: a server removes this host's nodes made before it
+   started at the moment its API worker adds its own (one transaction, so
+   the ring is never empty: a predecessor that crashed is gone at once, and
+   an old generation still serving hands over with no gap), and at exit it
+   removes only the nodes it made (their ids kept in a file of its own
+   container). On Kubernetes each pod has its own hostname and nothing
+   changes.
 """
 import py_compile
 import sys
@@ -58,6 +72,7 @@ AGENT = 'neutron/plugins/ml2/drivers/ovn/agent/neutron_agent.py'
 MECH = 'neutron/plugins/ml2/drivers/ovn/mech_driver/mech_driver.py'
 WSGI = 'neutron/wsgi.py'
 EVENTLET_WSGI = 'eventlet/wsgi.py'
+HASH_RING_DB = 'neutron/db/ovn_hash_ring_db.py'
 
 # (file, old text, new text, how many times old occurs)
 CHANGES = [
@@ -283,6 +298,87 @@ def get_ovn_cms_options(chassis):
         self.raw_requestline = self._read_request_line()
         self.conn_state[2] = STATE_REQUEST
         if not self.raw_requestline:
+''', 1),
+    # --- 5. the hash ring by node, not by host
+    (HASH_RING_DB, '''\
+def remove_nodes_from_host(context, group_name):
+''', '''\
+def podstack_take_over_host(context, group_name, started):
+    """Adds a node, removing this host's nodes made before `started`.
+
+    podstack (podstack-patch-neutron.py, 5.): in one transaction, so the
+    ring always has a node of this host while a generation hands over.
+    """
+    with db_api.CONTEXT_WRITER.using(context):
+        context.session.query(ovn_models.OVNHashRing).filter(
+            ovn_models.OVNHashRing.hostname == CONF.host,
+            ovn_models.OVNHashRing.group_name == group_name,
+            ovn_models.OVNHashRing.created_at < started).delete()
+        return add_node(context, group_name)
+
+
+def podstack_remove_nodes(context, node_uuids):
+    """Removes the given nodes (podstack: the ones this server made)."""
+    with db_api.CONTEXT_WRITER.using(context):
+        context.session.query(ovn_models.OVNHashRing).filter(
+            ovn_models.OVNHashRing.node_uuid.in_(list(node_uuids))).delete(
+                synchronize_session=False)
+
+
+def remove_nodes_from_host(context, group_name):
+''', 1),
+    (MECH, '''\
+        ovn_conf.register_opts()
+        self._clean_hash_ring()
+        self._post_fork_event = threading.Event()
+''', '''\
+        ovn_conf.register_opts()
+        # podstack (podstack-patch-neutron.py, 5.): this host's earlier nodes
+        # go when this server's API worker adds its own, not now.
+        self._podstack_started = timeutils.utcnow().replace(microsecond=0)
+        self._post_fork_event = threading.Event()
+''', 1),
+    (MECH, '''\
+        atexit.register(self._clean_hash_ring)
+        signal.signal(signal.SIGTERM, self._clean_hash_ring)
+''', '''\
+        atexit.register(self._podstack_remove_own_nodes)
+        signal.signal(signal.SIGTERM, self._podstack_remove_own_nodes)
+''', 1),
+    (MECH, '''\
+    def _clean_hash_ring(self, *args, **kwargs):
+        admin_context = n_context.get_admin_context()
+        ovn_hash_ring_db.remove_nodes_from_host(admin_context,
+                                                self.hash_ring_group)
+''', '''\
+    def _clean_hash_ring(self, *args, **kwargs):
+        admin_context = n_context.get_admin_context()
+        ovn_hash_ring_db.remove_nodes_from_host(admin_context,
+                                                self.hash_ring_group)
+
+    # podstack (podstack-patch-neutron.py, 5.): in the container's own /tmp.
+    _PODSTACK_NODES = '/tmp/podstack-ovn-hash-ring-nodes'
+
+    def _podstack_remove_own_nodes(self, *args, **kwargs):
+        try:
+            with open(self._PODSTACK_NODES, encoding='utf-8') as f:
+                nodes = [line.strip() for line in f if line.strip()]
+        except OSError:
+            return
+        if nodes:
+            ovn_hash_ring_db.podstack_remove_nodes(
+                n_context.get_admin_context(), nodes)
+''', 1),
+    (MECH, '''\
+            admin_context = n_context.get_admin_context()
+            self.node_uuid = ovn_hash_ring_db.add_node(admin_context,
+                                                       self.hash_ring_group)
+''', '''\
+            admin_context = n_context.get_admin_context()
+            self.node_uuid = ovn_hash_ring_db.podstack_take_over_host(
+                admin_context, self.hash_ring_group, self._podstack_started)
+            with open(self._PODSTACK_NODES, 'a', encoding='utf-8') as f:
+                f.write(self.node_uuid + '\\n')
 ''', 1),
 ]
 

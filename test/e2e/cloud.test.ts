@@ -469,7 +469,9 @@ describe('the default cloud on podman, end to end', {
       );
     // Each server's own config, changed and changed back: two rolls each, one service at a time.
     // Nova's first roll also replaces its conductor and scheduler while a server is being
-    // created (workersRollWithBuild); the node's nova-compute stays.
+    // created (workersRollWithBuild); the node's nova-compute stays. It comes after Neutron's
+    // rolls (CONFIG_ROLLS' order), so the build also needs the new neutron-server to handle
+    // OVN's events (the port going ACTIVE): a roll once left it deaf to them.
     const rolls: Change[] = CONFIG_ROLLS.flatMap(([service, unit, change]) =>
       [change, ''].map((lines) => ({
         name: service,
