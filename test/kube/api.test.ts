@@ -165,7 +165,9 @@ describe('kubernetes engine against kube-apiserver (no node)', { skip: !isRoot &
     const bootstrap = await jobUid('keystone-bootstrap');
     const sync = await jobUid('keystone-db-sync');
     const beforeVersions = await versions();
-    const r = await apply(newRegion);
+    // The Job controller takes the pods away in its own time: once it took over 60 s on a busy
+    // CI machine, right after the controller manager started.
+    const r = await apply(newRegion, 240);
     assert.notEqual(await jobUid('keystone-bootstrap'), bootstrap);
     assert.equal(await jobUid('keystone-db-sync'), sync, 'a Job whose inputs did not change was replaced');
     assert.ok(r.changed.includes('keystone-bootstrap'));
