@@ -482,7 +482,7 @@ export function apiObjects(ctx: RenderContext, o: ApiDeploymentOptions): KubeObj
   });
   const pod = o.command[0] === 'uwsgi_python3' ? uwsgiPod(ctx, o.port, server) : undefined;
   // An API runs twice while it rolls; with claims, both pods on the node that can mount them.
-  const made: Deployment = deployment(
+  const api: Deployment = deployment(
     `${o.name}-api`,
     labels,
     {
@@ -491,10 +491,8 @@ export function apiObjects(ctx: RenderContext, o: ApiDeploymentOptions): KubeObj
       containers: pod?.containers ?? [server],
     },
     { type: 'rolling', colocate: claims.length > 0 },
+    pod?.annotations ?? (o.servesWhenLogged ? { [ANNOTATION.surgeLog]: o.servesWhenLogged } : undefined),
   );
-  const annotations =
-    pod?.annotations ?? (o.servesWhenLogged ? { [ANNOTATION.surgeLog]: o.servesWhenLogged } : undefined);
-  const api: Deployment = annotations ? { ...made, metadata: { ...made.metadata, annotations } } : made;
   return [
     ...claims.map((c) => persistentVolumeClaim(`${o.name}-${c.name}`, labels, c.size)),
     api,
@@ -720,7 +718,7 @@ export function processObjects(ctx: RenderContext, o: ProcessOptions): KubeObjec
     : o.queueWorker
       ? { type: 'rolling', settleSeconds: WORKER_ROLL.settleSeconds }
       : { type: 'recreate' };
-  const made: Deployment = deployment(
+  const d: Deployment = deployment(
     `${o.name}-${o.component}`,
     labels,
     {
@@ -729,10 +727,8 @@ export function processObjects(ctx: RenderContext, o: ProcessOptions): KubeObjec
       ...(o.queueWorker ? { terminationGracePeriodSeconds: WORKER_ROLL.graceSeconds } : {}),
     },
     rollout,
+    pod?.annotations,
   );
-  const d: Deployment = pod
-    ? { ...made, metadata: { ...made.metadata, annotations: pod.annotations } }
-    : made;
   return [
     d,
     ...(o.service ? [service(o.service.name, labels, [{ name: o.component, port: o.service.port }])] : []),

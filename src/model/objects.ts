@@ -180,6 +180,8 @@ export function deployment(
   labels: Record<string, string>,
   pod: V1PodSpec,
   rollout: Rollout = { type: 'recreate' },
+  /** For the engines (ANNOTATION): how this Deployment's generations can run side by side. */
+  annotations?: Record<string, string>,
 ): Deployment {
   const colocate: Pick<V1PodSpec, 'affinity'> = {
     affinity: {
@@ -193,7 +195,7 @@ export function deployment(
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
-    metadata: { name, labels },
+    metadata: { name, labels, ...(annotations ? { annotations } : {}) },
     spec: {
       replicas: 1,
       ...(rollout.type === 'rolling' && rollout.settleSeconds
