@@ -11,7 +11,8 @@
 //   npm run bench -- --kubernetes    the same cloud on the test cluster: harness start from cached
 //                                    binaries, cold up until a token, no-op re-apply (objects written),
 //                                    a redeploy, then a first server (create to ACTIVE, to SSH), the
-//                                    dashboard, and a Keystone config roll under a client loop
+//                                    dashboard, and rolls under a client loop: Keystone's config and
+//                                    the node's (nova.conf: a new node pod; no guest runs then)
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -330,10 +331,14 @@ async function benchKubernetes(): Promise<void> {
       dashboardUrl(cluster.nodeIp, OFFSET),
       'kubernetes',
     );
-    await roll('keystone', 'keystone.conf', 'kubernetes', cluster.nodeIp, engine, [
+    const clusterLines = [
       `endpoints: {address: ${cluster.nodeIp}}`,
       `images: {prefix: ${cluster.registry}/podstack, tlsVerify: false}`,
-    ]);
+    ];
+    await roll('keystone', 'keystone.conf', 'kubernetes', cluster.nodeIp, engine, clusterLines);
+    // The whole node: nova.conf's DEFAULT is in the node's copy too, so its DaemonSet makes the
+    // node pod again (allowed: the bench's server is gone, no guest runs).
+    await roll('nova', 'nova.conf', 'kubernetes', cluster.nodeIp, engine, clusterLines);
   } finally {
     const { engine: k8s } = await engineFor(await openProject({ file, engine: 'kubernetes' }), engine);
     await k8s.destroy({ purge: true, report: silent });

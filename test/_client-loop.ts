@@ -1,4 +1,9 @@
 import assert from 'node:assert/strict';
+import { appendFile, cp } from 'node:fs/promises';
+import { join } from 'node:path';
+import { exec } from '../src/_exec.js';
+import { packageRoot } from '../src/_paths.js';
+import type { UpResult } from '../src/lifecycle/up.js';
 
 /**
  * Users of a cloud while it changes: `clients` loops, each sending one request after another,
@@ -231,3 +236,32 @@ export const CONFIG_ROLLS = [
 
 /** Requests the client loop sends at least (the issue's bar: 20,000 with none failed). */
 export const MIN_REQUESTS = Number(process.env.PODSTACK_ROLL_REQUESTS ?? 20_000);
+
+/**
+ * A new Keystone image and back, as a podstack upgrade would bring one: the recipes copied into
+ * `dir`, Keystone's with one more label. `upWith(imagesDir)` applies the cloud with those recipes
+ * (undefined: the packaged ones); the server rolls onto the new image as it does for config, and
+ * its bootstrap Jobs run again. `testImage(imagesDir)` names the test's image, removed from the
+ * host once the cloud is back on the packaged one.
+ */
+export async function keystoneImageRolls(
+  dir: string,
+  upWith: (imagesDir?: string) => Promise<UpResult>,
+  testImage: (imagesDir: string) => Promise<string>,
+): Promise<Change[]> {
+  const recipes = join(dir, 'images');
+  await cp(join(packageRoot(), 'images'), recipes, { recursive: true });
+  await appendFile(join(recipes, 'keystone', 'Containerfile'), '\nLABEL dev.podstack.test.generation="2"\n');
+  return [recipes, undefined].map((imagesDir) => ({
+    name: imagesDir ? 'keystone image' : 'keystone image back',
+    apply: async () => {
+      const r = await upWith(imagesDir);
+      assert.ok(r.apply.changed.includes('keystone-api'), r.apply.changed.join(' '));
+      if (imagesDir) assert.deepEqual(r.build.built, ['keystone']);
+      else {
+        const rmi = await exec('podman', ['rmi', await testImage(recipes)]);
+        assert.equal(rmi.exitCode, 0, rmi.output);
+      }
+    },
+  }));
+}

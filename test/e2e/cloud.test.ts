@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
-import { appendFile, cp, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { exec } from '../../src/_exec.js';
-import { packageRoot } from '../../src/_paths.js';
 import { UnitFailedError } from '../../src/errors.js';
 import type { ProgressEvent } from '../../src/events.js';
 import { ensurePackages } from '../../src/host/packages.js';
@@ -12,7 +11,14 @@ import { engineFor } from '../../src/lifecycle/engine.js';
 import { openProject } from '../../src/lifecycle/project.js';
 import { up } from '../../src/lifecycle/up.js';
 import { systemdRuns } from '../../src/podman/boot.js';
-import { type Change, CONFIG_ROLLS, changesUnderLoad, loopEndpoints, MIN_REQUESTS } from '../_client-loop.js';
+import {
+  type Change,
+  CONFIG_ROLLS,
+  changesUnderLoad,
+  keystoneImageRolls,
+  loopEndpoints,
+  MIN_REQUESTS,
+} from '../_client-loop.js';
 import {
   bootServer,
   CHECK_PACKAGES,
@@ -483,29 +489,14 @@ describe('the default cloud on podman, end to end', {
         },
       })),
     );
-    // A new Keystone image (its recipe with one more label, as a podstack upgrade would bring)
-    // and back: the server rolls onto it as it does for config; its bootstrap Jobs run again.
-    const recipes = join(dir, 'images');
-    await cp(join(packageRoot(), 'images'), recipes, { recursive: true });
-    await appendFile(
-      join(recipes, 'keystone', 'Containerfile'),
-      '\nLABEL dev.podstack.test.generation="2"\n',
-    );
-    const images: Change[] = [recipes, undefined].map((imagesDir) => ({
-      name: imagesDir ? 'keystone image' : 'keystone image back',
-      apply: async () => {
+    const images = await keystoneImageRolls(
+      dir,
+      async (imagesDir) => {
         await write('keystone', '');
-        const r = await up({ file, report, installHostPackages: false, ...(imagesDir ? { imagesDir } : {}) });
-        assert.ok(r.apply.changed.includes('keystone-api'), r.apply.changed.join(' '));
-        if (imagesDir) assert.deepEqual(r.build.built, ['keystone']);
-        // Back on the packaged image: the test's own is removed (the cloud no longer runs it).
-        else {
-          const test = (await openProject({ file, imagesDir: recipes })).imageRefs.keystone!;
-          const rmi = await exec('podman', ['rmi', test]);
-          assert.equal(rmi.exitCode, 0, rmi.output);
-        }
+        return up({ file, report, installHostPackages: false, ...(imagesDir ? { imagesDir } : {}) });
       },
-    }));
+      async (imagesDir) => (await openProject({ file, imagesDir })).imageRefs.keystone!,
+    );
     // A listener killed as the OOM killer would: it binds the port again, and the server,
     // which holds the old socket, restarts onto the new one; nothing hangs on a socket no one serves.
     const killListener: Change = {

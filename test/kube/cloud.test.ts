@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -13,7 +13,14 @@ import { writeOpenrc } from '../../src/lifecycle/openrc.js';
 import { openProject } from '../../src/lifecycle/project.js';
 import { up } from '../../src/lifecycle/up.js';
 import { LABEL } from '../../src/model/objects.js';
-import { type Change, CONFIG_ROLLS, changesUnderLoad, loopEndpoints, MIN_REQUESTS } from '../_client-loop.js';
+import {
+  type Change,
+  CONFIG_ROLLS,
+  changesUnderLoad,
+  keystoneImageRolls,
+  loopEndpoints,
+  MIN_REQUESTS,
+} from '../_client-loop.js';
 import {
   bootServer,
   CHECK_PACKAGES,
@@ -26,8 +33,10 @@ import {
   deleteServer,
   kubernetesNode,
   makeDiskImage,
+  pidWithAddress,
   publishedUrls,
   servicesYaml,
+  until,
   uploadImage,
 } from '../_cloud-checks.js';
 import { BROWSER_PACKAGES, checkDashboardWith } from '../_dashboard.js';
@@ -285,7 +294,7 @@ describe('the default cloud on kubernetes, end to end', {
     await openstack('server', 'delete', '--wait', from.name);
   });
 
-  it("a config change to each API server rolls only its service's Deployments, with no failed request, public or internal, under 8 clients", async () => {
+  it("a config change to each API server, and a new Keystone image, roll only their service's Deployments, with no failed request, public or internal, under 8 clients", async () => {
     const before = await runningPods();
     const project = await openProject({ file, report, engine: 'kubernetes' });
     // Nova's change is to a section the node's nova.conf does not have: nova.conf's DEFAULT would
@@ -304,6 +313,15 @@ describe('the default cloud on kubernetes, end to end', {
         },
       })),
     );
+    // Pushed to the cluster's registry under a new reference: the Deployment's image changes.
+    const images = await keystoneImageRolls(
+      dir,
+      async (imagesDir) => {
+        await writeFile(file, cloudYaml());
+        return up({ file, report, engine, installHostPackages: false, ...(imagesDir ? { imagesDir } : {}) });
+      },
+      async (imagesDir) => (await openProject({ file, imagesDir, engine: 'kubernetes' })).imageRefs.keystone!,
+    );
     const { result, summary } = await changesUnderLoad({
       endpoints: loopEndpoints(
         await openstack('endpoint', 'list', '-f', 'json'),
@@ -312,7 +330,7 @@ describe('the default cloud on kubernetes, end to end', {
       user: 'admin',
       password: project.secrets.keystone_admin_password ?? assert.fail('no admin password'),
       project: 'admin',
-      changes: rolls,
+      changes: [...rolls, ...images],
       minRequests: MIN_REQUESTS,
     });
     console.log(`    api rolls (${summary}`);
@@ -326,6 +344,57 @@ describe('the default cloud on kubernetes, end to end', {
       projects.some((p) => p.Name === 'demo'),
       'the database did not survive the rollout',
     );
+  });
+
+  it('up repairs what status calls failed: a crash-looping API pod is made again, and up exits 0 once it is healthy', async () => {
+    const c = connect({ kubeconfig: cluster.kubeconfig, namespace: NAMESPACE });
+    const unit = 'placement-api';
+    const pods = async () =>
+      (
+        await c.core.listNamespacedPod({
+          namespace: NAMESPACE,
+          labelSelector: `${LABEL.instance}=${CLOUD},${LABEL.unit}=${unit}`,
+        })
+      ).items;
+    const old = (await pods()).find((p) => p.status?.phase === 'Running');
+    assert.ok(old?.status?.podIP, `no running ${unit} pod`);
+    // Its server killed from the host (SIGKILL, as the OOM killer would) each time it starts, for
+    // as long as this pod lives: a crash loop the kubelet's restarts never end. A new pod has a
+    // network namespace of its own, which is left alone.
+    const netns = await readlink(`/proc/${await pidWithAddress(old.status.podIP, 'uwsgi_python3')}/ns/net`);
+    let killing = true;
+    const killer = (async () => {
+      for (const deadline = Date.now() + 600_000; killing && Date.now() < deadline; ) {
+        const pids = (await exec('pgrep', ['-x', 'uwsgi_python3'])).stdout.split('\n').filter(Boolean);
+        for (const pid of pids) {
+          if ((await readlink(`/proc/${pid}/ns/net`).catch(() => '')) === netns)
+            await exec('kill', ['-KILL', pid]);
+        }
+        await new Promise((r) => setTimeout(r, 300));
+      }
+    })();
+    try {
+      const project = await openProject({ file, report, engine: 'kubernetes' });
+      const { engine: k8s } = await engineFor(project, engine);
+      const stateOf = async () => (await k8s.status(project.plan)).find((u) => u.unit === unit);
+      await until(`status to call ${unit} failed`, 180, 1000, async () => {
+        const s = await stateOf();
+        return s?.state === 'failed' ? undefined : `${s?.state}: ${s?.reason}`;
+      });
+      // The plan is unchanged, yet up makes the pod again, and returns once it serves.
+      const r = await up({ file, report, engine, installHostPackages: false });
+      assert.deepEqual(r.apply.changed, [unit]);
+      const s = await stateOf();
+      assert.equal(s?.state, 'ready', `up returned with ${unit} ${s?.state}: ${s?.reason}`);
+      assert.ok(
+        !(await pods()).some((p) => p.metadata?.uid === old.metadata?.uid),
+        'the crash-looping pod is still there',
+      );
+      await checkPlacement(openstack);
+    } finally {
+      killing = false;
+      await killer;
+    }
   });
 
   it('down leaves nothing of podstack behind but its claims, which up finds again; --purge removes those and the namespace', async () => {
