@@ -1,7 +1,6 @@
 import type { V1Container } from '@kubernetes/client-node';
 import { type IniOverrides, mergeIni, renderIni } from '../config/ini.js';
 import {
-  ANNOTATION,
   CONFIG_DIR,
   componentLabels,
   type Deployment,
@@ -11,6 +10,7 @@ import {
   type KubeObject,
   persistentVolumeClaim,
   type Rollout,
+  type RollReadiness,
   type Secret,
   type ServicePort,
   secret,
@@ -254,14 +254,14 @@ const LEAVE_ENDPOINTS_FIRST: V1Container['lifecycle'] = { preStop: { exec: { com
  * A uWSGI server's pod: a listener that owns the port, and the server, which takes the port's
  * socket from it. The listener outlives the server's generations (its image, openstack-base,
  * is not the server's), so an engine can start a new server beside the old one and stop the
- * old one with nothing to migrate: both accept from the one queue (ANNOTATION.surge says
- * where to ask the new one alone whether it is ready).
+ * old one with nothing to migrate: both accept from the one queue (its `ready` socket is where
+ * to ask the new one alone whether it is ready).
  */
 function uwsgiPod(
   ctx: RenderContext,
   port: number,
   server: V1Container,
-): { containers: V1Container[]; annotations: Record<string, string> } {
+): { containers: V1Container[]; ready: RollReadiness } {
   const listener = startContainer(
     `${server.name}-listener`,
     ctx.image(BASE_IMAGE),
@@ -281,7 +281,7 @@ function uwsgiPod(
   );
   return {
     containers: [listener, { ...server, args: [...AFTER_LISTENER, ...(server.args ?? [])] }],
-    annotations: { [ANNOTATION.surge]: SURGE_SOCKET },
+    ready: { socket: SURGE_SOCKET },
   };
 }
 
@@ -481,6 +481,10 @@ export function apiObjects(ctx: RenderContext, o: ApiDeploymentOptions): KubeObj
     },
   });
   const pod = o.command[0] === 'uwsgi_python3' ? uwsgiPod(ctx, o.port, server) : undefined;
+  const ready: RollReadiness | undefined =
+    pod?.ready ?? (o.servesWhenLogged ? { logged: o.servesWhenLogged } : undefined);
+  if (!ready)
+    throw new Error(`${o.name}'s API is neither uWSGI nor says servesWhenLogged: it could not roll`);
   // An API runs twice while it rolls; with claims, both pods on the node that can mount them.
   const api: Deployment = deployment(
     `${o.name}-api`,
@@ -490,8 +494,7 @@ export function apiObjects(ctx: RenderContext, o: ApiDeploymentOptions): KubeObj
       ...(init.length > 0 ? { initContainers: init } : {}),
       containers: pod?.containers ?? [server],
     },
-    { type: 'rolling', colocate: claims.length > 0 },
-    pod?.annotations ?? (o.servesWhenLogged ? { [ANNOTATION.surgeLog]: o.servesWhenLogged } : undefined),
+    { type: 'rolling', colocate: claims.length > 0, ready },
   );
   return [
     ...claims.map((c) => persistentVolumeClaim(`${o.name}-${c.name}`, labels, c.size)),
@@ -714,9 +717,9 @@ export function processObjects(ctx: RenderContext, o: ProcessOptions): KubeObjec
   // A uWSGI server rolls (it runs twice for a while), and so does a queue worker; other
   // processes (a proxy holding its clients' connections) stop before they start again.
   const rollout: Rollout = pod
-    ? { type: 'rolling' }
+    ? { type: 'rolling', ready: pod.ready }
     : o.queueWorker
-      ? { type: 'rolling', settleSeconds: WORKER_ROLL.settleSeconds }
+      ? { type: 'rolling', ready: { settledSeconds: WORKER_ROLL.settleSeconds } }
       : { type: 'recreate' };
   const d: Deployment = deployment(
     `${o.name}-${o.component}`,
@@ -727,7 +730,6 @@ export function processObjects(ctx: RenderContext, o: ProcessOptions): KubeObjec
       ...(o.queueWorker ? { terminationGracePeriodSeconds: WORKER_ROLL.graceSeconds } : {}),
     },
     rollout,
-    pod?.annotations,
   );
   return [
     d,

@@ -168,21 +168,39 @@ export function service(
  * (one writer, or a server that cannot run twice). `rolling`: the new pod starts, is ready,
  * and only then does the old one stop (maxSurge 1, maxUnavailable 0); `colocate` keeps the
  * new pod on the old one's node, where its ReadWriteOnce claims can be mounted by both.
- * `settleSeconds` (minReadySeconds): how long the new one must have been ready first, for a
- * pod with no readiness of its own to show (a worker: that it keeps running).
+ * `ready` says how an engine that runs both generations on one port (Podman) knows the new one
+ * is ready: it is part of the type, so no rolling Deployment can leave it out.
  */
 export type Rollout =
   | { readonly type: 'recreate' }
-  | { readonly type: 'rolling'; readonly colocate?: boolean; readonly settleSeconds?: number };
+  | { readonly type: 'rolling'; readonly colocate?: boolean; readonly ready: RollReadiness };
+
+/**
+ * When a rolling Deployment's new generation counts as ready before the old one stops.
+ * `socket`: it answers HTTP on this Unix socket in its own container (ANNOTATION.surge).
+ * `logged`: its log shows this line (ANNOTATION.surgeLog). `settled`: it has kept running this
+ * many seconds (minReadySeconds): a queue worker, which has no readiness of its own to show.
+ */
+export type RollReadiness =
+  | { readonly socket: string }
+  | { readonly logged: string }
+  | { readonly settledSeconds: number };
+
+function rolloutAnnotations(rollout: Rollout): Record<string, string> | undefined {
+  if (rollout.type !== 'rolling') return undefined;
+  const r = rollout.ready;
+  if ('socket' in r) return { [ANNOTATION.surge]: r.socket };
+  if ('logged' in r) return { [ANNOTATION.surgeLog]: r.logged };
+  return undefined;
+}
 
 export function deployment(
   name: string,
   labels: Record<string, string>,
   pod: V1PodSpec,
   rollout: Rollout = { type: 'recreate' },
-  /** For the engines (ANNOTATION): how this Deployment's generations can run side by side. */
-  annotations?: Record<string, string>,
 ): Deployment {
+  const annotations = rolloutAnnotations(rollout);
   const colocate: Pick<V1PodSpec, 'affinity'> = {
     affinity: {
       podAffinity: {
@@ -198,8 +216,8 @@ export function deployment(
     metadata: { name, labels, ...(annotations ? { annotations } : {}) },
     spec: {
       replicas: 1,
-      ...(rollout.type === 'rolling' && rollout.settleSeconds
-        ? { minReadySeconds: rollout.settleSeconds }
+      ...(rollout.type === 'rolling' && 'settledSeconds' in rollout.ready
+        ? { minReadySeconds: rollout.ready.settledSeconds }
         : {}),
       strategy:
         rollout.type === 'rolling'

@@ -161,6 +161,22 @@ describe('plan', () => {
     );
   });
 
+  it('every Deployment that rolls says how its new generation counts as ready; every API rolls', () => {
+    const rolling: string[] = [];
+    for (const unit of planOf('').units)
+      for (const o of unit.objects) {
+        if (o.kind !== 'Deployment' || o.spec?.strategy?.type !== 'RollingUpdate') continue;
+        rolling.push(unit.name);
+        const a = o.metadata.annotations ?? {};
+        const ready = [a[ANNOTATION.surge], a[ANNOTATION.surgeLog], o.spec.minReadySeconds].filter(
+          (x) => x !== undefined,
+        );
+        assert.equal(ready.length, 1, `${unit.name}: ${JSON.stringify(ready)}`);
+      }
+    for (const api of ['keystone-api', 'glance-api', 'placement-api', 'nova-api', 'neutron-api', 'horizon'])
+      assert.ok(rolling.includes(api), `${api} does not roll: ${rolling.join(' ')}`);
+  });
+
   it("the hypervisor node's pod holds no database credential: it reaches the database only through the conductor", () => {
     const plan = planOf();
     const mounted = mountedSecrets(plan, 'nova-compute');
