@@ -124,6 +124,26 @@ describe('kubernetes: unit health from cluster state', () => {
     assert.match(h.reason ?? '', /no node can run it/);
   });
 
+  it("a pod being deleted (a crash-looping one up repairs) does not decide a unit's health", () => {
+    const crashing = pod([
+      {
+        name: 'keystone-api',
+        restartCount: 5,
+        ready: false,
+        state: { waiting: { reason: 'CrashLoopBackOff' } },
+      },
+    ]);
+    const rolling = { observedGeneration: 2, replicas: 1, updatedReplicas: 1, readyReplicas: 0 };
+    const o = (p: V1Pod) => observedWith('keystone-api', rolling, [p]);
+    assert.equal(unitHealth(unit('keystone-api'), o(crashing)).state, 'failed');
+    const deleted = {
+      ...crashing,
+      metadata: { ...crashing.metadata, deletionTimestamp: new Date() },
+    } as V1Pod;
+    const h = unitHealth(unit('keystone-api'), o(deleted));
+    assert.equal(h.state, 'not-ready', JSON.stringify(h));
+  });
+
   it('an object made from an older plan is outdated', () => {
     const o = observedWith('keystone-db-sync', { succeeded: 1 });
     for (const live of o.objects.values()) live.metadata.annotations = { [ANNOTATION.unitHash]: 'old' };

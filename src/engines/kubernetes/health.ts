@@ -58,8 +58,10 @@ export function unitHealth(unit: PlannedUnit, observed: Observed): Health {
   const workload = unit.objects.find(isWorkload);
   if (!workload) return { state: 'applied' };
   const live = observed.objects.get(keyOf(workload))!;
+  // A pod being deleted says nothing of the unit's health: a crash-looping one that `up` repairs
+  // crashes on until its grace period ends, and its replacement may not be listed yet.
   const pods = observed.pods
-    .filter((p) => p.metadata?.labels?.[LABEL.unit] === unit.name)
+    .filter((p) => p.metadata?.labels?.[LABEL.unit] === unit.name && !p.metadata?.deletionTimestamp)
     .sort((a, b) =>
       String(b.metadata?.creationTimestamp).localeCompare(String(a.metadata?.creationTimestamp)),
     );
