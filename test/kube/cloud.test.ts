@@ -359,12 +359,20 @@ describe('the default cloud on kubernetes, end to end', {
     const old = (await pods()).find((p) => p.status?.phase === 'Running');
     assert.ok(old?.status?.podIP, `no running ${unit} pod`);
     // Its server killed from the host (SIGKILL, as the OOM killer would) each time it starts, for
-    // as long as this pod lives: a crash loop the kubelet's restarts never end. A new pod has a
-    // network namespace of its own, which is left alone.
+    // as long as this pod lives: a crash loop the kubelet's restarts never end. The pod is found by
+    // its network namespace, and only until it is being deleted: the kernel reuses a freed
+    // namespace's inode number, so the replacement pod may get the same one (seen in CI).
     const netns = await readlink(`/proc/${await pidWithAddress(old.status.podIP, 'uwsgi_python3')}/ns/net`);
+    const oldName = old.metadata?.name ?? '';
+    const oldLives = async () => {
+      const p = await c.core
+        .readNamespacedPod({ name: oldName, namespace: NAMESPACE })
+        .catch(() => undefined);
+      return p?.metadata?.uid === old.metadata?.uid && !p?.metadata?.deletionTimestamp;
+    };
     let killing = true;
     const killer = (async () => {
-      for (const deadline = Date.now() + 600_000; killing && Date.now() < deadline; ) {
+      for (const deadline = Date.now() + 600_000; killing && Date.now() < deadline && (await oldLives()); ) {
         const pids = (await exec('pgrep', ['-x', 'uwsgi_python3'])).stdout.split('\n').filter(Boolean);
         for (const pid of pids) {
           if ((await readlink(`/proc/${pid}/ns/net`).catch(() => '')) === netns)
