@@ -1,16 +1,15 @@
-import { mkdir, readdir } from 'node:fs/promises';
-import { join } from 'node:path';
-import { writeFileAtomic } from '../_fs.js';
 import type { ApplyResult } from '../engines/types.js';
 import { PodstackError } from '../errors.js';
 import type { Reporter } from '../events.js';
 import { ensurePackages, HOST_PACKAGES } from '../host/packages.js';
 import type { BuildResult } from '../images/build.js';
 import { ensureStartOnBoot } from '../podman/boot.js';
+import { podmanForHost } from '../podman/host.js';
 import { buildProject, pushProject } from './build.js';
 import { type Endpoint, publishedEndpoints } from './endpoints.js';
 import { type EngineChoice, engineFor } from './engine.js';
 import { initProject, openProject, type Project, type ProjectOptions } from './project.js';
+import { imageIds, RevisionInProgress } from './revisions.js';
 
 export interface UpOptions extends Omit<ProjectOptions, 'engine'> {
   readonly report: Reporter;
@@ -30,36 +29,6 @@ export interface UpResult {
   readonly apply: ApplyResult;
   readonly endpoints: readonly Endpoint[];
   readonly revision: number;
-}
-
-/**
- * Records what was applied: unit hashes and image references (never secret
- * values), numbered, so history and rollback have something to stand on.
- * A re-apply that changed nothing records nothing.
- */
-async function recordRevision(project: Project, apply: ApplyResult): Promise<number> {
-  const dir = join(project.stateDir, 'revisions');
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  const existing = (await readdir(dir))
-    .filter((f) => /^\d+\.json$/.test(f))
-    .map((f) => Number.parseInt(f, 10));
-  const last = existing.length > 0 ? Math.max(...existing) : 0;
-  if (apply.changed.length === 0 && apply.removed.length === 0 && last > 0) return last;
-  const revision = last + 1;
-  const record = {
-    revision,
-    appliedAt: new Date().toISOString(),
-    cloud: project.spec.name,
-    images: project.imageRefs,
-    units: Object.fromEntries(project.plan.units.map((u) => [u.name, u.hash])),
-    changed: apply.changed,
-    removed: apply.removed,
-  };
-  await writeFileAtomic(
-    join(dir, `${String(revision).padStart(6, '0')}.json`),
-    `${JSON.stringify(record, null, 2)}\n`,
-  );
-  return revision;
 }
 
 /** init (if needed) -> build (what changed) -> apply (what changed) -> record. */
@@ -85,15 +54,25 @@ export async function up(o: UpOptions): Promise<UpResult> {
   // fail at once.
   const { engine, preflight } = await engineFor(project, o.engine);
   if (preflight) await preflight(o.report);
-  const build = await buildProject(project, o.report);
-  if (kubernetes) await pushProject(project, o.report);
-  const apply = await engine.apply(project.plan, {
-    report: o.report,
-    ...(o.concurrency ? { concurrency: o.concurrency } : {}),
-    ...(o.readyTimeout ? { readyTimeout: o.readyTimeout } : {}),
-    ...(o.allowGuestRestart ? { allowGuestRestart: true } : {}),
-  });
-  const revision = await recordRevision(project, apply);
+  // From here on the cloud may change: the attempt is a revision, pending until it ends.
+  const pending = await RevisionInProgress.begin(project);
+  let build: BuildResult;
+  let apply: ApplyResult;
+  try {
+    build = await buildProject(project, o.report);
+    await pending.built(await imageIds((await podmanForHost(project.stateDir)).podman, project.imageRefs));
+    if (kubernetes) await pushProject(project, o.report);
+    apply = await engine.apply(project.plan, {
+      report: o.report,
+      ...(o.concurrency ? { concurrency: o.concurrency } : {}),
+      ...(o.readyTimeout ? { readyTimeout: o.readyTimeout } : {}),
+      ...(o.allowGuestRestart ? { allowGuestRestart: true } : {}),
+    });
+  } catch (err) {
+    await pending.failed(err);
+    throw err;
+  }
+  const revision = await pending.deployed(apply);
   // A cluster restarts its pods itself; Podman needs systemd's help after a reboot.
   if (!kubernetes) await ensureStartOnBoot(o.report);
   return {

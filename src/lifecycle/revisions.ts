@@ -1,0 +1,179 @@
+// How `up` keeps its revisions, and what `history` shows of them. A revision is written as
+// pending before anything is built or applied, so an `up` that fails (or is killed) leaves a
+// record; an `up` that changed nothing leaves none.
+import { createHash } from 'node:crypto';
+import { podstackVersion } from '../_paths.js';
+import type { ApplyResult } from '../engines/types.js';
+import type { Podman } from '../podman/runner.js';
+import {
+  describeChanges,
+  type RevisionRecord,
+  type RevisionStatus,
+  repairsInWords,
+} from '../revisions/record.js';
+import { revisionStore, type StoredRevision } from '../revisions/store.js';
+import { readInputFile } from '../spec/files.js';
+import type { Project } from './project.js';
+
+/** sha256 over the secrets' names and values: history can say they changed, never to what. */
+export function secretsHash(secrets: Readonly<Record<string, string>>): string {
+  const lines = Object.keys(secrets)
+    .sort()
+    .map((k) => `${k}=${secrets[k]}\n`)
+    .join('');
+  return createHash('sha256').update(lines).digest('hex');
+}
+
+/** The local image ID each reference resolves to (absent when there is no such image). */
+export async function imageIds(
+  podman: Podman,
+  refs: Readonly<Record<string, string>>,
+): Promise<Record<string, string>> {
+  const out = await podman.ok(['images', '--no-trunc', '--format', '{{.Repository}}:{{.Tag}} {{.ID}}']);
+  const byRef = new Map(
+    out
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.split(' ') as [string, string]),
+  );
+  const ids: Record<string, string> = {};
+  for (const [name, ref] of Object.entries(refs)) {
+    const id = byRef.get(ref);
+    if (id) ids[name] = id;
+  }
+  return ids;
+}
+
+/** A revision `up` is making: written pending at once, then as it ends. */
+export class RevisionInProgress {
+  private constructor(
+    private readonly project: Project,
+    private record: RevisionRecord,
+    private readonly previous: StoredRevision | undefined,
+  ) {}
+
+  static async begin(project: Project): Promise<RevisionInProgress> {
+    const store = revisionStore(project.stateDir);
+    const all = await store.list();
+    // An earlier `up` that never finished (killed, or the host went down) did not deploy.
+    for (const r of all.filter((r) => r.status === 'pending' && !r.legacy))
+      await store.write({ ...r, status: 'failed', error: 'interrupted: the up that made it did not finish' });
+    const previous = all.filter((r) => r.status === 'deployed').at(-1);
+    // Words against the last attempt, failed or not: after a failed `up`, an edit that undoes it
+    // reads as what it undid. A retry of the failed change reads as that change.
+    const attempted = all.filter((r) => r.status !== 'pending').at(-1);
+    const cloudFile = (await readInputFile(project.file))?.text ?? '';
+    const record: RevisionRecord = {
+      format: 2,
+      revision: (all.at(-1)?.revision ?? 0) + 1,
+      status: 'pending',
+      startedAt: new Date().toISOString(),
+      podstack: podstackVersion(),
+      engine: project.engine,
+      cloud: project.spec.name,
+      cloudFile,
+      secretsSha256: secretsHash(project.secrets),
+      images: Object.fromEntries(Object.entries(project.imageRefs).map(([name, ref]) => [name, { ref }])),
+      units: Object.fromEntries(project.plan.units.map((u) => [u.name, u.hash])),
+      changes: [],
+      changed: [],
+      removed: [],
+    };
+    let changes = describeChanges(attempted, record);
+    if (changes.length === 0 && attempted !== previous) changes = describeChanges(previous, record);
+    const r = new RevisionInProgress(project, { ...record, changes }, previous);
+    await store.write(r.record, project.plan);
+    return r;
+  }
+
+  get revision(): number {
+    return this.record.revision;
+  }
+
+  /** The images are built: the IDs their references resolved to. */
+  async built(ids: Readonly<Record<string, string>>): Promise<void> {
+    const images = Object.fromEntries(
+      Object.entries(this.record.images).map(([name, i]) => [name, ids[name] ? { ...i, id: ids[name] } : i]),
+    );
+    this.record = { ...this.record, images };
+    await revisionStore(this.project.stateDir).write(this.record);
+  }
+
+  /**
+   * The apply succeeded. A revision that changed nothing against the deployed one is dropped, and
+   * that one's number returned: re-running `up` does not grow the history.
+   */
+  async deployed(apply: ApplyResult): Promise<number> {
+    const store = revisionStore(this.project.stateDir);
+    const nothing = apply.changed.length === 0 && apply.removed.length === 0;
+    if (nothing && this.previous && this.record.changes.length === 0) {
+      await store.remove(this.record.revision);
+      return this.previous.revision;
+    }
+    await this.finish('deployed', {
+      changed: [...apply.changed],
+      removed: [...apply.removed],
+      changes: repairsInWords(this.record.changes, apply.changed),
+    });
+    return this.record.revision;
+  }
+
+  async failed(err: unknown): Promise<void> {
+    const message = err instanceof Error ? err.message : String(err);
+    await this.finish('failed', { error: message.split('\n')[0] ?? '' });
+  }
+
+  private async finish(status: RevisionStatus, fields: Partial<RevisionRecord>): Promise<void> {
+    this.record = { ...this.record, ...fields, status, finishedAt: new Date().toISOString() };
+    await revisionStore(this.project.stateDir).write(this.record);
+  }
+}
+
+/** One line of `podstack history`. */
+export interface HistoryEntry {
+  readonly revision: number;
+  readonly startedAt: string;
+  readonly finishedAt?: string;
+  /** deployed: what runs now; superseded: deployed once, replaced since. */
+  readonly status: RevisionStatus | 'superseded';
+  readonly changes: readonly string[];
+  readonly changed: readonly string[];
+  readonly removed: readonly string[];
+  readonly podstack: string;
+  readonly error?: string;
+}
+
+export async function history(project: Pick<Project, 'stateDir'>): Promise<HistoryEntry[]> {
+  const all = await revisionStore(project.stateDir).list();
+  const current = all.filter((r) => r.status === 'deployed').at(-1)?.revision;
+  return all.map((r) => ({
+    revision: r.revision,
+    startedAt: r.startedAt,
+    ...(r.finishedAt ? { finishedAt: r.finishedAt } : {}),
+    status: r.status === 'deployed' && r.revision !== current ? 'superseded' : r.status,
+    changes: r.changes,
+    changed: r.changed,
+    removed: r.removed,
+    podstack: r.podstack,
+    ...(r.error ? { error: r.error } : {}),
+  }));
+}
+
+/** `podstack history` as a table: one line per revision, its changes in words. */
+export function historyToText(entries: readonly HistoryEntry[]): string {
+  if (entries.length === 0) return 'no revisions yet: `podstack up` makes the first';
+  const when = (iso: string) => iso.replace('T', ' ').replace(/(\.\d+)?Z$/, '');
+  const rows = entries.map((e) => {
+    const words = e.status === 'failed' ? [...e.changes, `failed: ${e.error ?? ''}`] : e.changes;
+    const shown = words.length > 4 ? [...words.slice(0, 4), `and ${words.length - 4} more`] : words;
+    return [String(e.revision), when(e.startedAt), e.status, shown.join(', ') || '-'];
+  });
+  const header = ['REV', 'STARTED (UTC)', 'STATUS', 'CHANGE'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  return [line(header), ...rows.map(line)].join('\n');
+}
