@@ -18,6 +18,7 @@ const lib = {
   openrc: () => import('../lifecycle/openrc.js'),
   project: () => import('../lifecycle/project.js'),
   up: () => import('../lifecycle/up.js'),
+  revisions: () => import('../lifecycle/revisions.js'),
   render: () => import('../plan/render.js'),
 };
 
@@ -233,6 +234,18 @@ withEngine(program.command('status'))
       for (const line of s.log?.split('\n') ?? []) print(`    | ${line}`);
     }
     for (const e of endpoints) print(`endpoint ${e.type}: ${e.url}`);
+  });
+
+program
+  .command('history')
+  .description('every revision of the cloud: when, whether it deployed, and what it changed in words')
+  .addOption(output(['text', 'json'], 'text'))
+  .action(async (o: { output: string }, cmd: Command) => {
+    const [{ openProject }, { history, historyToText }] = await Promise.all([lib.project(), lib.revisions()]);
+    const project = await openProject({ ...projectOptions(cmd), report: silent });
+    const entries = await history(project);
+    if (o.output === 'json') return printJson({ cloud: project.spec.name, revisions: entries });
+    print(historyToText(entries));
   });
 
 program

@@ -645,6 +645,37 @@ describe('the default cloud on podman, end to end', {
     await openstack('token', 'issue');
   });
 
+  it('history says what each up changed, in words: config options, images, a failed up and why, a repair', async () => {
+    const r = await podstack('history', '-o', 'json');
+    assert.equal(r.exitCode, 0, r.stderr);
+    const project = await openProject({ file });
+    for (const value of Object.values(project.secrets))
+      assert.ok(!r.stdout.includes(value), 'a secret value');
+    const entries = (
+      JSON.parse(r.stdout) as {
+        revisions: { revision: number; status: string; changes: string[]; error?: string }[];
+      }
+    ).revisions;
+    const has = (words: string | RegExp) =>
+      entries.find((e) => e.changes.some((c) => (typeof words === 'string' ? c === words : words.test(c))));
+    assert.deepEqual(entries[0]?.changes, ['first install']);
+    assert.ok(has('keystone.conf DEFAULT.debug (added)'), JSON.stringify(entries));
+    assert.ok(has('keystone.conf DEFAULT.debug (removed)'), JSON.stringify(entries));
+    assert.ok(has('nova.conf conductor.workers (added)'), JSON.stringify(entries));
+    assert.ok(has(/^image keystone [0-9a-f]{7} -> [0-9a-f]{7}$/), JSON.stringify(entries));
+    const failed = has('keystone-uwsgi.ini uwsgi.wsgi-file (added)');
+    assert.equal(failed?.status, 'failed');
+    assert.match(failed?.error ?? '', /keystone-api/);
+    const last = entries.at(-1);
+    assert.deepEqual([last?.status, last?.changes], ['deployed', ['repaired keystone-api']]);
+    assert.ok(
+      entries.slice(0, -1).every((e) => ['superseded', 'failed'].includes(e.status)),
+      r.stdout,
+    );
+    const text = await podstack('history');
+    assert.match(text.stdout, /^\d+ +\S+ \S+ +deployed +repaired keystone-api$/m);
+  });
+
   it('MariaDB killed in the middle of writes comes back with its data; Keystone reconnects without a restart', async () => {
     const before = await containers();
     const mariadb = `${CLOUD}-mariadb-mariadb`;

@@ -11,6 +11,7 @@ import { ensurePackages } from '../../src/host/packages.js';
 import { type EngineChoice, engineFor } from '../../src/lifecycle/engine.js';
 import { writeOpenrc } from '../../src/lifecycle/openrc.js';
 import { openProject } from '../../src/lifecycle/project.js';
+import { history } from '../../src/lifecycle/revisions.js';
 import { up } from '../../src/lifecycle/up.js';
 import { LABEL } from '../../src/model/objects.js';
 import {
@@ -398,6 +399,16 @@ describe('the default cloud on kubernetes, end to end', {
       const left = (await pods()).find((p) => p.metadata?.uid === old.metadata?.uid);
       assert.ok(!left || left.metadata?.deletionTimestamp, 'the crash-looping pod is not being replaced');
       await checkPlacement(openstack);
+      // The history says so, after the image the roll test moved to and back.
+      const entries = await history(project);
+      assert.deepEqual(
+        [entries.at(-1)?.status, entries.at(-1)?.changes],
+        ['deployed', ['repaired placement-api']],
+      );
+      assert.ok(
+        entries.some((e) => e.changes.some((c) => /^image keystone [0-9a-f]{7} -> [0-9a-f]{7}$/.test(c))),
+        JSON.stringify(entries),
+      );
     } finally {
       killing = false;
       await killer;

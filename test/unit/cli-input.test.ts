@@ -392,6 +392,7 @@ describe('commands that only read write nothing', { concurrency: 2 }, () => {
     [['plan', '--offline'], undefined],
     [['plan', '--offline', '-o', 'yaml'], partial],
     [['graph'], undefined],
+    [['history'], undefined],
   ] as const) {
     it(`${args.join(' ')}, ${secrets ? 'secrets.yaml missing entries' : 'no secrets.yaml'}`, async () => {
       const dir = await prepare({ 'cloud.yaml': '', ...(secrets ? { 'secrets.yaml': secrets } : {}) });

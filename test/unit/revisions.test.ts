@@ -1,0 +1,272 @@
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { gunzipSync } from 'node:zlib';
+import { exec } from '../../src/_exec.js';
+import type { ApplyResult } from '../../src/engines/types.js';
+import { PodstackError } from '../../src/errors.js';
+import { initProject, openProject } from '../../src/lifecycle/project.js';
+import { history, historyToText, RevisionInProgress } from '../../src/lifecycle/revisions.js';
+import { cloudFileChanges, describeChanges, type RevisionRecord } from '../../src/revisions/record.js';
+import { revisionStore } from '../../src/revisions/store.js';
+
+const made: string[] = [];
+after(() => Promise.all(made.map((d) => rm(d, { recursive: true, force: true }))));
+const tmp = async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'podstack-revisions-'));
+  made.push(dir);
+  return dir;
+};
+
+const applied = (changed: string[] = [], removed: string[] = []): ApplyResult =>
+  ({ changed, removed, unchanged: [] }) as unknown as ApplyResult;
+
+describe('what a cloud file edit changed, in words', () => {
+  it('names a config option by its file, section and key, and whether it came or went', () => {
+    const on =
+      'services:\n  keystone:\n    config:\n      keystone.conf:\n        DEFAULT:\n          debug: true\n';
+    assert.deepEqual(cloudFileChanges('', on), ['keystone.conf DEFAULT.debug (added)']);
+    assert.deepEqual(cloudFileChanges(on, ''), ['keystone.conf DEFAULT.debug (removed)']);
+    assert.deepEqual(cloudFileChanges(on, on.replace('true', 'false')), ['keystone.conf DEFAULT.debug']);
+    assert.deepEqual(cloudFileChanges(on, `# a comment\n${on}`), []);
+  });
+
+  it('names anything else by its path, and never a value', () => {
+    const before = 'network:\n  subnet: 10.1.0.0/24\nservices:\n  horizon:\n    enabled: true\n';
+    const after =
+      'network:\n  subnet: 10.2.0.0/24\nservices:\n  horizon:\n    enabled: false\n  nova:\n    config:\n      nova.conf:\n        database:\n          connection: mysql+pymysql://nova:hunter2@db/nova\n';
+    const words = cloudFileChanges(before, after);
+    assert.deepEqual(words, [
+      'network.subnet',
+      'services.horizon.enabled',
+      'nova.conf database.connection (added)',
+    ]);
+    assert.ok(!words.join(' ').includes('hunter2'));
+    assert.ok(!words.join(' ').includes('10.2'));
+  });
+
+  it('says which images moved, that secrets changed, and what a podstack upgrade re-rendered', () => {
+    const base: RevisionRecord = {
+      format: 2,
+      revision: 1,
+      status: 'deployed',
+      startedAt: '2026-12-05T10:00:00.000Z',
+      podstack: '0.1.0',
+      engine: 'podman',
+      cloud: 'c',
+      cloudFile: 'name: c\n',
+      secretsSha256: 'a',
+      images: { keystone: { ref: 'localhost/podstack/keystone:39128bd38f1812c9' } },
+      units: { 'keystone-api': 'h1', mariadb: 'm1' },
+      changes: [],
+      changed: [],
+      removed: [],
+    };
+    assert.deepEqual(describeChanges(undefined, base), ['first install']);
+    assert.deepEqual(describeChanges(base, { ...base, revision: 2 }), []);
+    assert.deepEqual(
+      describeChanges(base, {
+        ...base,
+        images: { keystone: { ref: 'localhost/podstack/keystone:7f0c2e1aaaaaaaaa' } },
+        units: { ...base.units, 'keystone-api': 'h2' },
+      }),
+      ['image keystone 39128bd -> 7f0c2e1'],
+    );
+    assert.deepEqual(describeChanges(base, { ...base, secretsSha256: 'b' }), ['secrets.yaml']);
+    assert.deepEqual(
+      describeChanges(base, { ...base, podstack: '0.2.0', units: { ...base.units, mariadb: 'm2' } }),
+      ['podstack 0.1.0 -> 0.2.0'],
+    );
+    assert.deepEqual(describeChanges(base, { ...base, units: { ...base.units, mariadb: 'm2' } }), [
+      'units mariadb',
+    ]);
+  });
+});
+
+describe('revisions, as up keeps them', () => {
+  async function cloud() {
+    const dir = await tmp();
+    const file = join(dir, 'cloud.yaml');
+    const write = (extra = '') => writeFile(file, `name: rev\ndataDir: ${join(dir, 'data')}\n${extra}`);
+    await write();
+    await writeFile(join(dir, 'secrets.yaml'), 'keystone_admin_password: hunter2-admin\n', { mode: 0o600 });
+    await initProject({ file }); // the other secrets, as up makes them
+    const project = () => openProject({ file });
+    return { dir, write, project };
+  }
+  const debug =
+    'services:\n  keystone:\n    config:\n      keystone.conf:\n        DEFAULT:\n          debug: true\n';
+
+  it('records each up: pending at once, then deployed or failed; an up that changed nothing adds none', async () => {
+    const c = await cloud();
+    const first = await RevisionInProgress.begin(await c.project());
+    assert.deepEqual(
+      (await history(await c.project())).map((e) => [e.revision, e.status]),
+      [[1, 'pending']],
+    );
+    assert.equal(await first.deployed(applied(['mariadb', 'keystone-api'])), 1);
+
+    // Nothing changed, nothing applied: no revision 2, and up reports 1.
+    const again = await RevisionInProgress.begin(await c.project());
+    assert.equal(await again.deployed(applied()), 1);
+
+    await c.write(debug);
+    const failing = await RevisionInProgress.begin(await c.project());
+    await failing.failed(
+      new Error('keystone-api keeps crashing (3 restarts)\n--- last log lines ---\nsecret'),
+    );
+    const fixed = await RevisionInProgress.begin(await c.project());
+    assert.equal(await fixed.deployed(applied(['keystone-config', 'keystone-api'])), 3);
+
+    // A repair: the same inputs, a unit made again.
+    const repair = await RevisionInProgress.begin(await c.project());
+    assert.equal(await repair.deployed(applied(['keystone-api'])), 4);
+
+    const entries = await history(await c.project());
+    assert.deepEqual(
+      entries.map((e) => [e.revision, e.status, e.changes.join('; '), e.error ?? '']),
+      [
+        [1, 'superseded', 'first install', ''],
+        // The number the no-op up held while pending is the failed one's: it never deployed.
+        [2, 'failed', 'keystone.conf DEFAULT.debug (added)', 'keystone-api keeps crashing (3 restarts)'],
+        [3, 'superseded', 'keystone.conf DEFAULT.debug (added)', ''],
+        [4, 'deployed', 'repaired keystone-api', ''],
+      ],
+    );
+    const text = historyToText(entries);
+    assert.match(text, /^REV +STARTED \(UTC\) +STATUS +CHANGE$/m);
+    assert.match(
+      text,
+      /^2 +\S+ \S+ +failed +keystone\.conf DEFAULT\.debug \(added\), failed: keystone-api keeps crashing/m,
+    );
+    assert.ok(!text.includes('secret'));
+  });
+
+  it('after a failed up, the edit that undoes it reads as what it undid', async () => {
+    const c = await cloud();
+    await (await RevisionInProgress.begin(await c.project())).deployed(applied(['mariadb']));
+    await c.write(debug);
+    await (await RevisionInProgress.begin(await c.project())).failed(new Error('keystone-api failed'));
+    await c.write();
+    const back = await RevisionInProgress.begin(await c.project());
+    assert.equal(await back.deployed(applied(['keystone-config'])), 3);
+    assert.deepEqual(
+      (await history(await c.project())).map((e) => [e.status, e.changes]),
+      [
+        ['superseded', ['first install']],
+        ['failed', ['keystone.conf DEFAULT.debug (added)']],
+        ['deployed', ['keystone.conf DEFAULT.debug (removed)']],
+      ],
+    );
+  });
+
+  it('an up that never finished is marked failed by the next one', async () => {
+    const c = await cloud();
+    await RevisionInProgress.begin(await c.project()); // killed: never finished
+    const next = await RevisionInProgress.begin(await c.project());
+    await next.deployed(applied(['mariadb']));
+    const [killed, done] = await history(await c.project());
+    assert.equal(killed?.status, 'failed');
+    assert.match(killed?.error ?? '', /interrupted/);
+    assert.equal(done?.status, 'deployed');
+    assert.deepEqual(done?.changes, ['first install']);
+  });
+
+  it('keeps the cloud file, image references and IDs, and the plan, private; never a secret in the record', async () => {
+    const c = await cloud();
+    const project = await c.project();
+    const r = await RevisionInProgress.begin(project);
+    await r.built({ keystone: 'sha256:abc' });
+    await r.deployed(applied(['mariadb']));
+    const store = revisionStore(project.stateDir);
+    const folder = join(store.dir, '000001');
+    assert.equal((await stat(store.dir)).mode & 0o777, 0o700);
+    for (const f of await readdir(folder)) assert.equal((await stat(join(folder, f))).mode & 0o777, 0o600, f);
+    const text = await readFile(join(folder, 'record.json'), 'utf8');
+    assert.ok(!text.includes('hunter2'), 'a secret value in record.json');
+    const record = await store.read(1);
+    assert.equal(record?.cloudFile, await readFile(project.file, 'utf8'));
+    assert.equal(record?.images.keystone?.id, 'sha256:abc');
+    assert.equal(record?.images.keystone?.ref, project.imageRefs.keystone);
+    assert.equal(
+      record?.units['keystone-api'],
+      project.plan.units.find((u) => u.name === 'keystone-api')?.hash,
+    );
+    // The plan as rendered then: what a rollback applies, whatever podstack renders by then.
+    const plan = JSON.parse(gunzipSync(await readFile(join(folder, 'plan.json.gz'))).toString('utf8'));
+    assert.deepEqual(plan, JSON.parse(JSON.stringify(project.plan)));
+  });
+
+  it('reads the records of earlier podstack versions, and refuses a damaged one by name', async () => {
+    const c = await cloud();
+    const project = await c.project();
+    const store = revisionStore(project.stateDir);
+    await mkdir(store.dir, { recursive: true });
+    await writeFile(
+      join(store.dir, '000001.json'),
+      JSON.stringify({
+        revision: 1,
+        appliedAt: '2026-12-01T10:00:00.000Z',
+        cloud: 'rev',
+        images: project.imageRefs,
+        units: Object.fromEntries(project.plan.units.map((u) => [u.name, u.hash])),
+        changed: ['mariadb'],
+        removed: [],
+      }),
+    );
+    const next = await RevisionInProgress.begin(project);
+    // Same units and images as the old record: nothing to say, nothing applied, nothing added.
+    assert.equal(await next.deployed(applied()), 1);
+    assert.deepEqual(
+      (await history(project)).map((e) => [e.revision, e.status, e.changes]),
+      [[1, 'deployed', ['units mariadb']]],
+    );
+    await writeFile(join(store.dir, '000001.json'), '{"revision": 1, "cut short');
+    await assert.rejects(history(project), (err: unknown) => {
+      assert.ok(err instanceof PodstackError);
+      assert.equal(err.exitCode, 2);
+      assert.match(err.message, /000001\.json is not a podstack revision record/);
+      return true;
+    });
+  });
+});
+
+describe('podstack history, as a user runs it', () => {
+  const cli = (dir: string, ...args: string[]) =>
+    exec(
+      process.execPath,
+      ['--import', import.meta.resolve('tsx'), join(process.cwd(), 'src/cli/main.ts'), ...args],
+      {
+        cwd: dir,
+        env: { NODE_OPTIONS: '' },
+      },
+    );
+
+  it('prints the revisions as a table and as JSON; a damaged record is named, exit code 2', async () => {
+    const dir = await tmp();
+    const file = join(dir, 'cloud.yaml');
+    await writeFile(file, `name: cli\ndataDir: ${join(dir, 'data')}\n`);
+    await initProject({ file });
+    assert.match((await cli(dir, 'history')).stdout, /no revisions yet/);
+    const r = await RevisionInProgress.begin(await openProject({ file }));
+    await r.deployed(applied(['mariadb']));
+    const text = await cli(dir, 'history');
+    assert.equal(text.exitCode, 0, text.output);
+    assert.match(text.stdout, /^1 +\S+ \S+ +deployed +first install$/m);
+    const json = JSON.parse((await cli(dir, 'history', '-o', 'json')).stdout) as {
+      cloud: string;
+      revisions: { revision: number; status: string; changed: string[] }[];
+    };
+    assert.equal(json.cloud, 'cli');
+    assert.deepEqual(
+      json.revisions.map((e) => [e.revision, e.status, e.changed]),
+      [[1, 'deployed', ['mariadb']]],
+    );
+    await writeFile(join(dir, 'data', 'cli', 'revisions', '000001', 'record.json'), '{}');
+    const bad = await cli(dir, 'history');
+    assert.equal(bad.exitCode, 2, bad.output);
+    assert.match(bad.stderr, /000001\/record\.json is not a podstack revision record/);
+  });
+});
