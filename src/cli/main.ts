@@ -236,14 +236,18 @@ withEngine(program.command('status'))
     for (const e of endpoints) print(`endpoint ${e.type}: ${e.url}`);
   });
 
-program
-  .command('history')
+withEngine(program.command('history'))
   .description('every revision of the cloud: when, whether it deployed, and what it changed in words')
   .addOption(output(['text', 'json'], 'text'))
-  .action(async (o: { output: string }, cmd: Command) => {
-    const [{ openProject }, { history, historyToText }] = await Promise.all([lib.project(), lib.revisions()]);
-    const project = await openProject({ ...projectOptions(cmd), report: silent });
-    const entries = await history(project);
+  .action(async (o: EngineOptions & { output: string }, cmd: Command) => {
+    const [{ openProject }, { engineFor }, { history, historyToText }] = await Promise.all([
+      lib.project(),
+      lib.engine(),
+      lib.revisions(),
+    ]);
+    const project = await openProject({ ...projectOptions(cmd), engine: o.engine, report: silent });
+    const { engine } = await engineFor(project, engineChoice(o));
+    const entries = await history(engine.revisions());
     if (o.output === 'json') return printJson({ cloud: project.spec.name, revisions: entries });
     print(historyToText(entries));
   });

@@ -1,5 +1,6 @@
 import type { Reporter } from '../events.js';
 import type { Plan, UnitChange, UnitKind } from '../model/unit.js';
+import type { RevisionStore } from '../revisions/store.js';
 
 export type { ChangeAction, UnitChange } from '../model/unit.js';
 
@@ -58,6 +59,8 @@ export interface Engine {
   diff(plan: Plan): Promise<UnitChange[]>;
   apply(plan: Plan, options: ApplyOptions): Promise<ApplyResult>;
   status(plan: Plan): Promise<UnitStatus[]>;
-  /** Removes the cloud; data volumes stay unless purge. */
+  /** Where the cloud's revisions are kept: beside what runs, so whoever manages it sees them. */
+  revisions(): RevisionStore;
+  /** Removes the cloud; data volumes (and the revisions) stay unless purge. */
   destroy(options: { purge: boolean; report: Reporter }): Promise<{ removed: readonly string[] }>;
 }

@@ -11,7 +11,7 @@ import {
   type RevisionStatus,
   repairsInWords,
 } from '../revisions/record.js';
-import { revisionStore, type StoredRevision } from '../revisions/store.js';
+import type { RevisionStore, StoredRevision } from '../revisions/store.js';
 import { readInputFile } from '../spec/files.js';
 import type { Project } from './project.js';
 
@@ -47,13 +47,13 @@ export async function imageIds(
 /** A revision `up` is making: written pending at once, then as it ends. */
 export class RevisionInProgress {
   private constructor(
-    private readonly project: Project,
+    private readonly store: RevisionStore,
     private record: RevisionRecord,
     private readonly previous: StoredRevision | undefined,
   ) {}
 
-  static async begin(project: Project): Promise<RevisionInProgress> {
-    const store = revisionStore(project.stateDir);
+  /** Writes the revision `up` is about to make of `project`, pending, into `store`. */
+  static async begin(project: Project, store: RevisionStore): Promise<RevisionInProgress> {
     const all = await store.list();
     // An earlier `up` that never finished (killed, or the host went down) did not deploy.
     for (const r of all.filter((r) => r.status === 'pending' && !r.legacy))
@@ -81,7 +81,7 @@ export class RevisionInProgress {
     };
     let changes = describeChanges(attempted, record);
     if (changes.length === 0 && attempted !== previous) changes = describeChanges(previous, record);
-    const r = new RevisionInProgress(project, { ...record, changes }, previous);
+    const r = new RevisionInProgress(store, { ...record, changes }, previous);
     await store.write(r.record, project.plan);
     return r;
   }
@@ -96,7 +96,7 @@ export class RevisionInProgress {
       Object.entries(this.record.images).map(([name, i]) => [name, ids[name] ? { ...i, id: ids[name] } : i]),
     );
     this.record = { ...this.record, images };
-    await revisionStore(this.project.stateDir).write(this.record);
+    await this.store.write(this.record);
   }
 
   /**
@@ -104,10 +104,9 @@ export class RevisionInProgress {
    * that one's number returned: re-running `up` does not grow the history.
    */
   async deployed(apply: ApplyResult): Promise<number> {
-    const store = revisionStore(this.project.stateDir);
     const nothing = apply.changed.length === 0 && apply.removed.length === 0;
     if (nothing && this.previous && this.record.changes.length === 0) {
-      await store.remove(this.record.revision);
+      await this.store.remove(this.record.revision);
       return this.previous.revision;
     }
     await this.finish('deployed', {
@@ -125,7 +124,7 @@ export class RevisionInProgress {
 
   private async finish(status: RevisionStatus, fields: Partial<RevisionRecord>): Promise<void> {
     this.record = { ...this.record, ...fields, status, finishedAt: new Date().toISOString() };
-    await revisionStore(this.project.stateDir).write(this.record);
+    await this.store.write(this.record);
   }
 }
 
@@ -143,8 +142,8 @@ export interface HistoryEntry {
   readonly error?: string;
 }
 
-export async function history(project: Pick<Project, 'stateDir'>): Promise<HistoryEntry[]> {
-  const all = await revisionStore(project.stateDir).list();
+export async function history(store: RevisionStore): Promise<HistoryEntry[]> {
+  const all = await store.list();
   const current = all.filter((r) => r.status === 'deployed').at(-1)?.revision;
   return all.map((r) => ({
     revision: r.revision,

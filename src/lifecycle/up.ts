@@ -55,7 +55,7 @@ export async function up(o: UpOptions): Promise<UpResult> {
   const { engine, preflight } = await engineFor(project, o.engine);
   if (preflight) await preflight(o.report);
   // From here on the cloud may change: the attempt is a revision, pending until it ends.
-  const pending = await RevisionInProgress.begin(project);
+  const pending = await RevisionInProgress.begin(project, engine.revisions());
   let build: BuildResult;
   let apply: ApplyResult;
   try {

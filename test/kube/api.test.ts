@@ -6,6 +6,7 @@ import { KubernetesEngine } from '../../src/engines/kubernetes/engine.js';
 import { PodstackError } from '../../src/errors.js';
 import type { ProgressEvent } from '../../src/events.js';
 import type { Plan } from '../../src/model/unit.js';
+import type { RevisionRecord } from '../../src/revisions/record.js';
 import { startCluster } from '../kube-cluster/cluster.js';
 import { planOf } from '../unit/_fixtures.js';
 import { objectsOf } from './_objects.js';
@@ -198,6 +199,47 @@ describe('kubernetes engine against kube-apiserver (no node)', { skip: !isRoot &
     assert.equal((await versions())['PersistentVolumeClaim/mariadb-data'], before, 'the claim was replaced');
   });
 
+  it('keeps revisions in the cluster, one Secret each, with the rendered plan; apply leaves them', async () => {
+    const store = engine.revisions();
+    const record: RevisionRecord = {
+      format: 2,
+      revision: 1,
+      status: 'pending',
+      startedAt: new Date().toISOString(),
+      podstack: '0.1.0',
+      engine: 'kubernetes',
+      cloud: CLOUD,
+      cloudFile: `name: ${CLOUD}\n`,
+      secretsSha256: 'x',
+      images: {},
+      units: Object.fromEntries(plan.units.map((u) => [u.name, u.hash])),
+      changes: ['first install'],
+      changed: [],
+      removed: [],
+    };
+    await store.write(record, plan);
+    // A later write of the record alone (the outcome) keeps the plan.
+    await store.write({ ...record, status: 'deployed', changed: ['mariadb'] });
+    // Another operator, on another machine: a new client, the same history.
+    const other = new KubernetesEngine({
+      cluster: connect({ kubeconfig, namespace: NAMESPACE }),
+      cloud: CLOUD,
+    });
+    const [stored] = await other.revisions().list();
+    assert.deepEqual([stored?.revision, stored?.status, stored?.changed], [1, 'deployed', ['mariadb']]);
+    assert.deepEqual(await other.revisions().plan(1), JSON.parse(JSON.stringify(plan)));
+    // Not an object of the plan: an apply does not prune it.
+    await apply(plan);
+    assert.equal((await store.list()).length, 1);
+    // Another cloud in the namespace has its own history.
+    assert.deepEqual(
+      await new KubernetesEngine({ cluster: connect({ kubeconfig, namespace: NAMESPACE }), cloud: 'other' })
+        .revisions()
+        .list(),
+      [],
+    );
+  });
+
   it('objects that left the plan are pruned; claims stay', async () => {
     const without: Plan = {
       ...newRegion,
@@ -221,7 +263,12 @@ describe('kubernetes engine against kube-apiserver (no node)', { skip: !isRoot &
       .filter((o) => o.kind === 'PersistentVolumeClaim')
       .map((o) => `PersistentVolumeClaim/${o.metadata.name}`);
     assert.deepEqual(Object.keys(await versions()).sort(), claims.sort());
+    assert.equal((await engine.revisions().list()).length, 1, 'down took the history');
     await engine.destroy({ purge: true, report });
     assert.deepEqual(await versions(), {});
+    // The history goes with --purge, and does not keep the namespace podstack made.
+    assert.deepEqual(await engine.revisions().list(), []);
+    const namespaces = await connect({ kubeconfig }).core.listNamespace();
+    assert.ok(!namespaces.items.some((n) => n.metadata?.name === NAMESPACE), `${NAMESPACE} is still there`);
   });
 });

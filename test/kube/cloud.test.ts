@@ -400,14 +400,15 @@ describe('the default cloud on kubernetes, end to end', {
       assert.ok(!left || left.metadata?.deletionTimestamp, 'the crash-looping pod is not being replaced');
       await checkPlacement(openstack);
       // The history says so, after the image the roll test moved to and back.
-      const entries = await history(project);
+      const entries = await history(k8s.revisions());
       assert.deepEqual(
         [entries.at(-1)?.status, entries.at(-1)?.changes],
         ['deployed', ['repaired placement-api']],
       );
       assert.ok(
-        entries.some((e) => e.changes.some((c) => /^image keystone [0-9a-f]{7} -> [0-9a-f]{7}$/.test(c))),
-        JSON.stringify(entries),
+        entries.some((e) => e.changes.some((c) => /^image keystone [0-9a-f]{7} -> [0-9a-f]{7}$/.test(c))) ||
+          !entries.some((e) => e.changes.includes('keystone.conf DEFAULT.debug (added)')),
+        `the roll test ran, yet no revision moved keystone's image: ${JSON.stringify(entries)}`,
       );
     } finally {
       killing = false;

@@ -7,10 +7,10 @@ import { gunzipSync } from 'node:zlib';
 import { exec } from '../../src/_exec.js';
 import type { ApplyResult } from '../../src/engines/types.js';
 import { PodstackError } from '../../src/errors.js';
-import { initProject, openProject } from '../../src/lifecycle/project.js';
-import { history, historyToText, RevisionInProgress } from '../../src/lifecycle/revisions.js';
+import { initProject, openProject, type Project } from '../../src/lifecycle/project.js';
+import { history as historyOf, historyToText, RevisionInProgress } from '../../src/lifecycle/revisions.js';
 import { cloudFileChanges, describeChanges, type RevisionRecord } from '../../src/revisions/record.js';
-import { revisionStore } from '../../src/revisions/store.js';
+import { fileRevisions } from '../../src/revisions/store.js';
 
 const made: string[] = [];
 after(() => Promise.all(made.map((d) => rm(d, { recursive: true, force: true }))));
@@ -19,6 +19,10 @@ const tmp = async () => {
   made.push(dir);
   return dir;
 };
+
+/** As up does on Podman: the revisions in the cloud's state folder. */
+const begin = (p: Project) => RevisionInProgress.begin(p, fileRevisions(p.stateDir));
+const history = (p: Project) => historyOf(fileRevisions(p.stateDir));
 
 const applied = (changed: string[] = [], removed: string[] = []): ApplyResult =>
   ({ changed, removed, unchanged: [] }) as unknown as ApplyResult;
@@ -101,7 +105,7 @@ describe('revisions, as up keeps them', () => {
 
   it('records each up: pending at once, then deployed or failed; an up that changed nothing adds none', async () => {
     const c = await cloud();
-    const first = await RevisionInProgress.begin(await c.project());
+    const first = await begin(await c.project());
     assert.deepEqual(
       (await history(await c.project())).map((e) => [e.revision, e.status]),
       [[1, 'pending']],
@@ -109,19 +113,19 @@ describe('revisions, as up keeps them', () => {
     assert.equal(await first.deployed(applied(['mariadb', 'keystone-api'])), 1);
 
     // Nothing changed, nothing applied: no revision 2, and up reports 1.
-    const again = await RevisionInProgress.begin(await c.project());
+    const again = await begin(await c.project());
     assert.equal(await again.deployed(applied()), 1);
 
     await c.write(debug);
-    const failing = await RevisionInProgress.begin(await c.project());
+    const failing = await begin(await c.project());
     await failing.failed(
       new Error('keystone-api keeps crashing (3 restarts)\n--- last log lines ---\nsecret'),
     );
-    const fixed = await RevisionInProgress.begin(await c.project());
+    const fixed = await begin(await c.project());
     assert.equal(await fixed.deployed(applied(['keystone-config', 'keystone-api'])), 3);
 
     // A repair: the same inputs, a unit made again.
-    const repair = await RevisionInProgress.begin(await c.project());
+    const repair = await begin(await c.project());
     assert.equal(await repair.deployed(applied(['keystone-api'])), 4);
 
     const entries = await history(await c.project());
@@ -146,11 +150,11 @@ describe('revisions, as up keeps them', () => {
 
   it('after a failed up, the edit that undoes it reads as what it undid', async () => {
     const c = await cloud();
-    await (await RevisionInProgress.begin(await c.project())).deployed(applied(['mariadb']));
+    await (await begin(await c.project())).deployed(applied(['mariadb']));
     await c.write(debug);
-    await (await RevisionInProgress.begin(await c.project())).failed(new Error('keystone-api failed'));
+    await (await begin(await c.project())).failed(new Error('keystone-api failed'));
     await c.write();
-    const back = await RevisionInProgress.begin(await c.project());
+    const back = await begin(await c.project());
     assert.equal(await back.deployed(applied(['keystone-config'])), 3);
     assert.deepEqual(
       (await history(await c.project())).map((e) => [e.status, e.changes]),
@@ -164,8 +168,8 @@ describe('revisions, as up keeps them', () => {
 
   it('an up that never finished is marked failed by the next one', async () => {
     const c = await cloud();
-    await RevisionInProgress.begin(await c.project()); // killed: never finished
-    const next = await RevisionInProgress.begin(await c.project());
+    await begin(await c.project()); // killed: never finished
+    const next = await begin(await c.project());
     await next.deployed(applied(['mariadb']));
     const [killed, done] = await history(await c.project());
     assert.equal(killed?.status, 'failed');
@@ -177,16 +181,16 @@ describe('revisions, as up keeps them', () => {
   it('keeps the cloud file, image references and IDs, and the plan, private; never a secret in the record', async () => {
     const c = await cloud();
     const project = await c.project();
-    const r = await RevisionInProgress.begin(project);
+    const r = await begin(project);
     await r.built({ keystone: 'sha256:abc' });
     await r.deployed(applied(['mariadb']));
-    const store = revisionStore(project.stateDir);
+    const store = fileRevisions(project.stateDir);
     const folder = join(store.dir, '000001');
     assert.equal((await stat(store.dir)).mode & 0o777, 0o700);
     for (const f of await readdir(folder)) assert.equal((await stat(join(folder, f))).mode & 0o777, 0o600, f);
     const text = await readFile(join(folder, 'record.json'), 'utf8');
     assert.ok(!text.includes('hunter2'), 'a secret value in record.json');
-    const record = await store.read(1);
+    const record = (await store.list()).find((r) => r.revision === 1);
     assert.equal(record?.cloudFile, await readFile(project.file, 'utf8'));
     assert.equal(record?.images.keystone?.id, 'sha256:abc');
     assert.equal(record?.images.keystone?.ref, project.imageRefs.keystone);
@@ -202,7 +206,7 @@ describe('revisions, as up keeps them', () => {
   it('reads the records of earlier podstack versions, and refuses a damaged one by name', async () => {
     const c = await cloud();
     const project = await c.project();
-    const store = revisionStore(project.stateDir);
+    const store = fileRevisions(project.stateDir);
     await mkdir(store.dir, { recursive: true });
     await writeFile(
       join(store.dir, '000001.json'),
@@ -216,7 +220,7 @@ describe('revisions, as up keeps them', () => {
         removed: [],
       }),
     );
-    const next = await RevisionInProgress.begin(project);
+    const next = await begin(project);
     // Same units and images as the old record: nothing to say, nothing applied, nothing added.
     assert.equal(await next.deployed(applied()), 1);
     assert.deepEqual(
@@ -250,7 +254,7 @@ describe('podstack history, as a user runs it', () => {
     await writeFile(file, `name: cli\ndataDir: ${join(dir, 'data')}\n`);
     await initProject({ file });
     assert.match((await cli(dir, 'history')).stdout, /no revisions yet/);
-    const r = await RevisionInProgress.begin(await openProject({ file }));
+    const r = await begin(await openProject({ file }));
     await r.deployed(applied(['mariadb']));
     const text = await cli(dir, 'history');
     assert.equal(text.exitCode, 0, text.output);

@@ -3,6 +3,7 @@ import { GuestRestartError, PodstackError } from '../../errors.js';
 import type { Reporter } from '../../events.js';
 import { ANNOTATION, isWorkload, type KubeObject, LABEL } from '../../model/objects.js';
 import type { ChangeEffect, Plan, PlannedUnit } from '../../model/unit.js';
+import type { RevisionStore } from '../../revisions/store.js';
 import { PreflightError, type PreflightProblem } from '../preflight.js';
 import { LIMITS } from '../shared/limits.js';
 import { waitFor } from '../shared/poll.js';
@@ -16,6 +17,7 @@ import { keyOf, type Live, type Observed, unitHealth } from './health.js';
 import { ensureNamespace, removeNamespaceIfEmpty } from './namespace.js';
 import { observeCloud } from './observe.js';
 import { clusterFacts, clusterProblems } from './preflight.js';
+import { SecretRevisionStore } from './revisions.js';
 import { HealthWatch, probeMessage, readLog, type WaitOptions } from './watch.js';
 import {
   FIELD_MANAGER,
@@ -465,6 +467,10 @@ export class KubernetesEngine implements Engine {
     );
   }
 
+  revisions(): RevisionStore {
+    return new SecretRevisionStore(this.cluster, this.cloud);
+  }
+
   async destroy(options: { purge: boolean; report: Reporter }): Promise<{ removed: readonly string[] }> {
     const observed = await this.observe();
     const removed = new Set<string>();
@@ -478,6 +484,7 @@ export class KubernetesEngine implements Engine {
       removed.add(unit);
     });
     await this.podsGone();
+    if (options.purge) await this.revisions().removeAll();
     if (options.purge)
       await removeNamespaceIfEmpty(this.cluster, await this.apiVersions(), KINDS, options.report);
     return { removed: [...removed] };

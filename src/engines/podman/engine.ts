@@ -6,6 +6,7 @@ import type { Reporter } from '../../events.js';
 import { LABEL } from '../../model/objects.js';
 import type { Plan, PlannedUnit, UnitChange } from '../../model/unit.js';
 import type { Podman } from '../../podman/runner.js';
+import { fileRevisions, type RevisionStore } from '../../revisions/store.js';
 import { LIMITS } from '../shared/limits.js';
 import { runGraph } from '../shared/schedule.js';
 import type { ApplyOptions, ApplyResult, Engine, UnitStatus } from '../types.js';
@@ -352,6 +353,10 @@ export class PodmanEngine implements Engine {
     }
   }
 
+  revisions(): RevisionStore {
+    return fileRevisions(this.stateDir);
+  }
+
   async destroy(options: { purge: boolean; report: Reporter }): Promise<{ removed: string[] }> {
     const observed = await this.observe();
     const removed: string[] = [];
@@ -390,6 +395,7 @@ export class PodmanEngine implements Engine {
         await this.podman.ok(['volume', 'rm', '-f', v]);
         options.report({ type: 'step', message: `removed volume ${v}` });
       }
+      await this.revisions().removeAll();
     }
     return { removed: removed.sort() };
   }
