@@ -19,6 +19,7 @@ const lib = {
   project: () => import('../lifecycle/project.js'),
   up: () => import('../lifecycle/up.js'),
   revisions: () => import('../lifecycle/revisions.js'),
+  rollback: () => import('../lifecycle/rollback.js'),
   render: () => import('../plan/render.js'),
 };
 
@@ -251,6 +252,48 @@ withEngine(program.command('history'))
     if (o.output === 'json') return printJson({ cloud: project.spec.name, revisions: entries });
     print(historyToText(entries));
   });
+
+withEngine(program.command('rollback'))
+  .description(
+    'return the cloud to a revision: its plan, images (by ID) and cloud file; a new revision says so',
+  )
+  .argument('<revision>', 'the revision to return to (`podstack history` lists them)', (v) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1)
+      throw new InvalidArgumentError('must be a revision number (1 or more)');
+    return n;
+  })
+  .option('--dry-run', 'say what would change, and change nothing')
+  .option('--allow-guest-restart', 'apply it even when it stops running guests (a new node pod)')
+  .addOption(output(['text', 'json'], 'text'))
+  .action(
+    async (
+      revision: number,
+      o: EngineOptions & { dryRun?: boolean; allowGuestRestart?: boolean; output: string },
+      cmd: Command,
+    ) => {
+      const { rollback } = await lib.rollback();
+      const opts = projectOptions(cmd);
+      const r = await rollback({
+        ...opts,
+        report: opts.report ?? silent,
+        engine: engineChoice(o),
+        revision,
+        dryRun: o.dryRun === true,
+        allowGuestRestart: o.allowGuestRestart === true,
+      });
+      if (o.output === 'json') return printJson(r);
+      if (r.units.length === 0 && r.revision === undefined && !o.dryRun)
+        return print(`the cloud is at revision ${revision}'s plan already: nothing to do`);
+      const what = `${r.changes.join(', ') || 'no option'}; units: ${r.units.join(', ') || 'none'}`;
+      if (o.dryRun) return print(`rollback to ${revision} would undo: ${what}`);
+      print(
+        `rolled back to revision ${revision} in ${r.seconds.toFixed(1)} s (revision ${r.revision}): undid ${what}`,
+      );
+      print("cloud.yaml is now that revision's");
+      if (r.unappliedFile) print(`its edits that were never applied are in ${r.unappliedFile}`);
+    },
+  );
 
 program
   .command('openrc')

@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import { podstackVersion } from '../_paths.js';
 import type { ApplyResult } from '../engines/types.js';
+import type { Plan } from '../model/unit.js';
 import type { Podman } from '../podman/runner.js';
 import {
   describeChanges,
@@ -54,35 +55,82 @@ export class RevisionInProgress {
 
   /** Writes the revision `up` is about to make of `project`, pending, into `store`. */
   static async begin(project: Project, store: RevisionStore): Promise<RevisionInProgress> {
+    const cloudFile = (await readInputFile(project.file))?.text ?? '';
+    return RevisionInProgress.start(store, project.plan, (revision, previous, attempted) => {
+      const record: RevisionRecord = {
+        format: 2,
+        revision,
+        status: 'pending',
+        startedAt: new Date().toISOString(),
+        podstack: podstackVersion(),
+        engine: project.engine,
+        cloud: project.spec.name,
+        cloudFile,
+        secretsSha256: secretsHash(project.secrets),
+        images: Object.fromEntries(Object.entries(project.imageRefs).map(([name, ref]) => [name, { ref }])),
+        units: Object.fromEntries(project.plan.units.map((u) => [u.name, u.hash])),
+        changes: [],
+        changed: [],
+        removed: [],
+      };
+      // Words against the last attempt, failed or not: after a failed `up`, an edit that undoes
+      // it reads as what it undid. A retry of the failed change reads as that change.
+      let changes = describeChanges(attempted, record);
+      if (changes.length === 0 && attempted !== previous) changes = describeChanges(previous, record);
+      return { ...record, changes };
+    });
+  }
+
+  /**
+   * Writes the revision a rollback to `target` makes, pending: `target`'s cloud file, images,
+   * units and plan, under a new number.
+   */
+  static async rollback(
+    store: RevisionStore,
+    target: RevisionRecord,
+    plan: Plan,
+  ): Promise<RevisionInProgress> {
+    return RevisionInProgress.start(store, plan, (revision, previous) => {
+      const record: RevisionRecord = {
+        ...target,
+        revision,
+        status: 'pending',
+        startedAt: new Date().toISOString(),
+        podstack: podstackVersion(),
+        changed: [],
+        removed: [],
+        rolledBackTo: target.revision,
+      };
+      delete record.finishedAt;
+      delete record.error;
+      return {
+        ...record,
+        changes: [`rolled back to ${target.revision}`, ...describeChanges(previous, record)],
+      };
+    });
+  }
+
+  private static async start(
+    store: RevisionStore,
+    plan: Plan,
+    make: (
+      revision: number,
+      previous: StoredRevision | undefined,
+      attempted: StoredRevision | undefined,
+    ) => RevisionRecord,
+  ): Promise<RevisionInProgress> {
     const all = await store.list();
     // An earlier `up` that never finished (killed, or the host went down) did not deploy.
     for (const r of all.filter((r) => r.status === 'pending' && !r.legacy))
       await store.write({ ...r, status: 'failed', error: 'interrupted: the up that made it did not finish' });
     const previous = all.filter((r) => r.status === 'deployed').at(-1);
-    // Words against the last attempt, failed or not: after a failed `up`, an edit that undoes it
-    // reads as what it undid. A retry of the failed change reads as that change.
     const attempted = all.filter((r) => r.status !== 'pending').at(-1);
-    const cloudFile = (await readInputFile(project.file))?.text ?? '';
-    const record: RevisionRecord = {
-      format: 2,
-      revision: (all.at(-1)?.revision ?? 0) + 1,
-      status: 'pending',
-      startedAt: new Date().toISOString(),
-      podstack: podstackVersion(),
-      engine: project.engine,
-      cloud: project.spec.name,
-      cloudFile,
-      secretsSha256: secretsHash(project.secrets),
-      images: Object.fromEntries(Object.entries(project.imageRefs).map(([name, ref]) => [name, { ref }])),
-      units: Object.fromEntries(project.plan.units.map((u) => [u.name, u.hash])),
-      changes: [],
-      changed: [],
-      removed: [],
-    };
-    let changes = describeChanges(attempted, record);
-    if (changes.length === 0 && attempted !== previous) changes = describeChanges(previous, record);
-    const r = new RevisionInProgress(store, { ...record, changes }, previous);
-    await store.write(r.record, project.plan);
+    const r = new RevisionInProgress(
+      store,
+      make((all.at(-1)?.revision ?? 0) + 1, previous, attempted),
+      previous,
+    );
+    await store.write(r.record, plan);
     return r;
   }
 

@@ -32,6 +32,8 @@ const recordSchema = z.object({
   removed: z.array(z.string()),
   /** Why a failed revision failed (the error's first line). */
   error: z.string().optional(),
+  /** A rollback's revision: the one it returned to. */
+  rolledBackTo: z.number().int().positive().optional(),
 });
 
 export type RevisionRecord = z.infer<typeof recordSchema>;

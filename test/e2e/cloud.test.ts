@@ -676,6 +676,95 @@ describe('the default cloud on podman, end to end', {
     assert.match(text.stdout, /^\d+ +\S+ \S+ +deployed +repaired keystone-api$/m);
   });
 
+  it('rollback returns to a revision under a client loop: its config rolled back with no failed request, and its cloud file; refused where data would not read back', async () => {
+    const revisions = async () =>
+      (
+        JSON.parse((await podstack('history', '-o', 'json')).stdout) as {
+          revisions: { revision: number; status: string; changes: string[] }[];
+        }
+      ).revisions;
+    const back = (await revisions()).at(-1)!.revision;
+    const original = await readFile(file, 'utf8');
+    await writeFile(
+      file,
+      cloudYaml('    config:\n      keystone.conf:\n        DEFAULT:\n          debug: true'),
+    );
+    await up({ file, report, installHostPackages: false });
+    const keystoneConf = async () =>
+      (
+        await exec('podman', [
+          'exec',
+          `${CLOUD}-keystone-api-keystone-api`,
+          'cat',
+          '/etc/keystone/keystone.conf',
+        ])
+      ).stdout;
+    assert.match(await keystoneConf(), /^debug = true$/m);
+    const count = (await revisions()).length;
+
+    const dry = await podstack('rollback', String(back), '--dry-run');
+    assert.equal(dry.exitCode, 0, dry.stderr);
+    assert.match(dry.stdout, /would undo: keystone\.conf DEFAULT\.debug \(removed\); units: .*keystone-api/);
+    assert.equal((await revisions()).length, count, 'a dry run made a revision');
+    assert.match(await readFile(file, 'utf8'), /debug: true/, 'a dry run changed the cloud file');
+
+    const project = await openProject({ file, report });
+    let took = '';
+    const { result, summary } = await changesUnderLoad({
+      endpoints: loopEndpoints(
+        await openstack('endpoint', 'list', '-f', 'json'),
+        dashboardUrl('127.0.0.1', OFFSET),
+      ),
+      user: 'admin',
+      password: project.secrets.keystone_admin_password ?? assert.fail('no admin password'),
+      project: 'admin',
+      changes: [
+        {
+          name: 'rollback',
+          apply: async () => {
+            const r = await podstack('rollback', String(back));
+            assert.equal(r.exitCode, 0, r.stdout + r.stderr);
+            took = r.stdout.trim();
+          },
+        },
+      ],
+      minRequests: 0,
+    });
+    console.log(`    ${took}\n    under the loop: ${summary}`);
+    assert.equal(result.failed, 0, result.failures.join('\n'));
+    assert.doesNotMatch(await keystoneConf(), /^debug = true$/m);
+    const last = (await revisions()).at(-1);
+    assert.deepEqual(
+      [last?.status, last?.changes],
+      ['deployed', [`rolled back to ${back}`, 'keystone.conf DEFAULT.debug (removed)']],
+    );
+    // The cloud file is the revision's again: up has nothing to do.
+    assert.equal(await readFile(file, 'utf8'), original);
+    const plan = await podstack('plan', '-o', 'json');
+    const actions = (JSON.parse(plan.stdout) as { units: { name: string; action: string }[] }).units.filter(
+      (u) => u.action !== 'unchanged',
+    );
+    assert.deepEqual(actions, []);
+    await openstack('token', 'issue');
+
+    // Refused, exit code 2, nothing changed: no such revision, one that failed, and one across
+    // the Keystone image test (its db-sync ran with another image since).
+    const all = await revisions();
+    const failed = all.find((e) => e.status === 'failed')!.revision;
+    const image = all.find((e) => e.changes.some((c) => c.startsWith('image keystone')))!.revision;
+    for (const [n, why] of [
+      [9999, /there is no revision 9999/],
+      [failed, /never deployed \(it failed\)/],
+      [image, /crosses a database migration \(keystone-db-sync changed since\)/],
+    ] as const) {
+      const r = await podstack('rollback', String(n));
+      assert.equal(r.exitCode, 2, `rollback ${n}: ${r.stdout}${r.stderr}`);
+      assert.match(r.stderr, why);
+    }
+    assert.equal((await revisions()).length, all.length);
+    assert.equal(await readFile(file, 'utf8'), original);
+  });
+
   it('MariaDB killed in the middle of writes comes back with its data; Keystone reconnects without a restart', async () => {
     const before = await containers();
     const mariadb = `${CLOUD}-mariadb-mariadb`;

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readlink, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -12,6 +12,7 @@ import { type EngineChoice, engineFor } from '../../src/lifecycle/engine.js';
 import { writeOpenrc } from '../../src/lifecycle/openrc.js';
 import { openProject } from '../../src/lifecycle/project.js';
 import { history } from '../../src/lifecycle/revisions.js';
+import { rollback } from '../../src/lifecycle/rollback.js';
 import { up } from '../../src/lifecycle/up.js';
 import { LABEL } from '../../src/model/objects.js';
 import {
@@ -414,6 +415,22 @@ describe('the default cloud on kubernetes, end to end', {
       killing = false;
       await killer;
     }
+  });
+
+  it("rollback returns to a revision kept in the cluster: Keystone's config rolls back, and the cloud file is that revision's", async () => {
+    const project = await openProject({ file, report, engine: 'kubernetes' });
+    const { engine: k8s } = await engineFor(project, engine);
+    const back = (await history(k8s.revisions())).at(-1)!.revision;
+    const original = await readFile(file, 'utf8');
+    await writeFile(file, cloudYaml(CONFIG_ROLLS[0][2]));
+    await up({ file, report, engine, installHostPackages: false });
+    const r = await rollback({ file, report, engine, revision: back });
+    console.log(`    rollback to ${back}: ${r.seconds.toFixed(1)}s, units ${r.units.join(', ')}`);
+    assert.deepEqual([...(r.apply?.changed ?? [])].sort(), ['keystone-api', 'keystone-config']);
+    const last = (await history(k8s.revisions())).at(-1);
+    assert.deepEqual(last?.changes, [`rolled back to ${back}`, 'keystone.conf DEFAULT.debug (removed)']);
+    assert.equal(await readFile(file, 'utf8'), original);
+    await openstack('token', 'issue');
   });
 
   it('down leaves nothing of podstack behind but its claims, which up finds again; --purge removes those and the namespace', async () => {

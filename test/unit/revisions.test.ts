@@ -9,8 +9,9 @@ import type { ApplyResult } from '../../src/engines/types.js';
 import { PodstackError } from '../../src/errors.js';
 import { initProject, openProject, type Project } from '../../src/lifecycle/project.js';
 import { history as historyOf, historyToText, RevisionInProgress } from '../../src/lifecycle/revisions.js';
+import { refuseDataChanges, targetOf } from '../../src/lifecycle/rollback.js';
 import { cloudFileChanges, describeChanges, type RevisionRecord } from '../../src/revisions/record.js';
-import { fileRevisions } from '../../src/revisions/store.js';
+import { fileRevisions, type StoredRevision } from '../../src/revisions/store.js';
 
 const made: string[] = [];
 after(() => Promise.all(made.map((d) => rm(d, { recursive: true, force: true }))));
@@ -272,5 +273,66 @@ describe('podstack history, as a user runs it', () => {
     const bad = await cli(dir, 'history');
     assert.equal(bad.exitCode, 2, bad.output);
     assert.match(bad.stderr, /000001\/record\.json is not a podstack revision record/);
+  });
+});
+
+describe('what rollback refuses, before it changes anything', () => {
+  const rev = (revision: number, fields: Partial<RevisionRecord> = {}): StoredRevision => ({
+    format: 2,
+    revision,
+    status: 'deployed',
+    startedAt: '2026-12-05T10:00:00.000Z',
+    podstack: '0.1.0',
+    engine: 'podman',
+    cloud: 'c',
+    cloudFile: 'name: c\n',
+    secretsSha256: 's',
+    images: {
+      keystone: { ref: 'localhost/podstack/keystone:1111111aaaaaaaaa', id: 'sha256:k1' },
+      mariadb: { ref: 'localhost/podstack/mariadb:2222222aaaaaaaaa', id: 'sha256:m1' },
+    },
+    units: { 'keystone-config': 'a', 'keystone-api': 'b', 'keystone-db-sync': 'c', mariadb: 'd' },
+    changes: [],
+    changed: [],
+    removed: [],
+    ...fields,
+  });
+  const refusal = (f: () => unknown, message: RegExp) =>
+    assert.throws(f, (err: unknown) => {
+      assert.ok(err instanceof PodstackError);
+      assert.equal(err.exitCode, 2);
+      assert.match(err.message, message);
+      return true;
+    });
+
+  it('a revision that is not there, that never deployed, or that an earlier podstack wrote without its plan', () => {
+    const all = [rev(1), rev(2, { status: 'failed' }), rev(3, { status: 'pending' }), rev(4)];
+    refusal(() => targetOf(all, 9, 'here'), /there is no revision 9 \(in here\)/);
+    refusal(() => targetOf(all, 2, 'here'), /revision 2 never deployed \(it failed\)/);
+    refusal(() => targetOf(all, 3, 'here'), /revision 3 never deployed \(it is pending\)/);
+    refusal(
+      () => targetOf([{ ...rev(1), legacy: true }, rev(2)], 1, 'here'),
+      /recorded by an earlier podstack, without its plan/,
+    );
+    const { target, current } = targetOf(all, 1, 'here');
+    assert.deepEqual([target.revision, current.revision], [1, 4]);
+  });
+
+  it('a migration, a data store image or secrets changed since: the data may not read back', () => {
+    const now = rev(5, { units: { ...rev(1).units, 'keystone-config': 'a2', 'keystone-api': 'b2' } });
+    // A config change alone returns.
+    refuseDataChanges(rev(1), now, ['keystone-config', 'keystone-api'], 's');
+    refusal(
+      () => refuseDataChanges(rev(1), now, ['keystone-api', 'keystone-db-sync'], 's'),
+      /crosses a database migration \(keystone-db-sync changed since\)/,
+    );
+    const newMariadb = rev(5, {
+      images: { ...rev(1).images, mariadb: { ref: 'localhost/podstack/mariadb:3333333aaaaaaaaa' } },
+    });
+    refusal(() => refuseDataChanges(rev(1), newMariadb, ['mariadb'], 's'), /changes the image of mariadb/);
+    refusal(
+      () => refuseDataChanges(rev(1), now, ['keystone-api'], 'other'),
+      /secrets\.yaml changed since revision 1/,
+    );
   });
 });

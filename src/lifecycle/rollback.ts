@@ -1,0 +1,198 @@
+// `podstack rollback N`: the cloud as revision N left it, from N's own record and rendered plan
+// (not re-rendered from its cloud file: podstack's catalog may have changed since), with the
+// images N ran, by ID. It is itself a new revision ("rolled back to N"), and the cloud file
+// becomes N's, so that the next `up` keeps what the rollback did.
+import { writeFileAtomic } from '../_fs.js';
+import type { ApplyResult } from '../engines/types.js';
+import { PodstackError } from '../errors.js';
+import type { Reporter } from '../events.js';
+import { pushImages } from '../images/push.js';
+import { ROOTFS } from '../images/recipes.js';
+import { podmanForHost } from '../podman/host.js';
+import type { Podman } from '../podman/runner.js';
+import { describeChanges, type RevisionRecord } from '../revisions/record.js';
+import type { StoredRevision } from '../revisions/store.js';
+import { readInputFile } from '../spec/files.js';
+import { type EngineChoice, engineFor } from './engine.js';
+import { openProject, type ProjectOptions } from './project.js';
+import { RevisionInProgress, secretsHash } from './revisions.js';
+
+export interface RollbackOptions extends Omit<ProjectOptions, 'engine'> {
+  readonly report: Reporter;
+  readonly engine?: EngineChoice;
+  readonly revision: number;
+  /** Say what would change, change nothing. */
+  readonly dryRun?: boolean;
+  readonly allowGuestRestart?: boolean;
+}
+
+export interface RollbackResult {
+  /** The revision returned to. */
+  readonly target: number;
+  /** The revision the rollback made (undefined: a dry run, or the cloud is at the target already). */
+  readonly revision?: number;
+  /** Units whose objects differ between what runs and the target. */
+  readonly units: readonly string[];
+  /** What returning undoes, in words. */
+  readonly changes: readonly string[];
+  readonly apply?: ApplyResult;
+  readonly seconds: number;
+  /** Where the cloud file's edits that were never applied were kept, if it had any. */
+  readonly unappliedFile?: string;
+}
+
+/**
+ * Units whose data a new image may have moved on for good: a schema migration (every service's
+ * `<service>-db-sync` Job) or a data store's own format. Going back across such a change needs
+ * the database as it was then, which podstack does not snapshot yet: it refuses.
+ */
+const DATA_IMAGES = ['mariadb', 'rabbitmq', 'ovn'];
+const migrates = (unit: string) => unit.endsWith('-db-sync');
+
+const refuse = (message: string, hint: string) => new PodstackError(message, { exitCode: 2, hint });
+const HISTORY = '`podstack history` lists the revisions.';
+const ROLL_FORWARD = 'Roll forward instead: edit cloud.yaml back to what you want and run `podstack up`.';
+
+export async function rollback(o: RollbackOptions): Promise<RollbackResult> {
+  const started = Date.now();
+  const project = await openProject({ ...o, engine: o.engine?.name ?? 'podman' });
+  const { engine, preflight } = await engineFor(project, o.engine);
+  const store = engine.revisions();
+  const all = await store.list();
+  const { target, current } = targetOf(all, o.revision, store.where);
+  const plan = await store.plan(o.revision);
+  if (!plan) throw refuse(`revision ${o.revision}'s plan is gone from ${store.where}`, HISTORY);
+
+  const units = [...new Set([...Object.keys(target.units), ...Object.keys(current.units)])].filter(
+    (u) => target.units[u] !== current.units[u],
+  );
+  const changes = describeChanges(current, { ...target, podstack: current.podstack });
+  const base = { target: o.revision, units, changes };
+  if (current.revision === o.revision || (units.length === 0 && current.cloudFile === target.cloudFile))
+    return { ...base, seconds: (Date.now() - started) / 1000 };
+
+  refuseDataChanges(target, current, units, secretsHash(project.secrets));
+  const { podman } = await podmanForHost(project.stateDir);
+  const missing = await missingImages(podman, target);
+  if (missing.length > 0)
+    throw refuse(
+      `revision ${o.revision} ran image${missing.length > 1 ? 's' : ''} that this host no longer has: ${missing.join(', ')}`,
+      'An image is kept by its ID; one removed by hand (podman rmi) cannot be brought back exactly.',
+    );
+  if (o.dryRun) return { ...base, seconds: (Date.now() - started) / 1000 };
+
+  if (preflight) await preflight(o.report);
+  // Each reference names the image N ran: a later build may have given the tag to other content.
+  await retag(podman, target, o.report);
+  if (project.engine === 'kubernetes') {
+    const refs = Object.fromEntries(
+      Object.entries(target.images)
+        .filter(([name]) => name !== ROOTFS)
+        .map(([name, i]) => [name, i.ref]),
+    );
+    await pushImages({ podman, refs, tlsVerify: project.spec.images.tlsVerify, report: o.report });
+  }
+  const pending = await RevisionInProgress.rollback(store, target, plan);
+  let apply: ApplyResult;
+  try {
+    apply = await engine.apply(plan, {
+      report: o.report,
+      ...(o.allowGuestRestart ? { allowGuestRestart: true } : {}),
+    });
+  } catch (err) {
+    await pending.failed(err);
+    throw err;
+  }
+  const revision = await pending.deployed(apply);
+  // The cloud file follows what runs; edits never applied are kept beside it, not lost.
+  const text = (await readInputFile(project.file))?.text ?? '';
+  let unappliedFile: string | undefined;
+  if (text !== current.cloudFile && text !== target.cloudFile) {
+    unappliedFile = `${project.file}.unapplied`;
+    await writeFileAtomic(unappliedFile, text, 0o644);
+  }
+  await writeFileAtomic(project.file, target.cloudFile, 0o644);
+  return {
+    ...base,
+    revision,
+    apply,
+    seconds: (Date.now() - started) / 1000,
+    ...(unappliedFile ? { unappliedFile } : {}),
+  };
+}
+
+/** Images of `target` whose ID this host does not have. */
+async function missingImages(podman: Podman, target: RevisionRecord): Promise<string[]> {
+  const missing: string[] = [];
+  for (const [name, image] of Object.entries(target.images)) {
+    const id = image.id;
+    if (!id) continue;
+    const r = await podman.run(['image', 'exists', id]);
+    if (r.exitCode !== 0) missing.push(`${name} (${image.ref}, ${id.replace(/^sha256:/, '').slice(0, 12)})`);
+  }
+  return missing;
+}
+
+async function retag(podman: Podman, target: RevisionRecord, report: Reporter): Promise<void> {
+  for (const [name, image] of Object.entries(target.images)) {
+    if (!image.id) continue;
+    const now = await podman.run(['image', 'inspect', '--format', '{{.Id}}', image.ref]);
+    if (now.exitCode === 0 && now.stdout.trim() === image.id.replace(/^sha256:/, '')) continue;
+    await podman.ok(['tag', image.id, image.ref]);
+    report({
+      type: 'step',
+      message: `image ${name}: ${image.ref} is the image revision ${target.revision} ran again`,
+    });
+  }
+}
+
+/** Revision `n` and the deployed one, refusing a target that cannot be returned to. */
+export function targetOf(
+  all: readonly StoredRevision[],
+  n: number,
+  where: string,
+): { target: StoredRevision; current: StoredRevision } {
+  const target = all.find((r) => r.revision === n);
+  if (!target) throw refuse(`there is no revision ${n} (in ${where})`, HISTORY);
+  if (target.legacy)
+    throw refuse(
+      `revision ${n} was recorded by an earlier podstack, without its plan: it cannot be returned to`,
+      HISTORY,
+    );
+  if (target.status !== 'deployed')
+    throw refuse(
+      `revision ${n} never deployed (it ${target.status === 'failed' ? 'failed' : 'is pending'})`,
+      HISTORY,
+    );
+  // A deployed target means there is a deployed revision: the last one is what runs.
+  const current = all.filter((r) => r.status === 'deployed').at(-1) ?? target;
+  return { target, current };
+}
+
+/** Refuses a return across a change whose data cannot simply be used by the old code again. */
+export function refuseDataChanges(
+  target: RevisionRecord,
+  current: RevisionRecord,
+  units: readonly string[],
+  secretsNow: string,
+): void {
+  const schemas = units.filter(migrates);
+  if (schemas.length > 0)
+    throw refuse(
+      `returning to revision ${target.revision} crosses a database migration (${schemas.join(', ')} changed since): the schema may have moved, and podstack keeps no database snapshots yet`,
+      ROLL_FORWARD,
+    );
+  const stores = DATA_IMAGES.filter(
+    (i) => target.images[i] && target.images[i]?.ref !== current.images[i]?.ref,
+  );
+  if (stores.length > 0)
+    throw refuse(
+      `returning to revision ${target.revision} changes the image of ${stores.join(', ')}, whose data may not read back`,
+      ROLL_FORWARD,
+    );
+  if (target.secretsSha256 !== secretsNow)
+    throw refuse(
+      `secrets.yaml changed since revision ${target.revision}: its plan holds the old values, which the databases no longer take`,
+      ROLL_FORWARD,
+    );
+}
