@@ -308,6 +308,12 @@ const cases: Case[] = [
     names: /--concurrency[\s\S]*Usage: podstack up /,
   },
   {
+    name: 'rollback to a revision that is not a number',
+    files: {},
+    args: ['rollback', 'latest'],
+    names: /must be a revision number[\s\S]*Usage: podstack rollback /,
+  },
+  {
     name: '-f without its path',
     files: {},
     args: ['-f'],
