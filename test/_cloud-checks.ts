@@ -167,9 +167,19 @@ export interface CloudNode {
 }
 
 /** A node pod entered through the process `pid` (its ovn-controller), with its logs from `logs`. */
-function nsenterNode(pid: () => Promise<string>, logs: CloudNode['logs']): CloudNode {
+function nsenterNode(pid: () => Promise<string | undefined>, logs: CloudNode['logs']): CloudNode {
+  // The process the node is entered through may be restarting (a test just killed it, or a part
+  // it depends on): wait for it rather than run nsenter without a target (seen in a cold CI run).
+  const target = async () => {
+    let found: string | undefined;
+    await until('a process to enter the node through', 120, 500, async () => {
+      found = await pid();
+      return found ? undefined : 'none running';
+    });
+    return found!;
+  };
   const nsenter = async (namespaces: string, program: string, args: readonly string[]) => {
-    const r = await exec('nsenter', ['-t', await pid(), namespaces, program, ...args]);
+    const r = await exec('nsenter', ['-t', await target(), namespaces, program, ...args]);
     return { exitCode: r.exitCode ?? -1, output: r.output };
   };
   return {
@@ -199,7 +209,9 @@ export function podmanNode(cloud: string): CloudNode {
     async () => {
       const r = await exec('podman', ['inspect', '--format', '{{.State.Pid}}', container('ovn-controller')]);
       assert.equal(r.exitCode, 0, r.output);
-      return r.stdout.trim();
+      // 0 while the container is between a crash and its restart.
+      const pid = r.stdout.trim();
+      return Number(pid) > 0 ? pid : undefined;
     },
     async (name, lines) => (await exec('podman', ['logs', '--tail', String(lines), container(name)])).output,
   );
@@ -218,7 +230,7 @@ export function kubernetesNode(kubeconfig: string, namespace: string, cloud: str
     return { name: running.metadata.name, ip: running.status.podIP };
   };
   return nsenterNode(
-    async () => pidWithAddress((await pod()).ip),
+    async () => pidWithAddress((await pod()).ip).catch(() => undefined),
     async (container, lines) =>
       c.core.readNamespacedPodLog({ namespace, name: (await pod()).name, container, tailLines: lines }),
   );
