@@ -14,6 +14,7 @@ const LAYERS = [
   'model',
   'catalog',
   'plan',
+  'revisions',
   'podman',
   'images',
   'engines',
