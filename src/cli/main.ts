@@ -113,7 +113,8 @@ program
     const project = await openProject(opts);
     const r = await buildProject(project, opts.report ?? silent);
     const pushed = o.push ? await pushProject(project, opts.report ?? silent) : [];
-    if (o.output === 'json') return printJson({ ...r, pushed, images: project.imageRefs });
+    if (o.output === 'json')
+      return printJson({ built: r.built, cached: r.cached, pushed, images: project.imageRefs });
     print(`${r.built.length} built, ${r.cached.length} already up to date`);
     if (o.push) print(`${pushed.length} pushed to ${project.spec.images.prefix}`);
   });

@@ -5,7 +5,6 @@ import { createHash } from 'node:crypto';
 import { podstackVersion } from '../_paths.js';
 import type { ApplyResult } from '../engines/types.js';
 import type { Plan } from '../model/unit.js';
-import type { Podman } from '../podman/runner.js';
 import {
   describeChanges,
   type RevisionRecord,
@@ -23,26 +22,6 @@ export function secretsHash(secrets: Readonly<Record<string, string>>): string {
     .map((k) => `${k}=${secrets[k]}\n`)
     .join('');
   return createHash('sha256').update(lines).digest('hex');
-}
-
-/** The local image ID each reference resolves to (absent when there is no such image). */
-export async function imageIds(
-  podman: Podman,
-  refs: Readonly<Record<string, string>>,
-): Promise<Record<string, string>> {
-  const out = await podman.ok(['images', '--no-trunc', '--format', '{{.Repository}}:{{.Tag}} {{.ID}}']);
-  const byRef = new Map(
-    out
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => l.split(' ') as [string, string]),
-  );
-  const ids: Record<string, string> = {};
-  for (const [name, ref] of Object.entries(refs)) {
-    const id = byRef.get(ref);
-    if (id) ids[name] = id;
-  }
-  return ids;
 }
 
 /** A revision `up` is making: written pending at once, then as it ends. */

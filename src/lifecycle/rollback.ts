@@ -13,6 +13,7 @@ import type { Podman } from '../podman/runner.js';
 import { describeChanges, type RevisionRecord } from '../revisions/record.js';
 import type { StoredRevision } from '../revisions/store.js';
 import { readInputFile } from '../spec/files.js';
+import { localImages } from './build.js';
 import { type EngineChoice, engineFor } from './engine.js';
 import { openProject, type ProjectOptions } from './project.js';
 import { RevisionInProgress, secretsHash } from './revisions.js';
@@ -56,7 +57,8 @@ const ROLL_FORWARD = 'Roll forward instead: edit cloud.yaml back to what you wan
 export async function rollback(o: RollbackOptions): Promise<RollbackResult> {
   const started = Date.now();
   const project = await openProject({ ...o, engine: o.engine?.name ?? 'podman' });
-  const { engine, preflight } = await engineFor(project, o.engine);
+  const chosen = await engineFor(project, o.engine);
+  const { engine, preflight } = chosen;
   const store = engine.revisions();
   const all = await store.list();
   const { target, current } = targetOf(all, o.revision, store.where);
@@ -72,8 +74,11 @@ export async function rollback(o: RollbackOptions): Promise<RollbackResult> {
     return { ...base, seconds: (Date.now() - started) / 1000 };
 
   refuseDataChanges(target, current, units, secretsHash(project.secrets));
-  const { podman } = await podmanForHost(project.stateDir);
-  const missing = await missingImages(podman, target);
+  const podman = chosen.podman ?? (await podmanForHost(project.stateDir)).podman;
+  const local = await localImages(podman);
+  const missing = Object.entries(target.images)
+    .filter(([, image]) => image.id && !local.ids.has(image.id))
+    .map(([name, image]) => `${name} (${image.ref}, ${image.id?.replace(/^sha256:/, '').slice(0, 12)})`);
   if (missing.length > 0)
     throw refuse(
       `revision ${o.revision} ran image${missing.length > 1 ? 's' : ''} that this host no longer has: ${missing.join(', ')}`,
@@ -83,7 +88,7 @@ export async function rollback(o: RollbackOptions): Promise<RollbackResult> {
 
   if (preflight) await preflight(o.report);
   // Each reference names the image N ran: a later build may have given the tag to other content.
-  await retag(podman, target, o.report);
+  await retag(podman, target, local.byRef, o.report);
   if (project.engine === 'kubernetes') {
     const refs = Object.fromEntries(
       Object.entries(target.images)
@@ -121,23 +126,14 @@ export async function rollback(o: RollbackOptions): Promise<RollbackResult> {
   };
 }
 
-/** Images of `target` whose ID this host does not have. */
-async function missingImages(podman: Podman, target: RevisionRecord): Promise<string[]> {
-  const missing: string[] = [];
+async function retag(
+  podman: Podman,
+  target: RevisionRecord,
+  byRef: ReadonlyMap<string, string>,
+  report: Reporter,
+): Promise<void> {
   for (const [name, image] of Object.entries(target.images)) {
-    const id = image.id;
-    if (!id) continue;
-    const r = await podman.run(['image', 'exists', id]);
-    if (r.exitCode !== 0) missing.push(`${name} (${image.ref}, ${id.replace(/^sha256:/, '').slice(0, 12)})`);
-  }
-  return missing;
-}
-
-async function retag(podman: Podman, target: RevisionRecord, report: Reporter): Promise<void> {
-  for (const [name, image] of Object.entries(target.images)) {
-    if (!image.id) continue;
-    const now = await podman.run(['image', 'inspect', '--format', '{{.Id}}', image.ref]);
-    if (now.exitCode === 0 && now.stdout.trim() === image.id.replace(/^sha256:/, '')) continue;
+    if (!image.id || byRef.get(image.ref) === image.id) continue;
     await podman.ok(['tag', image.id, image.ref]);
     report({
       type: 'step',

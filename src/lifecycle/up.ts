@@ -4,12 +4,11 @@ import type { Reporter } from '../events.js';
 import { ensurePackages, HOST_PACKAGES } from '../host/packages.js';
 import type { BuildResult } from '../images/build.js';
 import { ensureStartOnBoot } from '../podman/boot.js';
-import { podmanForHost } from '../podman/host.js';
 import { buildProject, pushProject } from './build.js';
 import { type Endpoint, publishedEndpoints } from './endpoints.js';
 import { type EngineChoice, engineFor } from './engine.js';
 import { initProject, openProject, type Project, type ProjectOptions } from './project.js';
-import { imageIds, RevisionInProgress } from './revisions.js';
+import { RevisionInProgress } from './revisions.js';
 
 export interface UpOptions extends Omit<ProjectOptions, 'engine'> {
   readonly report: Reporter;
@@ -56,11 +55,11 @@ export async function up(o: UpOptions): Promise<UpResult> {
   if (preflight) await preflight(o.report);
   // From here on the cloud may change: the attempt is a revision, pending until it ends.
   const pending = await RevisionInProgress.begin(project, engine.revisions());
-  let build: BuildResult;
+  let build: Awaited<ReturnType<typeof buildProject>>;
   let apply: ApplyResult;
   try {
     build = await buildProject(project, o.report);
-    await pending.built(await imageIds((await podmanForHost(project.stateDir)).podman, project.imageRefs));
+    await pending.built(build.ids);
     if (kubernetes) await pushProject(project, o.report);
     apply = await engine.apply(project.plan, {
       report: o.report,

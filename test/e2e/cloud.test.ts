@@ -81,6 +81,25 @@ const report = (e: ProgressEvent) => {
 // flags, which under the test runner include a bare `--import tsx`.
 const tsxLoader = import.meta.resolve('tsx');
 
+/**
+ * The client loop (8 clients, as admin, on every public and internal endpoint and the dashboard)
+ * while `changes` apply one after another, until it has sent `minRequests`.
+ */
+async function underLoad(changes: readonly Change[], minRequests: number) {
+  const project = await openProject({ file, report });
+  return changesUnderLoad({
+    endpoints: loopEndpoints(
+      await openstack('endpoint', 'list', '-f', 'json'),
+      dashboardUrl('127.0.0.1', OFFSET),
+    ),
+    user: 'admin',
+    password: project.secrets.keystone_admin_password ?? assert.fail('no admin password'),
+    project: 'admin',
+    changes,
+    minRequests,
+  });
+}
+
 /** Runs the podstack CLI from source, as a user would run it. */
 const podstack = (...args: string[]) =>
   exec(process.execPath, ['--import', tsxLoader, join(root, 'src/cli/main.ts'), '-f', file, ...args], {
@@ -467,7 +486,6 @@ describe('the default cloud on podman, end to end', {
   });
 
   it("a config change to each API server (and a build held by nova's old conductor through its roll), and a new Keystone image, roll with no failed request, public or internal, under 8 clients", async () => {
-    const project = await openProject({ file, report });
     const write = (service: string, lines: string) =>
       writeFile(
         file,
@@ -523,17 +541,7 @@ describe('the default cloud on podman, end to end', {
         );
       },
     };
-    const { result, summary } = await changesUnderLoad({
-      endpoints: loopEndpoints(
-        await openstack('endpoint', 'list', '-f', 'json'),
-        dashboardUrl('127.0.0.1', OFFSET),
-      ),
-      user: 'admin',
-      password: project.secrets.keystone_admin_password ?? assert.fail('no admin password'),
-      project: 'admin',
-      changes: [...rolls, ...images, killListener],
-      minRequests: MIN_REQUESTS,
-    });
+    const { result, summary } = await underLoad([...rolls, ...images, killListener], MIN_REQUESTS);
     console.log(`    api rolls (${summary}`);
     assert.equal(result.failed, 0, result.failures.join('\n'));
   });
@@ -708,17 +716,9 @@ describe('the default cloud on podman, end to end', {
     assert.equal((await revisions()).length, count, 'a dry run made a revision');
     assert.match(await readFile(file, 'utf8'), /debug: true/, 'a dry run changed the cloud file');
 
-    const project = await openProject({ file, report });
     let took = '';
-    const { result, summary } = await changesUnderLoad({
-      endpoints: loopEndpoints(
-        await openstack('endpoint', 'list', '-f', 'json'),
-        dashboardUrl('127.0.0.1', OFFSET),
-      ),
-      user: 'admin',
-      password: project.secrets.keystone_admin_password ?? assert.fail('no admin password'),
-      project: 'admin',
-      changes: [
+    const { result, summary } = await underLoad(
+      [
         {
           name: 'rollback',
           apply: async () => {
@@ -728,8 +728,8 @@ describe('the default cloud on podman, end to end', {
           },
         },
       ],
-      minRequests: 0,
-    });
+      0,
+    );
     console.log(`    ${took}\n    under the loop: ${summary}`);
     assert.equal(result.failed, 0, result.failures.join('\n'));
     assert.doesNotMatch(await keystoneConf(), /^debug = true$/m);

@@ -25,6 +25,28 @@ const tmp = async () => {
 const begin = (p: Project) => RevisionInProgress.begin(p, fileRevisions(p.stateDir));
 const history = (p: Project) => historyOf(fileRevisions(p.stateDir));
 
+/** A deployed revision of cloud `c`, with Keystone and MariaDB, as tests change it. */
+const record = (revision: number, fields: Partial<RevisionRecord> = {}): StoredRevision => ({
+  format: 2,
+  revision,
+  status: 'deployed',
+  startedAt: '2026-12-05T10:00:00.000Z',
+  podstack: '0.1.0',
+  engine: 'podman',
+  cloud: 'c',
+  cloudFile: 'name: c\n',
+  secretsSha256: 's',
+  images: {
+    keystone: { ref: 'localhost/podstack/keystone:1111111aaaaaaaaa', id: 'sha256:k1' },
+    mariadb: { ref: 'localhost/podstack/mariadb:2222222aaaaaaaaa', id: 'sha256:m1' },
+  },
+  units: { 'keystone-config': 'a', 'keystone-api': 'b', 'keystone-db-sync': 'c', mariadb: 'd' },
+  changes: [],
+  changed: [],
+  removed: [],
+  ...fields,
+});
+
 const applied = (changed: string[] = [], removed: string[] = []): ApplyResult =>
   ({ changed, removed, unchanged: [] }) as unknown as ApplyResult;
 
@@ -53,22 +75,11 @@ describe('what a cloud file edit changed, in words', () => {
   });
 
   it('says which images moved, that secrets changed, and what a podstack upgrade re-rendered', () => {
-    const base: RevisionRecord = {
-      format: 2,
-      revision: 1,
-      status: 'deployed',
-      startedAt: '2026-12-05T10:00:00.000Z',
-      podstack: '0.1.0',
-      engine: 'podman',
-      cloud: 'c',
-      cloudFile: 'name: c\n',
+    const base = record(1, {
       secretsSha256: 'a',
       images: { keystone: { ref: 'localhost/podstack/keystone:39128bd38f1812c9' } },
       units: { 'keystone-api': 'h1', mariadb: 'm1' },
-      changes: [],
-      changed: [],
-      removed: [],
-    };
+    });
     assert.deepEqual(describeChanges(undefined, base), ['first install']);
     assert.deepEqual(describeChanges(base, { ...base, revision: 2 }), []);
     assert.deepEqual(
@@ -191,12 +202,12 @@ describe('revisions, as up keeps them', () => {
     for (const f of await readdir(folder)) assert.equal((await stat(join(folder, f))).mode & 0o777, 0o600, f);
     const text = await readFile(join(folder, 'record.json'), 'utf8');
     assert.ok(!text.includes('hunter2'), 'a secret value in record.json');
-    const record = (await store.list()).find((r) => r.revision === 1);
-    assert.equal(record?.cloudFile, await readFile(project.file, 'utf8'));
-    assert.equal(record?.images.keystone?.id, 'sha256:abc');
-    assert.equal(record?.images.keystone?.ref, project.imageRefs.keystone);
+    const stored = (await store.list()).find((r) => r.revision === 1);
+    assert.equal(stored?.cloudFile, await readFile(project.file, 'utf8'));
+    assert.equal(stored?.images.keystone?.id, 'sha256:abc');
+    assert.equal(stored?.images.keystone?.ref, project.imageRefs.keystone);
     assert.equal(
-      record?.units['keystone-api'],
+      stored?.units['keystone-api'],
       project.plan.units.find((u) => u.name === 'keystone-api')?.hash,
     );
     // The plan as rendered then: what a rollback applies, whatever podstack renders by then.
@@ -277,26 +288,6 @@ describe('podstack history, as a user runs it', () => {
 });
 
 describe('what rollback refuses, before it changes anything', () => {
-  const rev = (revision: number, fields: Partial<RevisionRecord> = {}): StoredRevision => ({
-    format: 2,
-    revision,
-    status: 'deployed',
-    startedAt: '2026-12-05T10:00:00.000Z',
-    podstack: '0.1.0',
-    engine: 'podman',
-    cloud: 'c',
-    cloudFile: 'name: c\n',
-    secretsSha256: 's',
-    images: {
-      keystone: { ref: 'localhost/podstack/keystone:1111111aaaaaaaaa', id: 'sha256:k1' },
-      mariadb: { ref: 'localhost/podstack/mariadb:2222222aaaaaaaaa', id: 'sha256:m1' },
-    },
-    units: { 'keystone-config': 'a', 'keystone-api': 'b', 'keystone-db-sync': 'c', mariadb: 'd' },
-    changes: [],
-    changed: [],
-    removed: [],
-    ...fields,
-  });
   const refusal = (f: () => unknown, message: RegExp) =>
     assert.throws(f, (err: unknown) => {
       assert.ok(err instanceof PodstackError);
@@ -306,12 +297,12 @@ describe('what rollback refuses, before it changes anything', () => {
     });
 
   it('a revision that is not there, that never deployed, or that an earlier podstack wrote without its plan', () => {
-    const all = [rev(1), rev(2, { status: 'failed' }), rev(3, { status: 'pending' }), rev(4)];
+    const all = [record(1), record(2, { status: 'failed' }), record(3, { status: 'pending' }), record(4)];
     refusal(() => targetOf(all, 9, 'here'), /there is no revision 9 \(in here\)/);
     refusal(() => targetOf(all, 2, 'here'), /revision 2 never deployed \(it failed\)/);
     refusal(() => targetOf(all, 3, 'here'), /revision 3 never deployed \(it is pending\)/);
     refusal(
-      () => targetOf([{ ...rev(1), legacy: true }, rev(2)], 1, 'here'),
+      () => targetOf([{ ...record(1), legacy: true }, record(2)], 1, 'here'),
       /recorded by an earlier podstack, without its plan/,
     );
     const { target, current } = targetOf(all, 1, 'here');
@@ -319,19 +310,19 @@ describe('what rollback refuses, before it changes anything', () => {
   });
 
   it('a migration, a data store image or secrets changed since: the data may not read back', () => {
-    const now = rev(5, { units: { ...rev(1).units, 'keystone-config': 'a2', 'keystone-api': 'b2' } });
+    const now = record(5, { units: { ...record(1).units, 'keystone-config': 'a2', 'keystone-api': 'b2' } });
     // A config change alone returns.
-    refuseDataChanges(rev(1), now, ['keystone-config', 'keystone-api'], 's');
+    refuseDataChanges(record(1), now, ['keystone-config', 'keystone-api'], 's');
     refusal(
-      () => refuseDataChanges(rev(1), now, ['keystone-api', 'keystone-db-sync'], 's'),
+      () => refuseDataChanges(record(1), now, ['keystone-api', 'keystone-db-sync'], 's'),
       /crosses a database migration \(keystone-db-sync changed since\)/,
     );
-    const newMariadb = rev(5, {
-      images: { ...rev(1).images, mariadb: { ref: 'localhost/podstack/mariadb:3333333aaaaaaaaa' } },
+    const newMariadb = record(5, {
+      images: { ...record(1).images, mariadb: { ref: 'localhost/podstack/mariadb:3333333aaaaaaaaa' } },
     });
-    refusal(() => refuseDataChanges(rev(1), newMariadb, ['mariadb'], 's'), /changes the image of mariadb/);
+    refusal(() => refuseDataChanges(record(1), newMariadb, ['mariadb'], 's'), /changes the image of mariadb/);
     refusal(
-      () => refuseDataChanges(rev(1), now, ['keystone-api'], 'other'),
+      () => refuseDataChanges(record(1), now, ['keystone-api'], 'other'),
       /secrets\.yaml changed since revision 1/,
     );
   });
