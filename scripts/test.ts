@@ -69,6 +69,11 @@ await step(`tests (${tests.length} files)`, 'node', [
   'tsx',
   '--test',
   '--test-concurrency=1',
+  '--test-reporter=tap',
+  '--test-reporter-destination=stdout',
+  // The failures again, last, where a log cut to its tail still shows them.
+  '--test-reporter=./scripts/failures-reporter.mjs',
+  '--test-reporter-destination=stdout',
   ...tests,
 ]);
 await cleanUp();
