@@ -63,6 +63,15 @@ export class FileError extends PodstackError {
   }
 }
 
+/** A command was to run in a unit's container, and none runs. */
+export class NotRunningError extends PodstackError {
+  constructor(unit: string, container: string) {
+    super(`${unit} has no running ${container} container`, {
+      hint: '`podstack status` says why; `podstack up` brings it back.',
+    });
+  }
+}
+
 /** A unit failed to become ready or a job failed; carries the tail of its log. */
 export class UnitFailedError extends PodstackError {
   readonly unit: string;

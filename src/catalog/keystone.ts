@@ -1,5 +1,14 @@
-import { mergeIni, renderIni } from '../config/ini.js';
-import { componentLabels, job, persistentVolumeClaim, secret, startContainer } from '../model/objects.js';
+import { z } from 'zod';
+import { type IniOverrides, mergeIni, renderIni } from '../config/ini.js';
+import {
+  componentLabels,
+  deployment,
+  job,
+  persistentVolumeClaim,
+  secret,
+  startContainer,
+} from '../model/objects.js';
+import type { ServiceSettings } from '../spec/schema.js';
 import {
   ADMIN_PASSWORD_KEY,
   ADMIN_SECRET,
@@ -12,7 +21,7 @@ import {
   sharedSections,
   uwsgiIni,
 } from './_factory.js';
-import { configBundle, type Mount, podMounts } from './_pod.js';
+import { configBundle, configMount, type Mount, podMounts } from './_pod.js';
 import { defineService } from './types.js';
 
 /**
@@ -34,6 +43,113 @@ const keyVolumes: Mount[] = [
 ];
 const adminMount: Mount = { name: 'admin', source: { secret: ADMIN_SECRET }, path: MOUNT.admin };
 
+const UNIT_SECONDS = { m: 60, h: 3600, d: 86_400 } as const;
+
+/** "72h" -> 259200; "off" -> 0 (never). */
+export function intervalSeconds(text: string): number {
+  if (text === 'off') return 0;
+  const m = /^([1-9]\d*)([mhd])$/.exec(text);
+  if (!m) throw new Error(`not an interval: ${text}`);
+  return Number(m[1]) * UNIT_SECONDS[m[2] as keyof typeof UNIT_SECONDS];
+}
+
+/**
+ * A rotation interval. At least an hour: Keystone reads every Fernet key on every token
+ * operation, and the number it must keep grows as the interval shrinks (fernetKeysNeeded).
+ */
+const interval = z.preprocess(
+  // A bare number (72) is a YAML integer: say what is missing, not that it is not a string.
+  (v) => (typeof v === 'number' ? String(v) : v),
+  z
+    .string()
+    .regex(/^(off|[1-9]\d*[mhd])$/, {
+      message: 'must be a number with a unit (m, h or d), such as 72h or 3d, or off',
+      abort: true,
+    })
+    .refine((s) => s === 'off' || intervalSeconds(s) >= 3600, 'must be at least 1h (or off)'),
+);
+
+const keyRotationSchema = z
+  .strictObject({
+    fernet: interval
+      .default('3d')
+      .describe("How often the Fernet token keys rotate (default 3d, as kolla-ansible's), or off"),
+    credential: interval
+      .default('30d')
+      .describe(
+        'How often the credential encryption keys rotate (default 30d; credentials are re-encrypted), or off',
+      ),
+  })
+  .prefault({})
+  .describe(
+    "Keystone's key rotation, done inside the cloud by the keystone-key-rotation container; `podstack rotate-keys` rotates at once",
+  );
+type KeyRotation = z.infer<typeof keyRotationSchema>;
+
+/** Keystone's own defaults for the [token] options the key count depends on. */
+const TOKEN_DEFAULTS = { expiration: 3600, allow_expired_window: 172_800 } as const;
+
+/**
+ * How many Fernet keys Keystone must keep so that no token it still accepts loses its key:
+ * every token may live `expiration + allow_expired_window` seconds, a key signs tokens for one
+ * interval after it becomes primary, and the staged key and the primary take two places
+ * (Keystone's Fernet FAQ). Off: Keystone's default of 3.
+ */
+export function fernetKeysNeeded(rotation: KeyRotation, token: IniOverrides[string] | undefined): number {
+  const every = intervalSeconds(rotation.fernet);
+  if (every === 0) return 3;
+  const seconds = (option: keyof typeof TOKEN_DEFAULTS) => {
+    const v = Number(token?.[option] ?? TOKEN_DEFAULTS[option]);
+    return Number.isFinite(v) && v > 0 ? v : TOKEN_DEFAULTS[option];
+  };
+  return Math.ceil((seconds('expiration') + seconds('allow_expired_window')) / every) + 2;
+}
+
+/** The unit, and its container, that `podstack rotate-keys` runs a rotation in. */
+export const ROTATION_UNIT = 'keystone-key-rotation';
+export const ROTATION_CONTAINER = 'rotate';
+
+/**
+ * The key rotation: one long-running container (kolla runs cron in a keystone_fernet
+ * container), the same on both engines, that rotates each kind of key when its key 0 is older
+ * than the interval (images/keystone/podstack-rotate-keys). No CronJob: a cron schedule cannot
+ * say "every 72 hours", Podman has no cron, and a schedule kept in the keys' own age survives
+ * restarts and rotations by hand. It mounts the key claims, so on Kubernetes it runs on the node
+ * of the API pods, which mount them too (a ReadWriteOnce claim is one node's).
+ */
+function rotationDeployment(image: string, rotation: KeyRotation) {
+  const labels = componentLabels('keystone', 'key-rotation');
+  const { volumes, volumeMounts } = podMounts([configMount('keystone-config'), ...keyVolumes]);
+  return deployment(ROTATION_UNIT, labels, {
+    volumes,
+    // The loop ends on SIGTERM between rounds; a rotation under way finishes within seconds.
+    terminationGracePeriodSeconds: 30,
+    affinity: {
+      podAffinity: {
+        requiredDuringSchedulingIgnoredDuringExecution: [
+          {
+            labelSelector: { matchLabels: componentLabels('keystone', 'api') },
+            topologyKey: 'kubernetes.io/hostname',
+          },
+        ],
+      },
+    },
+    containers: [
+      startContainer(ROTATION_CONTAINER, image, ['podstack-rotate-keys', 'loop'], {
+        user: 'keystone',
+        env: [
+          { name: 'PODSTACK_FERNET_EVERY', value: String(intervalSeconds(rotation.fernet)) },
+          { name: 'PODSTACK_CREDENTIAL_EVERY', value: String(intervalSeconds(rotation.credential)) },
+        ],
+        volumeMounts,
+      }),
+    ],
+  });
+}
+
+const keystoneConf = (settings: ServiceSettings): IniOverrides =>
+  (settings.config['keystone.conf'] ?? {}) as IniOverrides;
+
 export const keystone = defineService({
   name: 'keystone',
   description: 'Keystone, the Identity service: users, projects, tokens and the service catalog',
@@ -46,9 +162,28 @@ export const keystone = defineService({
   provides: { identity: { unit: 'keystone-api' } },
   api: { type: 'identity', port: PORT, path: '/v3' },
   example: 'config:\n  keystone.conf:\n    DEFAULT:\n      debug: true',
+  fields: { keyRotation: keyRotationSchema },
+  check(settings) {
+    const rotation = settings.keyRotation as KeyRotation;
+    const conf = keystoneConf(settings);
+    const set = conf.fernet_tokens?.max_active_keys;
+    const needed = fernetKeysNeeded(rotation, conf.token);
+    if (set === undefined || Number(set) >= needed) return [];
+    return [
+      {
+        path: ['config', 'keystone.conf', 'fernet_tokens', 'max_active_keys'],
+        message:
+          `with keys rotated every ${rotation.fernet}, Keystone must keep ${needed} ` +
+          '(token expiration plus allow_expired_window, divided by the interval, plus 2): tokens would be ' +
+          'refused before they expire. Remove it (podstack sets it from keyRotation.fernet) or raise it',
+      },
+    ];
+  },
   render(ctx) {
     const label = (component: string) => componentLabels('keystone', component);
     const password = ctx.secrets.keystone_database_password;
+    const settings = ctx.spec.services.keystone!;
+    const rotation = settings.keyRotation as KeyRotation;
     const conf = mergeIni(
       sharedSections('/var/lib/keystone/tmp'),
       {
@@ -59,7 +194,10 @@ export const keystone = defineService({
           memcache_servers: ctx.endpoints.address('cache'),
         },
         token: { provider: 'fernet' },
-        fernet_tokens: { key_repository: '/etc/keystone/fernet-keys/', max_active_keys: 3 },
+        fernet_tokens: {
+          key_repository: '/etc/keystone/fernet-keys/',
+          max_active_keys: fernetKeysNeeded(rotation, keystoneConf(settings).token),
+        },
         credential: { key_repository: '/etc/keystone/credential-keys/' },
       },
       ctx.overrides('keystone.conf'),
@@ -226,6 +364,14 @@ export const keystone = defineService({
           ready: '/v3',
           mounts: keyVolumes,
         }),
+      },
+      {
+        name: ROTATION_UNIT,
+        service: 'keystone',
+        description: 'rotates the Fernet and credential keys when they are due (keyRotation)',
+        // credential_migrate needs the schema, and a rotation is only worth anything to a running API.
+        dependsOn: ['keystone-api'],
+        objects: [rotationDeployment(ctx.image('keystone'), rotation)],
       },
     ];
   },

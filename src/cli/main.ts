@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { packageRoot } from '../_paths.js';
 import { PodstackError } from '../errors.js';
 import { silent } from '../events.js';
@@ -20,6 +20,7 @@ const lib = {
   up: () => import('../lifecycle/up.js'),
   revisions: () => import('../lifecycle/revisions.js'),
   rollback: () => import('../lifecycle/rollback.js'),
+  rotateKeys: () => import('../lifecycle/rotate-keys.js'),
   render: () => import('../plan/render.js'),
 };
 
@@ -295,6 +296,33 @@ withEngine(program.command('rollback'))
       if (r.unappliedFile) print(`its edits that were never applied are in ${r.unappliedFile}`);
     },
   );
+
+withEngine(program.command('rotate-keys'))
+  .description(
+    "rotate Keystone's keys now, with no restart and no token refused (they rotate on a schedule too)",
+  )
+  .addArgument(
+    new Argument('[kind]', 'which keys: fernet (token keys), credential (credential encryption keys) or all')
+      .choices(['fernet', 'credential', 'all'])
+      .default('fernet'),
+  )
+  .addOption(output(['text', 'json'], 'text'))
+  .action(async (kind: string, o: EngineOptions & { output: string }, cmd: Command) => {
+    const { rotateKeys, KEY_KINDS } = await lib.rotateKeys();
+    const opts = projectOptions(cmd);
+    const rotations = await rotateKeys({
+      ...opts,
+      report: opts.report ?? silent,
+      engine: engineChoice(o),
+      kinds: kind === 'all' ? KEY_KINDS : KEY_KINDS.filter((k) => k === kind),
+    });
+    if (o.output === 'json') return printJson({ rotations });
+    for (const r of rotations) {
+      print(
+        `${r.kind} keys rotated in ${r.seconds.toFixed(1)} s: primary key ${r.keys.at(-1)}, ${r.keys.length} keys kept (${r.keys.join(' ')})`,
+      );
+    }
+  });
 
 program
   .command('openrc')

@@ -53,12 +53,24 @@ export interface ApplyResult {
   readonly written?: number;
 }
 
+/** What a command run in a unit's container ended with. */
+export interface ExecResult {
+  readonly exitCode: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
 /** What every engine does with a plan. Podman and Kubernetes implement the same contract. */
 export interface Engine {
   readonly name: 'podman' | 'kubernetes';
   diff(plan: Plan): Promise<UnitChange[]>;
   apply(plan: Plan, options: ApplyOptions): Promise<ApplyResult>;
   status(plan: Plan): Promise<UnitStatus[]>;
+  /**
+   * Runs a command in a running container of a unit's workload (`podstack rotate-keys`), as the
+   * container's own user. Fails with a PodstackError when no such container runs.
+   */
+  exec(unit: string, container: string, command: readonly string[]): Promise<ExecResult>;
   /** Where the cloud's revisions are kept: beside what runs, so whoever manages it sees them. */
   revisions(): RevisionStore;
   /** Removes the cloud; data volumes (and the revisions) stay unless purge. */

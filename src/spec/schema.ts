@@ -97,6 +97,16 @@ export interface ServiceOptions {
   /** Capabilities it uses, and those it offers the others (database, identity...). */
   readonly needs: readonly string[];
   readonly provides: Readonly<Record<string, unknown>>;
+  /**
+   * Settings of its own under services.<name>, beside enabled, config and port (Keystone's
+   * keyRotation): each a zod schema with its default and description.
+   */
+  readonly fields?: z.ZodRawShape;
+  /**
+   * Problems that only the settings together show (an override that contradicts a setting),
+   * each with its path under services.<name>.
+   */
+  readonly check?: (settings: ServiceSettings) => readonly { path: readonly string[]; message: string }[];
 }
 
 function serviceSchema(def: ServiceOptions) {
@@ -137,6 +147,7 @@ function serviceSchema(def: ServiceOptions) {
             .prefault({})
             .describe('Other published ports'),
         }),
+    ...def.fields,
   };
   return z.strictObject(shape).prefault({}).describe(def.description);
 }
@@ -299,6 +310,14 @@ export function buildCloudSchema(catalog: readonly ServiceOptions[]) {
         (cloud.services[name] as { enabled: boolean } | undefined)?.enabled === true;
       for (const def of catalog) {
         if (!enabled(def.name)) continue;
+        const settings = cloud.services[def.name] as ServiceSettings;
+        for (const issue of def.check?.(settings) ?? []) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['services', def.name, ...issue.path],
+            message: issue.message,
+          });
+        }
         for (const need of def.needs) {
           const providers = catalog.filter((p) => need in p.provides);
           if (providers.some((p) => enabled(p.name))) continue;
@@ -319,6 +338,8 @@ export interface ServiceSettings {
   readonly ports?: Readonly<Record<string, number>>;
   /** An INI or key = value file's sections, or a settings file's settings (by the file's kind). */
   readonly config: Readonly<Record<string, IniOverrides | PythonSettings | undefined>>;
+  /** The service's own settings (ServiceOptions.fields), as parsed. */
+  readonly [field: string]: unknown;
 }
 
 export interface CloudSpec {

@@ -1,5 +1,5 @@
 import { PatchStrategy, type V1Job, type V1PodSpec } from '@kubernetes/client-node';
-import { GuestRestartError, PodstackError } from '../../errors.js';
+import { GuestRestartError, NotRunningError, PodstackError } from '../../errors.js';
 import type { Reporter } from '../../events.js';
 import { ANNOTATION, isWorkload, type KubeObject, LABEL } from '../../model/objects.js';
 import type { ChangeEffect, Plan, PlannedUnit } from '../../model/unit.js';
@@ -8,11 +8,11 @@ import { PreflightError, type PreflightProblem } from '../preflight.js';
 import { LIMITS } from '../shared/limits.js';
 import { waitFor } from '../shared/poll.js';
 import { forEachLimit } from '../shared/schedule.js';
-import type { ApplyOptions, ApplyResult, Engine, UnitChange, UnitStatus } from '../types.js';
+import type { ApplyOptions, ApplyResult, Engine, ExecResult, UnitChange, UnitStatus } from '../types.js';
 import { type Cluster, messageOf, statusOf, unreachable } from './client.js';
 import { changedFields } from './diff.js';
 import { chooseVersions, servedVersions, WRITABLE_VERSIONS } from './discovery.js';
-import { guestsOf } from './guests.js';
+import { guestsOf, podExec } from './guests.js';
 import { keyOf, type Live, type Observed, unitHealth } from './health.js';
 import { ensureNamespace, removeNamespaceIfEmpty } from './namespace.js';
 import { observeCloud } from './observe.js';
@@ -465,6 +465,20 @@ export class KubernetesEngine implements Engine {
         };
       }),
     );
+  }
+
+  async exec(unit: string, container: string, command: readonly string[]): Promise<ExecResult> {
+    const pods = await this.cluster.core.listNamespacedPod({
+      namespace: this.namespace,
+      labelSelector: `${LABEL.unit}=${unit}`,
+    });
+    const pod = pods.items.find(
+      (p) =>
+        !p.metadata?.deletionTimestamp &&
+        p.status?.containerStatuses?.some((c) => c.name === container && c.state?.running),
+    );
+    if (!pod?.metadata?.name) throw new NotRunningError(unit, container);
+    return podExec(this.cluster, pod.metadata.name, container, command, 300_000);
   }
 
   revisions(): RevisionStore {

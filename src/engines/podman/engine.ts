@@ -1,7 +1,7 @@
 import { rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { GuestRestartError, PodstackError } from '../../errors.js';
+import { GuestRestartError, NotRunningError, PodstackError } from '../../errors.js';
 import type { Reporter } from '../../events.js';
 import { LABEL } from '../../model/objects.js';
 import type { Plan, PlannedUnit, UnitChange } from '../../model/unit.js';
@@ -9,7 +9,7 @@ import type { Podman } from '../../podman/runner.js';
 import { fileRevisions, type RevisionStore } from '../../revisions/store.js';
 import { LIMITS } from '../shared/limits.js';
 import { runGraph } from '../shared/schedule.js';
-import type { ApplyOptions, ApplyResult, Engine, UnitStatus } from '../types.js';
+import type { ApplyOptions, ApplyResult, Engine, ExecResult, UnitStatus } from '../types.js';
 import { configDiffers, writeConfig } from './config.js';
 import { gatewayOf } from './network.js';
 import { WorkloadRunner } from './run.js';
@@ -351,6 +351,23 @@ export class PodmanEngine implements Engine {
     } catch (err) {
       return { state: 'not-ready', reason: (err as Error).message };
     }
+  }
+
+  async exec(unit: string, container: string, command: readonly string[]): Promise<ExecResult> {
+    const running = await this.podman.json<PsEntry[]>([
+      'ps',
+      '--format',
+      'json',
+      ...this.filterArgs(),
+      '--filter',
+      `label=${LABEL.unit}=${unit}`,
+      '--filter',
+      'status=running',
+    ]);
+    const name = running.flatMap((e) => e.Names).find((n) => n.endsWith(`-${container}`));
+    if (!name) throw new NotRunningError(unit, container);
+    const r = await this.podman.run(['exec', name, ...command]);
+    return { exitCode: r.exitCode ?? 1, stdout: r.stdout, stderr: r.stderr };
   }
 
   revisions(): RevisionStore {
