@@ -119,7 +119,7 @@ export const ROTATION_CONTAINER = 'rotate';
  */
 function rotationDeployment(image: string, rotation: KeyRotation) {
   const labels = componentLabels('keystone', 'key-rotation');
-  const { volumes, volumeMounts } = podMounts([configMount('keystone-config'), ...keyVolumes]);
+  const { volumes, volumeMounts } = podMounts([configMount(ROTATION_UNIT), ...keyVolumes]);
   return deployment(ROTATION_UNIT, labels, {
     volumes,
     // The loop ends on SIGTERM between rounds; a rotation under way finishes within seconds.
@@ -371,7 +371,29 @@ export const keystone = defineService({
         description: 'rotates the Fernet and credential keys when they are due (keyRotation)',
         // credential_migrate needs the schema, and a rotation is only worth anything to a running API.
         dependsOn: ['keystone-api'],
-        objects: [rotationDeployment(ctx.image('keystone'), rotation)],
+        objects: [
+          // keystone-manage needs only these sections: a keystone.conf of its own, so a change
+          // elsewhere in keystone.conf (a log level) leaves the rotation running.
+          secret(
+            ROTATION_UNIT,
+            label('key-rotation'),
+            configBundle([
+              file(
+                'keystone.conf',
+                '/etc/keystone/keystone.conf',
+                renderIni('keystone.conf', {
+                  DEFAULT: { use_stderr: true },
+                  // Not the API's endless retries: a rotation with the database away fails, and
+                  // the loop tries again next round.
+                  database: { ...conf.database, max_retries: 3 },
+                  fernet_tokens: conf.fernet_tokens ?? {},
+                  credential: conf.credential ?? {},
+                }),
+              ),
+            ]),
+          ),
+          rotationDeployment(ctx.image('keystone'), rotation),
+        ],
       },
     ];
   },

@@ -49,6 +49,7 @@ import {
   type Guest,
   soakGuests,
 } from '../_guest-network.js';
+import { keysRotateUnderTokens, type RotationHarness } from '../_key-rotation.js';
 import { checkGuestSurvives, checkPartsComeBack, guestUptime, killPart } from '../_node-survival.js';
 
 /**
@@ -763,6 +764,35 @@ describe('the default cloud on podman, end to end', {
     }
     assert.equal((await revisions()).length, all.length);
     assert.equal(await readFile(file, 'utf8'), original);
+  });
+
+  it('keys rotate with no token refused: 5 Fernet rotations and a credential rotation by hand under token clients, an EC2 secret reads back, and an old key 0 rotates by the schedule', async () => {
+    const rotator = `${CLOUD}-keystone-key-rotation-rotate`;
+    const inRotator = async (script: string) => {
+      const r = await exec('podman', ['exec', rotator, 'sh', '-ec', script]);
+      assert.equal(r.exitCode, 0, `${script}: ${r.stderr}`);
+      return r.stdout;
+    };
+    const [identity] = JSON.parse(
+      await openstack('endpoint', 'list', '--service', 'identity', '--interface', 'public', '-f', 'json'),
+    ) as { URL: string }[];
+    const project = await openProject({ file });
+    const r = await keysRotateUnderTokens({
+      identity: identity!.URL,
+      password: project.secrets.keystone_admin_password!,
+      rotate: async (kind) => {
+        const out = await podstack('rotate-keys', kind, '-o', 'json');
+        assert.equal(out.exitCode, 0, out.stderr);
+        return JSON.parse(out.stdout) as Awaited<ReturnType<RotationHarness['rotate']>>;
+      },
+      inRotator,
+      openstack,
+      maxActiveKeys: Number(
+        /^max_active_keys = (\d+)$/m.exec(await inRotator('cat /etc/keystone/keystone.conf'))?.[1],
+      ),
+    });
+    console.log(`    key rotation: ${r.summary}`);
+    assert.equal(r.failed, 0, r.failures.join('\n'));
   });
 
   it('MariaDB killed in the middle of writes comes back with its data; Keystone reconnects without a restart', async () => {

@@ -72,12 +72,12 @@ describe('plan', () => {
     }
   });
 
-  it('a keystone.conf override rolls the Keystone API and its key rotation (which reads it): no Job runs again', () => {
+  it('a keystone.conf override rolls the Keystone API alone: no bootstrap Job runs again', () => {
     assert.deepEqual(
       changedUnits(
         'services:\n  keystone:\n    config:\n      keystone.conf:\n        DEFAULT: {debug: true}\n',
       ),
-      ['keystone-api', 'keystone-config', 'keystone-key-rotation'],
+      ['keystone-api', 'keystone-config'],
     );
   });
 
