@@ -12,7 +12,9 @@ export interface RotationHarness {
   readonly identity: string;
   readonly password: string;
   /** `podstack rotate-keys <kind> -o json` for this cloud: its parsed output. */
-  rotate(kind: 'fernet' | 'credential'): Promise<{ rotations: { keys: number[]; seconds: number }[] }>;
+  rotate(
+    kind: 'fernet' | 'credential',
+  ): Promise<{ rotations: readonly { keys: readonly number[]; seconds: number }[] }>;
   /** A shell command in the cloud's rotation container (as root), its stdout. */
   inRotator(script: string): Promise<string>;
   /** The openstack CLI as admin, its stdout. */

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { exec } from '../../src/_exec.js';
+import { ROTATION_CONTAINER, ROTATION_UNIT } from '../../src/catalog/keystone.js';
 import { connect } from '../../src/engines/kubernetes/client.js';
 import { GuestRestartError } from '../../src/errors.js';
 import type { ProgressEvent } from '../../src/events.js';
@@ -13,6 +14,7 @@ import { writeOpenrc } from '../../src/lifecycle/openrc.js';
 import { openProject } from '../../src/lifecycle/project.js';
 import { history } from '../../src/lifecycle/revisions.js';
 import { rollback } from '../../src/lifecycle/rollback.js';
+import { rotateKeys } from '../../src/lifecycle/rotate-keys.js';
 import { up } from '../../src/lifecycle/up.js';
 import { LABEL } from '../../src/model/objects.js';
 import {
@@ -52,6 +54,7 @@ import {
   type Guest,
   soakGuests,
 } from '../_guest-network.js';
+import { keysRotateUnderTokens } from '../_key-rotation.js';
 import { checkGuestSurvives, checkPartsComeBack } from '../_node-survival.js';
 import { type Cluster, startCluster } from '../kube-cluster/cluster.js';
 import { objectsOf } from './_objects.js';
@@ -431,6 +434,31 @@ describe('the default cloud on kubernetes, end to end', {
     assert.deepEqual(last?.changes, [`rolled back to ${back}`, 'keystone.conf DEFAULT.debug (removed)']);
     assert.equal(await readFile(file, 'utf8'), original);
     await openstack('token', 'issue');
+  });
+
+  it('keys rotate with no token refused: 5 Fernet rotations and a credential rotation by hand under token clients, an EC2 secret reads back, and an old key 0 rotates by the schedule', async () => {
+    const project = await openProject({ file, report, engine: 'kubernetes' });
+    const { engine: k8s } = await engineFor(project, engine);
+    const inRotator = async (script: string) => {
+      const r = await k8s.exec(ROTATION_UNIT, ROTATION_CONTAINER, ['sh', '-ec', script]);
+      assert.equal(r.exitCode, 0, `${script}: ${r.stderr}`);
+      return r.stdout;
+    };
+    const [identity] = JSON.parse(
+      await openstack('endpoint', 'list', '--service', 'identity', '--interface', 'public', '-f', 'json'),
+    ) as { URL: string }[];
+    const r = await keysRotateUnderTokens({
+      identity: identity!.URL,
+      password: project.secrets.keystone_admin_password!,
+      rotate: async (kind) => ({ rotations: await rotateKeys({ file, report, engine, kinds: [kind] }) }),
+      inRotator,
+      openstack,
+      maxActiveKeys: Number(
+        /^max_active_keys = (\d+)$/m.exec(await inRotator('cat /etc/keystone/keystone.conf'))?.[1],
+      ),
+    });
+    console.log(`    key rotation: ${r.summary}`);
+    assert.equal(r.failed, 0, r.failures.join('\n'));
   });
 
   it('down leaves nothing of podstack behind but its claims, which up finds again; --purge removes those and the namespace', async () => {
