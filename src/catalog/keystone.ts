@@ -382,7 +382,7 @@ export const keystone = defineService({
                 'keystone.conf',
                 '/etc/keystone/keystone.conf',
                 renderIni('keystone.conf', {
-                  DEFAULT: { use_stderr: true },
+                  DEFAULT: { use_stderr: true, log_file: '' },
                   // Not the API's endless retries: a rotation with the database away fails, and
                   // the loop tries again next round.
                   database: { ...conf.database, max_retries: 3 },
