@@ -485,7 +485,8 @@ export function apiObjects(ctx: RenderContext, o: ApiDeploymentOptions): KubeObj
     pod?.ready ?? (o.servesWhenLogged ? { logged: o.servesWhenLogged } : undefined);
   if (!ready)
     throw new Error(`${o.name}'s API is neither uWSGI nor says servesWhenLogged: it could not roll`);
-  // An API runs twice while it rolls; with claims, both pods on the node that can mount them.
+  // An API runs twice while it rolls; with claims, both pods on the node that can mount them
+  // (a ReadWriteOnce claim is one node's).
   const api: Deployment = deployment(
     `${o.name}-api`,
     labels,
@@ -494,7 +495,8 @@ export function apiObjects(ctx: RenderContext, o: ApiDeploymentOptions): KubeObj
       ...(init.length > 0 ? { initContainers: init } : {}),
       containers: pod?.containers ?? [server],
     },
-    { type: 'rolling', colocate: claims.length > 0, ready },
+    // Keystone's key claims come as mounts, not as claims of its own: they count the same.
+    { type: 'rolling', colocate: mounts.some((m) => 'claim' in m.source), ready },
   );
   return [
     ...claims.map((c) => persistentVolumeClaim(`${o.name}-${c.name}`, labels, c.size)),

@@ -76,6 +76,17 @@ describe('keystone key rotation', () => {
     assert.deepEqual(claims(d), claims(api));
   });
 
+  it("rolls the API's surge pod onto the node of the pod it replaces: both mount the key claims, which are one node's", () => {
+    const api = planOf('', 'kubernetes')
+      .units.find((u) => u.name === 'keystone-api')!
+      .objects.find((o) => o.kind === 'Deployment') as Deployment;
+    const term =
+      api.spec!.template.spec!.affinity?.podAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.[0];
+    assert.equal(term?.topologyKey, 'kubernetes.io/hostname');
+    const labels = api.spec!.template.metadata!.labels!;
+    for (const [k, v] of Object.entries(term!.labelSelector!.matchLabels!)) assert.equal(labels[k], v, k);
+  });
+
   it('refuses an interval without a unit, under an hour, or a max_active_keys that would refuse live tokens', () => {
     assert.deepEqual(issuesOf('services:\n  keystone:\n    keyRotation: {fernet: 72}\n'), [
       'services.keystone.keyRotation.fernet: got 72: must be a number with a unit (m, h or d), such as 72h or 3d, or off',
