@@ -152,7 +152,7 @@ export function clientLoop(o: LoopOptions): { stop: () => Promise<LoopResult>; r
 }
 
 /** fetch says only "fetch failed"; the socket's error (ECONNRESET, ECONNREFUSED) is its cause. */
-function reasonOf(e: unknown): string {
+export function reasonOf(e: unknown): string {
   const err = e as Error & { cause?: { code?: string; message?: string } };
   return err.cause ? `${err.message} (${err.cause.code ?? err.cause.message})` : err.message;
 }

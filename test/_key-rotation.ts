@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { reasonOf } from './_client-loop.js';
 
 /**
  * Keystone's key rotation as its users feel it, the same on both engines: clients issue tokens
@@ -71,7 +72,7 @@ function tokenLoop(identity: string, password: string, clients = 4) {
       if (r.status === 201) return r.headers.get('x-subject-token') ?? undefined;
       fail(`POST /auth/tokens: HTTP ${r.status}`);
     } catch (e) {
-      fail(`POST /auth/tokens: ${(e as Error).message}`);
+      fail(`POST /auth/tokens: ${reasonOf(e)}`);
     }
     return undefined;
   };
@@ -85,7 +86,7 @@ function tokenLoop(identity: string, password: string, clients = 4) {
       await r.arrayBuffer();
       if (r.status !== 200) fail(`GET /auth/tokens: HTTP ${r.status}`);
     } catch (e) {
-      fail(`GET /auth/tokens: ${(e as Error).message}`);
+      fail(`GET /auth/tokens: ${reasonOf(e)}`);
     }
   };
   const client = async () => {
