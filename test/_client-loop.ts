@@ -74,15 +74,7 @@ export function clientLoop(o: LoopOptions): { stop: () => Promise<LoopResult>; r
   };
 
   const issue = async (base: string): Promise<boolean> => {
-    const body = JSON.stringify({
-      auth: {
-        identity: {
-          methods: ['password'],
-          password: { user: { name: o.user, domain: { name: 'Default' }, password: o.password } },
-        },
-        scope: { project: { name: o.project, domain: { name: 'Default' } } },
-      },
-    });
+    const body = passwordAuth(o.user, o.password, o.project);
     const what = `POST ${base}/auth/tokens`;
     try {
       const r = await fetch(`${base}/auth/tokens`, {
@@ -149,6 +141,19 @@ export function clientLoop(o: LoopOptions): { stop: () => Promise<LoopResult>; r
       return { requests, failed, failures, longestGap, slow, seconds: (Date.now() - begun) / 1000 };
     },
   };
+}
+
+/** The body of a project-scoped password token request (POST /v3/auth/tokens). */
+export function passwordAuth(user: string, password: string, project: string): string {
+  return JSON.stringify({
+    auth: {
+      identity: {
+        methods: ['password'],
+        password: { user: { name: user, domain: { name: 'Default' }, password } },
+      },
+      scope: { project: { name: project, domain: { name: 'Default' } } },
+    },
+  });
 }
 
 /** fetch says only "fetch failed"; the socket's error (ECONNRESET, ECONNREFUSED) is its cause. */
