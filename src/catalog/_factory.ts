@@ -18,7 +18,7 @@ import {
   startContainer,
 } from '../model/objects.js';
 import type { Unit } from '../model/unit.js';
-import { configBundle, type Mount, podMounts } from './_pod.js';
+import { configBundle, type Mount, podMounts, readinessHttp } from './_pod.js';
 import { RABBITMQ_USER } from './rabbitmq.js';
 import type { Capability, RenderContext, ServiceDefinition } from './types.js';
 import { defineService } from './types.js';
@@ -474,11 +474,7 @@ export function apiObjects(ctx: RenderContext, o: ApiDeploymentOptions): KubeObj
     ports: ctx.endpoints.containerPorts(o.type),
     volumeMounts,
     lifecycle: LEAVE_ENDPOINTS_FIRST,
-    readinessProbe: {
-      httpGet: { path: o.ready, port: o.port },
-      periodSeconds: 2,
-      failureThreshold: 3,
-    },
+    readinessProbe: readinessHttp(o.ready, o.port),
   });
   const pod = o.command[0] === 'uwsgi_python3' ? uwsgiPod(ctx, o.port, server) : undefined;
   const ready: RollReadiness | undefined =

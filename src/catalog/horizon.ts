@@ -2,7 +2,7 @@ import { mergeIni, renderIni } from '../config/ini.js';
 import { mergeSettings, type PythonSettings, renderSettings } from '../config/python.js';
 import { componentLabels, secret } from '../model/objects.js';
 import { processObjects, uwsgiIni } from './_factory.js';
-import { configBundle } from './_pod.js';
+import { configBundle, readinessHttp } from './_pod.js';
 import { defineService } from './types.js';
 
 /**
@@ -106,15 +106,7 @@ export const horizon = defineService({
           user: 'horizon',
           command: ['podstack-horizon'],
           publish: [ctx.endpoints.publicServicePort('dashboard', PORT)],
-          readinessProbe: {
-            httpGet: {
-              path: '/auth/login/',
-              port: PORT,
-              httpHeaders: [{ name: 'Host', value: PROBE_HOST }],
-            },
-            periodSeconds: 2,
-            timeoutSeconds: 5,
-          },
+          readinessProbe: readinessHttp('/auth/login/', PORT, [{ name: 'Host', value: PROBE_HOST }]),
           uwsgiPort: PORT,
         }),
       },

@@ -14,7 +14,7 @@ import {
   transportUrl,
   uwsgiIni,
 } from './_factory.js';
-import { configBundle, configMount, podMounts } from './_pod.js';
+import { configBundle, configMount, podMounts, readinessHttp } from './_pod.js';
 import { defineService } from './types.js';
 
 /**
@@ -301,7 +301,7 @@ export const nova = defineService({
           user: 'nova',
           command: ['uwsgi_python3', '--ini', '/etc/nova/nova-metadata-uwsgi.ini'],
           service: { name: 'nova-metadata', port: METADATA_PORT },
-          readinessProbe: { httpGet: { path: '/', port: METADATA_PORT }, periodSeconds: 2 },
+          readinessProbe: readinessHttp('/', METADATA_PORT),
           uwsgiPort: METADATA_PORT,
         }),
       },
