@@ -596,6 +596,7 @@ export function openstackService<const N extends string, const F extends string>
           service: d.name,
           description: `${d.database.sync.join(' ')}: create or upgrade the schema`,
           dependsOn: [dbUnit],
+          migrates: [d.name],
           objects: [
             databaseSyncJob(ctx, { name: d.name, image: d.image, user: d.user, command: d.database.sync }),
           ],

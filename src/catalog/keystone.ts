@@ -279,6 +279,7 @@ export const keystone = defineService({
         service: 'keystone',
         description: 'keystone-manage db_sync: create or upgrade the schema',
         dependsOn: ['keystone-db'],
+        migrates: ['keystone'],
         objects: [
           databaseSyncJob(ctx, {
             name: 'keystone',

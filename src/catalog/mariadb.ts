@@ -13,6 +13,15 @@ import { MARIADB_ROOT_PASSWORD_KEY, MARIADB_ROOT_SECRET, MOUNT } from './_factor
 import { configBundle, podMounts, readinessTcp } from './_pod.js';
 import { defineService } from './types.js';
 
+/** The unit and container a database snapshot runs in (`Engine.exec`), and where it writes. */
+export const MARIADB_UNIT = 'mariadb';
+export const MARIADB_CONTAINER = 'mariadb';
+/**
+ * The snapshots' own claim, beside the data's: a dump must not sit in the data directory
+ * (MariaDB takes every folder there for a database), and it outlives the data's loss.
+ */
+export const SNAPSHOT_DIR = '/var/lib/podstack-snapshots';
+
 export const mariadb = defineService({
   name: 'mariadb',
   description: 'MariaDB, the SQL database of every OpenStack service',
@@ -44,12 +53,14 @@ export const mariadb = defineService({
       { name: 'config', source: { configMap: 'mariadb-config' }, path: CONFIG_DIR },
       { name: 'root-password', source: { secret: MARIADB_ROOT_SECRET }, path: MOUNT.mariadbRoot },
       { name: 'data', source: { claim: 'mariadb-data' }, path: '/var/lib/mysql' },
+      { name: 'snapshots', source: { claim: 'mariadb-snapshots' }, path: SNAPSHOT_DIR },
     ]);
     return [
       {
-        name: 'mariadb',
+        name: MARIADB_UNIT,
         service: 'mariadb',
-        description: 'MariaDB server with its data volume',
+        description:
+          'MariaDB server with its data volume, and one for the snapshots taken before schema migrations',
         dependsOn: [],
         objects: [
           configMap(
@@ -69,11 +80,12 @@ export const mariadb = defineService({
             [MARIADB_ROOT_PASSWORD_KEY]: ctx.secrets.mariadb_root_password,
           }),
           persistentVolumeClaim('mariadb-data', labels, '10Gi'),
+          persistentVolumeClaim('mariadb-snapshots', labels, '10Gi'),
           deployment('mariadb', labels, {
             hostname: 'mariadb',
             volumes,
             containers: [
-              startContainer('mariadb', ctx.image('mariadb'), ['podstack-mariadb-start'], {
+              startContainer(MARIADB_CONTAINER, ctx.image('mariadb'), ['podstack-mariadb-start'], {
                 env: [
                   {
                     name: 'MARIADB_ROOT_PASSWORD_FILE',

@@ -149,6 +149,7 @@ export const neutron = defineService({
         service: 'neutron',
         description: 'neutron-db-manage upgrade head: create or upgrade the schema',
         dependsOn: ['neutron-db'],
+        migrates: ['neutron'],
         objects: [
           databaseSyncJob(ctx, {
             name: 'neutron',

@@ -50,6 +50,8 @@ until nova-manage cell_v2 list_hosts | grep -q ' cell1 '; do
 done
 nova-manage cell_v2 list_hosts`;
 
+/** Nova's databases: the API's, the cell's and cell0, one user for all. */
+const NOVA_DATABASES = ['nova_api', 'nova', 'nova_cell0'];
 const API_PORT = 8774;
 const METADATA_PORT = 8775;
 const NOVNC_PORT = 6080;
@@ -227,13 +229,14 @@ export const nova = defineService({
         service: 'nova',
         description: 'create the nova_api, nova and nova_cell0 databases and their user',
         dependsOn: [ctx.provider('database'), 'nova-config'],
-        objects: [databaseInitJob(ctx, 'nova', ['nova_api', 'nova', 'nova_cell0'])],
+        objects: [databaseInitJob(ctx, 'nova', NOVA_DATABASES)],
       },
       {
         name: 'nova-db-sync',
         service: 'nova',
         description: 'the api and cell schemas, cell0 and cell1 (podstack-nova-db-sync)',
         dependsOn: ['nova-db'],
+        migrates: NOVA_DATABASES,
         objects: [
           job('nova-db-sync', label('db-sync'), {
             volumes: syncMounts.volumes,

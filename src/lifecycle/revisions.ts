@@ -10,10 +10,12 @@ import {
   type RevisionRecord,
   type RevisionStatus,
   repairsInWords,
+  type Snapshot,
 } from '../revisions/record.js';
 import type { RevisionStore, StoredRevision } from '../revisions/store.js';
 import { readInputFile } from '../spec/files.js';
 import type { Project } from './project.js';
+import { formatBytes, KEEP_SNAPSHOTS } from './snapshots.js';
 
 /** sha256 over the secrets' names and values: history can say they changed, never to what. */
 export function secretsHash(secrets: Readonly<Record<string, string>>): string {
@@ -82,6 +84,7 @@ export class RevisionInProgress {
       };
       delete record.finishedAt;
       delete record.error;
+      delete record.snapshot;
       return {
         ...record,
         changes: [`rolled back to ${target.revision}`, ...describeChanges(previous, record)],
@@ -115,6 +118,30 @@ export class RevisionInProgress {
 
   get revision(): number {
     return this.record.revision;
+  }
+
+  /** The revision that was deployed when this one began: what runs until it applies. */
+  get deployedBefore(): RevisionRecord | undefined {
+    return this.previous;
+  }
+
+  get snapshot(): Snapshot | undefined {
+    return this.record.snapshot;
+  }
+
+  /** The databases were dumped before their migrations run (or why they were not). */
+  async snapshotted(snapshot: Snapshot): Promise<void> {
+    this.record = { ...this.record, snapshot };
+    await this.store.write(this.record);
+  }
+
+  /** Where the snapshotted databases' schemas stand after the apply. */
+  async migrated(versions: Readonly<Record<string, string>>): Promise<void> {
+    const s = this.record.snapshot;
+    if (!s) return;
+    const databases = s.databases.map((d) => (versions[d.name] ? { ...d, after: versions[d.name] } : d));
+    this.record = { ...this.record, snapshot: { ...s, databases } };
+    await this.store.write(this.record);
   }
 
   /** The images are built: the IDs their references resolved to. */
@@ -167,11 +194,19 @@ export interface HistoryEntry {
   readonly removed: readonly string[];
   readonly podstack: string;
   readonly error?: string;
+  /** The databases dumped before its migrations ran again; `kept` false once pruned. */
+  readonly snapshot?: Snapshot & { readonly bytes: number; readonly kept: boolean };
 }
 
 export async function history(store: RevisionStore): Promise<HistoryEntry[]> {
   const all = await store.list();
   const current = all.filter((r) => r.status === 'deployed').at(-1)?.revision;
+  const kept = new Set(
+    all
+      .filter((r) => (r.snapshot?.databases.length ?? 0) > 0)
+      .map((r) => r.revision)
+      .slice(-KEEP_SNAPSHOTS),
+  );
   return all.map((r) => ({
     revision: r.revision,
     startedAt: r.startedAt,
@@ -182,7 +217,31 @@ export async function history(store: RevisionStore): Promise<HistoryEntry[]> {
     removed: r.removed,
     podstack: r.podstack,
     ...(r.error ? { error: r.error } : {}),
+    ...(r.snapshot
+      ? {
+          snapshot: {
+            ...r.snapshot,
+            bytes: r.snapshot.databases.reduce((n, d) => n + d.bytes, 0),
+            kept: kept.has(r.revision),
+          },
+        }
+      : {}),
   }));
+}
+
+/** A revision's snapshot in words: what it holds, its size, and whether the schema moved. */
+export function snapshotInWords(s: NonNullable<HistoryEntry['snapshot']>): string {
+  if (s.skipped !== undefined) return `no snapshot: ${s.skipped}`;
+  const moved = s.databases.filter((d) => d.after !== undefined && d.after !== d.before);
+  const schema = s.databases.some((d) => d.after === undefined)
+    ? ''
+    : moved.length === 0
+      ? '; schema unchanged'
+      : `; schema moved: ${moved.map((d) => `${d.name} ${d.before} -> ${d.after}`).join(', ')}`;
+  const names = s.databases.map((d) => d.name).join(' ');
+  return s.kept
+    ? `snapshot ${names} (${formatBytes(s.bytes)}${schema})`
+    : `snapshot ${names} (pruned${schema})`;
 }
 
 /** `podstack history` as a table: one line per revision, its changes in words. */
@@ -190,8 +249,13 @@ export function historyToText(entries: readonly HistoryEntry[]): string {
   if (entries.length === 0) return 'no revisions yet: `podstack up` makes the first';
   const when = (iso: string) => iso.replace('T', ' ').replace(/(\.\d+)?Z$/, '');
   const rows = entries.map((e) => {
-    const words = e.status === 'failed' ? [...e.changes, `failed: ${e.error ?? ''}`] : e.changes;
-    const shown = words.length > 4 ? [...words.slice(0, 4), `and ${words.length - 4} more`] : words;
+    const changes =
+      e.changes.length > 4 ? [...e.changes.slice(0, 4), `and ${e.changes.length - 4} more`] : e.changes;
+    const shown = [
+      ...changes,
+      ...(e.snapshot ? [snapshotInWords(e.snapshot)] : []),
+      ...(e.status === 'failed' ? [`failed: ${e.error ?? ''}`] : []),
+    ];
     return [String(e.revision), when(e.startedAt), e.status, shown.join(', ') || '-'];
   });
   const header = ['REV', 'STARTED (UTC)', 'STATUS', 'CHANGE'];
@@ -201,5 +265,13 @@ export function historyToText(entries: readonly HistoryEntry[]): string {
       .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
       .join('  ')
       .trimEnd();
-  return [line(header), ...rows.map(line)].join('\n');
+  const kept = entries.flatMap((e) => (e.snapshot?.kept ? [e.snapshot.bytes] : []));
+  const footer =
+    kept.length === 0
+      ? []
+      : [
+          '',
+          `snapshots: ${kept.length} kept, ${formatBytes(kept.reduce((a, b) => a + b, 0))} in MariaDB's snapshots volume (the newest ${KEEP_SNAPSHOTS} are kept)`,
+        ];
+  return [line(header), ...rows.map(line), ...footer].join('\n');
 }

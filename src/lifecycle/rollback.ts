@@ -17,6 +17,7 @@ import { localImages } from './build.js';
 import { type EngineChoice, engineFor } from './engine.js';
 import { openProject, type ProjectOptions } from './project.js';
 import { RevisionInProgress, secretsHash } from './revisions.js';
+import { schemaVersions } from './snapshots.js';
 
 export interface RollbackOptions extends Omit<ProjectOptions, 'engine'> {
   readonly report: Reporter;
@@ -44,8 +45,10 @@ export interface RollbackResult {
 
 /**
  * Units whose data a new image may have moved on for good: a schema migration (every service's
- * `<service>-db-sync` Job) or a data store's own format. Going back across such a change needs
- * the database as it was then, which podstack does not snapshot yet: it refuses.
+ * `<service>-db-sync` Job) or a data store's own format. Going back across a migration is safe
+ * when the schema did not move (the snapshots taken before it say where it stood, MariaDB says
+ * where it stands); across a move it needs the database restored, which podstack does not do yet:
+ * it refuses.
  */
 const DATA_IMAGES = ['mariadb', 'rabbitmq', 'ovn'];
 const migrates = (unit: string) => unit.endsWith('-db-sync');
@@ -73,7 +76,17 @@ export async function rollback(o: RollbackOptions): Promise<RollbackResult> {
   if (current.revision === o.revision || (units.length === 0 && current.cloudFile === target.cloudFile))
     return { ...base, seconds: (Date.now() - started) / 1000 };
 
-  refuseDataChanges(target, current, units, secretsHash(project.secrets));
+  refuseDataChanges(target, current, secretsHash(project.secrets));
+  const crossing = units.filter(migrates);
+  if (crossing.length > 0) {
+    const then = schemasAt(all, o.revision, crossing);
+    const now = await schemaVersions(engine, Object.keys(then));
+    refuseSchemaMoves(o.revision, then, now);
+    o.report({
+      type: 'step',
+      message: `${crossing.join(', ')} changed since revision ${o.revision}, but no schema moved (${Object.keys(then).join(', ')}): the data reads back as it is`,
+    });
+  }
   const podman = chosen.podman ?? (await podmanForHost(project.stateDir)).podman;
   const local = await localImages(podman);
   const missing = Object.entries(target.images)
@@ -166,18 +179,7 @@ export function targetOf(
 }
 
 /** Refuses a return across a change whose data cannot simply be used by the old code again. */
-export function refuseDataChanges(
-  target: RevisionRecord,
-  current: RevisionRecord,
-  units: readonly string[],
-  secretsNow: string,
-): void {
-  const schemas = units.filter(migrates);
-  if (schemas.length > 0)
-    throw refuse(
-      `returning to revision ${target.revision} crosses a database migration (${schemas.join(', ')} changed since): the schema may have moved, and podstack keeps no database snapshots yet`,
-      ROLL_FORWARD,
-    );
+export function refuseDataChanges(target: RevisionRecord, current: RevisionRecord, secretsNow: string): void {
   const stores = DATA_IMAGES.filter(
     (i) => target.images[i] && target.images[i]?.ref !== current.images[i]?.ref,
   );
@@ -189,6 +191,51 @@ export function refuseDataChanges(
   if (target.secretsSha256 !== secretsNow)
     throw refuse(
       `secrets.yaml changed since revision ${target.revision}: its plan holds the old values, which the databases no longer take`,
+      ROLL_FORWARD,
+    );
+}
+
+/**
+ * Where the schemas that `crossing` migrations own stood at revision `n`: each database's
+ * version before the first snapshot taken after `n` (nothing moves a schema between snapshots:
+ * every migration that runs again takes one). Refuses when that is unknown: no snapshot since
+ * (revisions made before podstack kept them), or a migration that ran without one.
+ */
+export function schemasAt(
+  all: readonly RevisionRecord[],
+  n: number,
+  crossing: readonly string[],
+): Record<string, string> {
+  const later = all.filter((r) => r.revision > n);
+  const blind = later.find((r) => r.snapshot?.skipped !== undefined);
+  if (blind)
+    throw refuse(
+      `returning to revision ${n} crosses a database migration (${crossing.join(', ')} changed since), and revision ${blind.revision} migrated with no snapshot (${blind.snapshot?.skipped}): where the schema stood is unknown`,
+      ROLL_FORWARD,
+    );
+  const at: Record<string, string> = {};
+  for (const unit of crossing) {
+    const first = later.find((r) => r.snapshot?.databases.some((d) => d.unit === unit));
+    if (!first)
+      throw refuse(
+        `returning to revision ${n} crosses a database migration (${unit} changed since), and no snapshot since says where its schema stood`,
+        ROLL_FORWARD,
+      );
+    for (const d of first.snapshot?.databases ?? []) if (d.unit === unit) at[d.name] = d.before;
+  }
+  return at;
+}
+
+/** Refuses when a schema stands elsewhere now than at revision `n`: the old code may not read it. */
+export function refuseSchemaMoves(
+  n: number,
+  then: Readonly<Record<string, string>>,
+  now: Readonly<Record<string, string>>,
+): void {
+  const moved = Object.keys(then).filter((db) => now[db] !== then[db]);
+  if (moved.length > 0)
+    throw refuse(
+      `returning to revision ${n} crosses a schema migration: ${moved.map((db) => `${db} moved from ${then[db]} to ${now[db] ?? 'unknown'}`).join(', ')}; restoring the snapshot taken before it is not built yet`,
       ROLL_FORWARD,
     );
 }

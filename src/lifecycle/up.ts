@@ -9,6 +9,7 @@ import { type Endpoint, publishedEndpoints } from './endpoints.js';
 import { type EngineChoice, engineFor } from './engine.js';
 import { initProject, openProject, type Project, type ProjectOptions } from './project.js';
 import { RevisionInProgress } from './revisions.js';
+import { migrationsAhead, schemaVersions, takeSnapshot } from './snapshots.js';
 
 export interface UpOptions extends Omit<ProjectOptions, 'engine'> {
   readonly report: Reporter;
@@ -61,6 +62,10 @@ export async function up(o: UpOptions): Promise<UpResult> {
     build = await buildProject(project, o.report);
     await pending.built(build.ids);
     if (kubernetes) await pushProject(project, o.report);
+    // Last before the apply: the dump holds everything written until the migrations run.
+    const migrations = migrationsAhead(project.plan, pending.deployedBefore);
+    if (migrations.length > 0)
+      await pending.snapshotted(await takeSnapshot(engine, pending.revision, migrations, o.report));
     apply = await engine.apply(project.plan, {
       report: o.report,
       ...(o.concurrency ? { concurrency: o.concurrency } : {}),
@@ -71,6 +76,17 @@ export async function up(o: UpOptions): Promise<UpResult> {
     await pending.failed(err);
     throw err;
   }
+  // Where the schemas went: what a rollback to before this revision must restore.
+  const dumped = pending.snapshot?.databases.map((d) => d.name) ?? [];
+  if (dumped.length > 0)
+    await schemaVersions(engine, dumped).then(
+      (v) => pending.migrated(v),
+      (err: Error) =>
+        o.report({
+          type: 'warning',
+          message: `the schema versions after the migrations are unknown: ${err.message}`,
+        }),
+    );
   const revision = await pending.deployed(apply);
   // A cluster restarts its pods itself; Podman needs systemd's help after a reboot.
   if (!kubernetes) await ensureStartOnBoot(o.report);

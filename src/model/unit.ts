@@ -13,6 +13,11 @@ export interface Unit {
   /** Units that must be complete (config applied, job succeeded, deployment ready) before this one starts. */
   readonly dependsOn: readonly string[];
   readonly objects: readonly KubeObject[];
+  /**
+   * The databases whose schemas this unit's Job creates or moves (a service's db-sync): before
+   * it runs again on a cloud that has them, `up` dumps them, so a rollback has them as they were.
+   */
+  readonly migrates?: readonly string[];
 }
 
 export type UnitKind = 'config' | 'deployment' | 'job';

@@ -8,6 +8,29 @@ import { z } from 'zod';
 export const REVISION_STATUSES = ['pending', 'deployed', 'failed'] as const;
 export type RevisionStatus = (typeof REVISION_STATUSES)[number];
 
+const snapshotSchema = z.object({
+  /** Where in MariaDB's snapshots volume (empty: none was taken, see `skipped`). */
+  folder: z.string(),
+  databases: z.array(
+    z.object({
+      name: z.string(),
+      /** The unit whose migration it was taken before. */
+      unit: z.string(),
+      /** Size of the compressed dump. */
+      bytes: z.number().int().nonnegative(),
+      /** Where the schema's migrations stood before (alembic heads, or "none")... */
+      before: z.string(),
+      /** ...and after the revision's apply, once it succeeded. */
+      after: z.string().optional(),
+    }),
+  ),
+  /** Why migrations ran with no snapshot (MariaDB down, or without its snapshots volume). */
+  skipped: z.string().optional(),
+});
+
+/** The databases a revision dumped before its schema migrations ran. */
+export type Snapshot = z.infer<typeof snapshotSchema>;
+
 const recordSchema = z.object({
   format: z.literal(2),
   revision: z.number().int().positive(),
@@ -34,6 +57,8 @@ const recordSchema = z.object({
   error: z.string().optional(),
   /** A rollback's revision: the one it returned to. */
   rolledBackTo: z.number().int().positive().optional(),
+  /** Taken before migrations that ran again (none on a first install, or when none changed). */
+  snapshot: snapshotSchema.optional(),
 });
 
 export type RevisionRecord = z.infer<typeof recordSchema>;

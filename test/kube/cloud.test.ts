@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { exec } from '../../src/_exec.js';
 import { ROTATION_CONTAINER, ROTATION_UNIT } from '../../src/catalog/keystone.js';
+import { MARIADB_CONTAINER, MARIADB_UNIT } from '../../src/catalog/mariadb.js';
 import { connect } from '../../src/engines/kubernetes/client.js';
 import { GuestRestartError } from '../../src/errors.js';
 import type { ProgressEvent } from '../../src/events.js';
@@ -56,6 +57,7 @@ import {
 } from '../_guest-network.js';
 import { keysRotateUnderTokens } from '../_key-rotation.js';
 import { checkGuestSurvives, checkPartsComeBack } from '../_node-survival.js';
+import { imageRollSnapshots } from '../_snapshots.js';
 import { type Cluster, startCluster } from '../kube-cluster/cluster.js';
 import { objectsOf } from './_objects.js';
 
@@ -414,6 +416,14 @@ describe('the default cloud on kubernetes, end to end', {
           !entries.some((e) => e.changes.includes('keystone.conf DEFAULT.debug (added)')),
         `the roll test ran, yet no revision moved keystone's image: ${JSON.stringify(entries)}`,
       );
+      if (entries.some((e) => e.changes.some((c) => c.startsWith('image keystone ')))) {
+        const seen = await imageRollSnapshots(entries, async (script) => {
+          const x = await k8s.exec(MARIADB_UNIT, MARIADB_CONTAINER, ['sh', '-ec', script]);
+          assert.equal(x.exitCode, 0, x.stderr);
+          return x.stdout;
+        });
+        console.log(`    snapshots: ${seen}`);
+      }
     } finally {
       killing = false;
       await killer;

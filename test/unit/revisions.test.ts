@@ -9,9 +9,16 @@ import type { ApplyResult } from '../../src/engines/types.js';
 import { PodstackError } from '../../src/errors.js';
 import { initProject, openProject, type Project } from '../../src/lifecycle/project.js';
 import { history as historyOf, historyToText, RevisionInProgress } from '../../src/lifecycle/revisions.js';
-import { refuseDataChanges, targetOf } from '../../src/lifecycle/rollback.js';
-import { cloudFileChanges, describeChanges, type RevisionRecord } from '../../src/revisions/record.js';
+import { refuseDataChanges, refuseSchemaMoves, schemasAt, targetOf } from '../../src/lifecycle/rollback.js';
+import { migrationsAhead, parseSnapshotLines } from '../../src/lifecycle/snapshots.js';
+import {
+  cloudFileChanges,
+  describeChanges,
+  type RevisionRecord,
+  type Snapshot,
+} from '../../src/revisions/record.js';
 import { fileRevisions, type StoredRevision } from '../../src/revisions/store.js';
+import { planOf } from './_fixtures.js';
 
 const made: string[] = [];
 after(() => Promise.all(made.map((d) => rm(d, { recursive: true, force: true }))));
@@ -287,15 +294,16 @@ describe('podstack history, as a user runs it', () => {
   });
 });
 
-describe('what rollback refuses, before it changes anything', () => {
-  const refusal = (f: () => unknown, message: RegExp) =>
-    assert.throws(f, (err: unknown) => {
-      assert.ok(err instanceof PodstackError);
-      assert.equal(err.exitCode, 2);
-      assert.match(err.message, message);
-      return true;
-    });
+/** A refusal of rollback: a PodstackError, exit code 2, saying `message`. */
+const refusal = (f: () => unknown, message: RegExp) =>
+  assert.throws(f, (err: unknown) => {
+    assert.ok(err instanceof PodstackError);
+    assert.equal(err.exitCode, 2);
+    assert.match(err.message, message);
+    return true;
+  });
 
+describe('what rollback refuses, before it changes anything', () => {
   it('a revision that is not there, that never deployed, or that an earlier podstack wrote without its plan', () => {
     const all = [record(1), record(2, { status: 'failed' }), record(3, { status: 'pending' }), record(4)];
     refusal(() => targetOf(all, 9, 'here'), /there is no revision 9 \(in here\)/);
@@ -309,21 +317,146 @@ describe('what rollback refuses, before it changes anything', () => {
     assert.deepEqual([target.revision, current.revision], [1, 4]);
   });
 
-  it('a migration, a data store image or secrets changed since: the data may not read back', () => {
+  it('a data store image or secrets changed since: the data may not read back', () => {
     const now = record(5, { units: { ...record(1).units, 'keystone-config': 'a2', 'keystone-api': 'b2' } });
     // A config change alone returns.
-    refuseDataChanges(record(1), now, ['keystone-config', 'keystone-api'], 's');
-    refusal(
-      () => refuseDataChanges(record(1), now, ['keystone-api', 'keystone-db-sync'], 's'),
-      /crosses a database migration \(keystone-db-sync changed since\)/,
-    );
+    refuseDataChanges(record(1), now, 's');
     const newMariadb = record(5, {
       images: { ...record(1).images, mariadb: { ref: 'localhost/podstack/mariadb:3333333aaaaaaaaa' } },
     });
-    refusal(() => refuseDataChanges(record(1), newMariadb, ['mariadb'], 's'), /changes the image of mariadb/);
-    refusal(
-      () => refuseDataChanges(record(1), now, ['keystone-api'], 'other'),
-      /secrets\.yaml changed since revision 1/,
+    refusal(() => refuseDataChanges(record(1), newMariadb, 's'), /changes the image of mariadb/);
+    refusal(() => refuseDataChanges(record(1), now, 'other'), /secrets\.yaml changed since revision 1/);
+  });
+});
+
+describe('snapshots before migrations, and a rollback across one', () => {
+  const keystoneSnapshot = (before: string, after?: string): Snapshot => ({
+    folder: '/var/lib/podstack-snapshots/2',
+    databases: [
+      { name: 'keystone', unit: 'keystone-db-sync', bytes: 2048, before, ...(after ? { after } : {}) },
+    ],
+  });
+
+  it('a migration that runs again on a deployed cloud is snapshotted; a first install, or an unchanged one, is not', () => {
+    const plan = planOf('');
+    const sync = plan.units.find((u) => u.name === 'keystone-db-sync')!;
+    const deployed = record(1, { units: Object.fromEntries(plan.units.map((u) => [u.name, u.hash])) });
+    assert.deepEqual(migrationsAhead(plan, undefined), []);
+    assert.deepEqual(migrationsAhead(plan, deployed), []);
+    const older = {
+      ...deployed,
+      units: { ...deployed.units, 'keystone-db-sync': 'older', 'nova-db-sync': 'older' },
+    };
+    assert.deepEqual(migrationsAhead(plan, older), [
+      { unit: 'keystone-db-sync', databases: ['keystone'] },
+      { unit: 'nova-db-sync', databases: ['nova_api', 'nova', 'nova_cell0'] },
+    ]);
+    // A service the deployed cloud did not have yet: its database is new and empty.
+    const { [sync.name]: _, ...without } = deployed.units;
+    assert.deepEqual(migrationsAhead(plan, { ...deployed, units: without }), []);
+  });
+
+  it("every schema migration names the databases its service's database Job creates", () => {
+    const plan = planOf('');
+    const migrating = plan.units.filter((u) => u.migrates);
+    assert.deepEqual(
+      migrating.map((u) => u.name),
+      plan.units.filter((u) => u.name.endsWith('-db-sync')).map((u) => u.name),
     );
+    for (const u of migrating) {
+      const ensure = plan.units.find((d) => d.name === u.dependsOn[0])!;
+      const created = ensure.objects.flatMap((o) =>
+        o.kind === 'Job'
+          ? [...(o.spec?.template.spec?.initContainers ?? []), ...(o.spec?.template.spec?.containers ?? [])]
+              .filter((c) => c.command?.[0] === 'podstack-db-ensure')
+              .map((c) => c.command?.[2])
+          : [],
+      );
+      assert.deepEqual([...(u.migrates ?? [])].sort(), created.sort(), u.name);
+    }
+  });
+
+  it('reads what the snapshot script printed', () => {
+    assert.deepEqual(parseSnapshotLines('keystone 2048 27e647c0fad4+e25ffa003242\nnova_cell0 99 none\n'), [
+      { name: 'keystone', bytes: 2048, before: '27e647c0fad4+e25ffa003242' },
+      { name: 'nova_cell0', bytes: 99, before: 'none' },
+    ]);
+  });
+
+  it('history shows each snapshot, its size, whether the schema moved, and what the kept ones take', async () => {
+    const dir = await tmp();
+    const store = fileRevisions(dir);
+    await store.write(record(1, { changes: ['first install'] }));
+    await store.write(
+      record(2, { changes: ['image keystone 1111111 -> 3333333'], snapshot: keystoneSnapshot('v1', 'v1') }),
+    );
+    await store.write(
+      record(3, { changes: ['image keystone 3333333 -> 4444444'], snapshot: keystoneSnapshot('v1', 'v2') }),
+    );
+    await store.write(
+      record(4, {
+        changes: ['image keystone 4444444 -> 5555555'],
+        snapshot: { folder: '', databases: [], skipped: 'MariaDB is not running' },
+      }),
+    );
+    const text = historyToText(await historyOf(store));
+    assert.match(
+      text,
+      /^2 .*image keystone 1111111 -> 3333333, snapshot keystone \(2 KiB; schema unchanged\)$/m,
+    );
+    assert.match(text, /^3 .*snapshot keystone \(2 KiB; schema moved: keystone v1 -> v2\)$/m);
+    assert.match(text, /^4 .*no snapshot: MariaDB is not running$/m);
+    assert.match(
+      text,
+      /^snapshots: 2 kept, 4 KiB in MariaDB's snapshots volume \(the newest 10 are kept\)$/m,
+    );
+    // Past the newest ten, a snapshot is pruned: history says so and counts only the kept ones.
+    for (let n = 5; n <= 14; n++) await store.write(record(n, { snapshot: keystoneSnapshot('v2', 'v2') }));
+    const entries = await historyOf(store);
+    assert.deepEqual(
+      entries
+        .filter((e) => e.snapshot?.kept === false && e.snapshot.databases.length > 0)
+        .map((e) => e.revision),
+      [2, 3],
+    );
+    assert.match(
+      historyToText(entries),
+      /^3 .*snapshot keystone \(pruned; schema moved: keystone v1 -> v2\)$/m,
+    );
+    assert.match(historyToText(entries), /^snapshots: 10 kept, 20 KiB/m);
+  });
+
+  it('a rollback across a migration returns when the schema stands where it stood; refuses when it moved, or when that is unknown', () => {
+    const all = [record(1), record(2, { snapshot: keystoneSnapshot('v1', 'v1') }), record(3)];
+    const then = schemasAt(all, 1, ['keystone-db-sync']);
+    assert.deepEqual(then, { keystone: 'v1' });
+    refuseSchemaMoves(1, then, { keystone: 'v1' });
+    refusal(
+      () => refuseSchemaMoves(1, then, { keystone: 'v2' }),
+      /crosses a schema migration: keystone moved from v1 to v2; restoring the snapshot taken before it is not built yet/,
+    );
+    refusal(
+      () => schemasAt([record(1), record(2)], 1, ['keystone-db-sync']),
+      /crosses a database migration \(keystone-db-sync changed since\), and no snapshot since says where its schema stood/,
+    );
+    refusal(
+      () =>
+        schemasAt(
+          [...all, record(4, { snapshot: { folder: '', databases: [], skipped: 'MariaDB is not running' } })],
+          1,
+          ['keystone-db-sync'],
+        ),
+      /revision 4 migrated with no snapshot \(MariaDB is not running\)/,
+    );
+  });
+
+  it("a rollback's revision does not carry its target's snapshot", async () => {
+    const dir = await tmp();
+    const store = fileRevisions(dir);
+    const target = record(2, { snapshot: keystoneSnapshot('v1', 'v1') });
+    await store.write(record(1));
+    await store.write(target, planOf(''));
+    const pending = await RevisionInProgress.rollback(store, target, planOf(''));
+    assert.equal(pending.snapshot, undefined);
   });
 });
