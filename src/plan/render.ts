@@ -96,6 +96,9 @@ export function planToText(plan: Plan, changes?: readonly UnitChange[]): string 
       for (const d of change?.details ?? []) lines.push(`  ${' '.repeat(mark.length + 21)}${d}`);
       if (change?.effect)
         lines.push(`  ${' '.repeat(mark.length + 21)}${EFFECT[change.effect.kind]}: ${change.effect.detail}`);
+      // up dumps what a migration that runs again may move (lifecycle/snapshots.ts).
+      if (change?.action === 'update' && unit.migrates?.length)
+        lines.push(`  ${' '.repeat(mark.length + 21)}runs again: ${unit.migrates.join(', ')} dumped first`);
     }
   });
   for (const c of changes?.filter((x) => x.action === 'delete') ?? [])

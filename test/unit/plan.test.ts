@@ -324,6 +324,16 @@ describe('plan', () => {
     for (const i of images) assert.ok(Object.values(IMAGE_REFS).includes(i!), `unknown image ${i}`);
   });
 
+  it('says that a migration which runs again has its databases dumped first', () => {
+    const text = planToText(planOf(''), [
+      { unit: 'nova-db-sync', action: 'update', details: ['Job/nova-db-sync'] },
+      { unit: 'keystone-db-sync', action: 'create', details: [] },
+    ]);
+    assert.match(text, /~ nova-db-sync.*\n(.*\n)*? +runs again: nova_api, nova, nova_cell0 dumped first/);
+    // A first run (create) has nothing to keep.
+    assert.equal(text.match(/runs again/g)?.length, 1);
+  });
+
   it('renders text and a Graphviz graph', () => {
     const plan = planOf();
     assert.match(planToText(plan), /wave 1:/);
