@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { appendFile, cp } from 'node:fs/promises';
+import { cp, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { exec } from '../src/_exec.js';
 import { packageRoot } from '../src/_paths.js';
@@ -259,19 +259,24 @@ export const MIN_REQUESTS = Number(
 
 /**
  * A new Keystone image and back, as a podstack upgrade would bring one: the recipes copied into
- * `dir`, Keystone's with one more label. `upWith(imagesDir)` applies the cloud with those recipes
+ * `dir`, Keystone's made the packaged image with one more label (a rebuilt image with a changed
+ * label: a new ID and reference, the same content, so seconds to build rather than the minutes of
+ * installing Keystone again). `upWith(imagesDir)` applies the cloud with those recipes
  * (undefined: the packaged ones); the server rolls onto the new image as it does for config, and
- * its bootstrap Jobs run again. `testImage(imagesDir)` names the test's image, removed from the
- * host once the cloud is back on the packaged one.
+ * its bootstrap Jobs run again. `keystoneRef(imagesDir)` names the image a set of recipes gives;
+ * the test's is removed from the host once the cloud is back on the packaged one.
  */
 export async function keystoneImageRolls(
   dir: string,
   upWith: (imagesDir?: string) => Promise<UpResult>,
-  testImage: (imagesDir: string) => Promise<string>,
+  keystoneRef: (imagesDir?: string) => Promise<string>,
 ): Promise<Change[]> {
   const recipes = join(dir, 'images');
   await cp(join(packageRoot(), 'images'), recipes, { recursive: true });
-  await appendFile(join(recipes, 'keystone', 'Containerfile'), '\nLABEL dev.podstack.test.generation="2"\n');
+  await writeFile(
+    join(recipes, 'keystone', 'Containerfile'),
+    `ARG PARENT\nFROM ${await keystoneRef()}\nLABEL dev.podstack.test.generation="2"\n`,
+  );
   return [recipes, undefined].map((imagesDir) => ({
     name: imagesDir ? 'keystone image' : 'keystone image back',
     apply: async () => {
@@ -279,7 +284,7 @@ export async function keystoneImageRolls(
       assert.ok(r.apply.changed.includes('keystone-api'), r.apply.changed.join(' '));
       if (imagesDir) assert.deepEqual(r.build.built, ['keystone']);
       else {
-        const rmi = await exec('podman', ['rmi', await testImage(recipes)]);
+        const rmi = await exec('podman', ['rmi', await keystoneRef(recipes)]);
         assert.equal(rmi.exitCode, 0, rmi.output);
       }
     },

@@ -489,34 +489,41 @@ describe('the default cloud on podman, end to end', {
   });
 
   it("a config change to each API server (and a build held by nova's old conductor through its roll), and a new Keystone image, roll with no failed request, public or internal, under 8 clients", async () => {
-    const write = (service: string, lines: string) =>
-      writeFile(
-        file,
-        `name: ${CLOUD}\ndataDir: ${join(dir, 'data')}\n${servicesYaml(OFFSET, { [service]: lines })}`,
-      );
-    // Each server's own config, changed and changed back: two rolls each, one service at a time.
-    // Nova's first roll also replaces its conductor and scheduler while a server is being
-    // created (workersRollWithBuild); the node's nova-compute stays. It comes after Neutron's
-    // rolls (CONFIG_ROLLS' order), so the build also needs the new neutron-server to handle
-    // OVN's events (the port going ACTIVE): a roll once left it deaf to them.
-    const rolls: Change[] = CONFIG_ROLLS.flatMap(([service, unit, change]) =>
-      [change, ''].map((lines) => ({
-        name: service,
-        apply: async () => {
-          await write(service, lines);
-          if (service === 'nova' && lines !== '') return workersRollWithBuild();
-          const r = await up({ file, report, installHostPackages: false });
+    const write = (services: Record<string, string>) =>
+      writeFile(file, `name: ${CLOUD}\ndataDir: ${join(dir, 'data')}\n${servicesYaml(OFFSET, services)}`);
+    // Each server's own config changed, one service at a time (the changes add up), then all of
+    // them back in one up: every API rolls at once. Nova's roll also replaces its conductor and
+    // scheduler while a server is being created (workersRollWithBuild); the node's nova-compute
+    // stays. It comes after Neutron's roll (CONFIG_ROLLS' order), so the build also needs the new
+    // neutron-server to handle OVN's events (the port going ACTIVE): a roll once left it deaf to them.
+    const changed: Record<string, string> = {};
+    const rolls: Change[] = CONFIG_ROLLS.map(([service, unit, change]) => ({
+      name: service,
+      apply: async () => {
+        changed[service] = change;
+        await write(changed);
+        if (service === 'nova') return workersRollWithBuild();
+        const r = await up({ file, report, installHostPackages: false });
+        assert.ok(r.apply.changed.includes(unit), r.apply.changed.join(' '));
+      },
+    }));
+    const allBack: Change = {
+      name: 'all back at once',
+      apply: async () => {
+        await write({});
+        const r = await up({ file, report, installHostPackages: false });
+        for (const [, unit] of CONFIG_ROLLS)
           assert.ok(r.apply.changed.includes(unit), r.apply.changed.join(' '));
-        },
-      })),
-    );
+      },
+    };
     const images = await keystoneImageRolls(
       dir,
       async (imagesDir) => {
-        await write('keystone', '');
+        await write({});
         return up({ file, report, installHostPackages: false, ...(imagesDir ? { imagesDir } : {}) });
       },
-      async (imagesDir) => (await openProject({ file, imagesDir })).imageRefs.keystone!,
+      async (imagesDir) =>
+        (await openProject({ file, ...(imagesDir ? { imagesDir } : {}) })).imageRefs.keystone!,
     );
     // A listener killed as the OOM killer would: it binds the port again, and the server,
     // which holds the old socket, restarts onto the new one; nothing hangs on a socket no one serves.
@@ -544,7 +551,7 @@ describe('the default cloud on podman, end to end', {
         );
       },
     };
-    const { result, summary } = await underLoad([...rolls, ...images, killListener], MIN_REQUESTS);
+    const { result, summary } = await underLoad([...rolls, allBack, ...images, killListener], MIN_REQUESTS);
     console.log(`    api rolls (${summary}`);
     assert.equal(result.failed, 0, result.failures.join('\n'));
   });

@@ -304,22 +304,34 @@ describe('the default cloud on kubernetes, end to end', {
   it("a config change to each API server, and a new Keystone image, roll only their service's Deployments, with no failed request, public or internal, under 8 clients", async () => {
     const before = await runningPods();
     const project = await openProject({ file, report, engine: 'kubernetes' });
-    // Nova's change is to a section the node's nova.conf does not have: nova.conf's DEFAULT would
-    // change the node's pod too, which is refused while guests run.
-    const rolls: Change[] = CONFIG_ROLLS.flatMap(([service, unit, change]) =>
-      [change, ''].map((lines) => ({
-        name: service,
-        apply: async () => {
-          await writeFile(file, cloudYaml('', { [service]: lines }));
-          const r = await up({ file, report, engine, installHostPackages: false });
-          // The server rolls; no bootstrap Job runs again, since none of their inputs changed.
-          if (service === 'nova') {
-            assert.ok(r.apply.changed.includes(unit), r.apply.changed.join(' '));
-            assert.ok(!r.apply.changed.includes('nova-compute'), r.apply.changed.join(' '));
-          } else assert.deepEqual([...r.apply.changed].sort(), [`${service}-config`, unit].sort());
-        },
-      })),
-    );
+    // Each server's own config changed, one service at a time (the changes add up), then all of
+    // them back in one up: every API rolls at once. Nova's change is to a section the node's
+    // nova.conf does not have: nova.conf's DEFAULT would change the node's pod too, which is
+    // refused while guests run.
+    const changed: Record<string, string> = {};
+    const rolls: Change[] = CONFIG_ROLLS.map(([service, unit, change]) => ({
+      name: service,
+      apply: async () => {
+        changed[service] = change;
+        await writeFile(file, cloudYaml('', changed));
+        const r = await up({ file, report, engine, installHostPackages: false });
+        // The server rolls; no bootstrap Job runs again, since none of their inputs changed.
+        if (service === 'nova') {
+          assert.ok(r.apply.changed.includes(unit), r.apply.changed.join(' '));
+          assert.ok(!r.apply.changed.includes('nova-compute'), r.apply.changed.join(' '));
+        } else assert.deepEqual([...r.apply.changed].sort(), [`${service}-config`, unit].sort());
+      },
+    }));
+    const allBack: Change = {
+      name: 'all back at once',
+      apply: async () => {
+        await writeFile(file, cloudYaml());
+        const r = await up({ file, report, engine, installHostPackages: false });
+        for (const [, unit] of CONFIG_ROLLS)
+          assert.ok(r.apply.changed.includes(unit), r.apply.changed.join(' '));
+        assert.ok(!r.apply.changed.includes('nova-compute'), r.apply.changed.join(' '));
+      },
+    };
     // Pushed to the cluster's registry under a new reference: the Deployment's image changes.
     const images = await keystoneImageRolls(
       dir,
@@ -327,7 +339,9 @@ describe('the default cloud on kubernetes, end to end', {
         await writeFile(file, cloudYaml());
         return up({ file, report, engine, installHostPackages: false, ...(imagesDir ? { imagesDir } : {}) });
       },
-      async (imagesDir) => (await openProject({ file, imagesDir, engine: 'kubernetes' })).imageRefs.keystone!,
+      async (imagesDir) =>
+        (await openProject({ file, engine: 'kubernetes', ...(imagesDir ? { imagesDir } : {}) })).imageRefs
+          .keystone!,
     );
     const { result, summary } = await changesUnderLoad({
       endpoints: loopEndpoints(
@@ -337,7 +351,7 @@ describe('the default cloud on kubernetes, end to end', {
       user: 'admin',
       password: project.secrets.keystone_admin_password ?? assert.fail('no admin password'),
       project: 'admin',
-      changes: [...rolls, ...images],
+      changes: [...rolls, allBack, ...images],
       minRequests: MIN_REQUESTS,
     });
     console.log(`    api rolls (${summary}`);
