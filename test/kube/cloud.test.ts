@@ -149,6 +149,14 @@ async function nodeUnhealthy(): Promise<string | undefined> {
   return compute?.state === 'ready' ? undefined : `${compute?.state}: ${compute?.reason}`;
 }
 
+/**
+ * Checks that CI runs on Podman only, where the same shared code checks the same thing, and that
+ * `npm run soak` runs on both engines: CI's 90 minutes on 2 cores do not hold every check twice.
+ * On Kubernetes CI still boots guests, kills every node part once under a guest, and rolls every
+ * API under the client loop.
+ */
+const SOAK_ONLY = process.env.PODSTACK_SOAK ? false : 'in npm run soak (CI runs it on Podman)';
+
 describe('the default cloud on kubernetes, end to end', {
   skip: isRoot ? false : 'needs root (a node of its own)',
 }, () => {
@@ -219,7 +227,9 @@ describe('the default cloud on kubernetes, end to end', {
     );
   });
 
-  it('the dashboard, in a browser: log in, see the server, launch an instance, open its console, log out', async () => {
+  it('the dashboard, in a browser: log in, see the server, launch an instance, open its console, log out', {
+    skip: SOAK_ONLY,
+  }, async () => {
     const project = await openProject({ file, report, engine: 'kubernetes' });
     const times = await checkDashboardWith(openstack, {
       url: dashboardUrl(cluster.nodeIp, OFFSET),
@@ -228,18 +238,28 @@ describe('the default cloud on kubernetes, end to end', {
       label: 'kubernetes',
     });
     console.log(`    dashboard: ${JSON.stringify(times)}`);
-    await deleteServer(openstack, 'vm1');
   });
 
-  it('every guest gets its network: one after another and many at once, each to its lease, ping and SSH', async () => {
+  it('every guest gets its network: one after another and many at once, each to its lease, ping and SSH', {
+    skip: SOAK_ONLY,
+  }, async () => {
+    await deleteServer(openstack, 'vm1');
     const node = kubernetesNode(cluster.kubeconfig, NAMESPACE, CLOUD);
     await soakGuests(openstack, dir, node, { prefix: 'soak', label: 'kubernetes', ...GUEST_COUNTS });
   });
 
   let kept: Guest[] = [];
-  it("the node pod deleted, with guests running: the DaemonSet's new pod runs every guest again, reachable by SSH", async () => {
+  it('three guests boot beside the first, each to its lease, ping and SSH', async () => {
+    // The first server goes here when the dashboard's test (soak only) did not take it.
+    if ((await openstack('server', 'list', '-f', 'value', '-c', 'Name')).split('\n').includes('vm1'))
+      await deleteServer(openstack, 'vm1');
+    kept = await bootGuests(openstack, dir, kubernetesNode(cluster.kubeconfig, NAMESPACE, CLOUD), 'keep', 3);
+  });
+
+  it("the node pod deleted, with guests running: the DaemonSet's new pod runs every guest again, reachable by SSH", {
+    skip: SOAK_ONLY,
+  }, async () => {
     const node = kubernetesNode(cluster.kubeconfig, NAMESPACE, CLOUD);
-    kept = await bootGuests(openstack, dir, node, 'keep', 3);
     await checkNodeRecreated(openstack, node, kept, {
       label: 'kubernetes',
       times: GUEST_COUNTS.recreate,
@@ -284,7 +304,9 @@ describe('the default cloud on kubernetes, end to end', {
     });
   });
 
-  it('every node part killed twice in a row comes back by itself; the guest keeps running; status is healthy within a minute, with no up', async () => {
+  it('every node part killed twice in a row comes back by itself; the guest keeps running; status is healthy within a minute, with no up', {
+    skip: SOAK_ONLY,
+  }, async () => {
     const node = kubernetesNode(cluster.kubeconfig, NAMESPACE, CLOUD);
     const guest = kept[0];
     assert.ok(guest, 'the guests of an earlier test did not boot');
