@@ -21,6 +21,7 @@ const lib = {
   revisions: () => import('../lifecycle/revisions.js'),
   rollback: () => import('../lifecycle/rollback.js'),
   rotateKeys: () => import('../lifecycle/rotate-keys.js'),
+  snapshots: () => import('../lifecycle/snapshots.js'),
   render: () => import('../plan/render.js'),
 };
 
@@ -266,12 +267,16 @@ withEngine(program.command('rollback'))
     return n;
   })
   .option('--dry-run', 'say what would change, and change nothing')
+  .option(
+    '--yes',
+    'where a schema moved since, put back the snapshot taken before it, losing what was written since',
+  )
   .option('--allow-guest-restart', 'apply it even when it stops running guests (a new node pod)')
   .addOption(output(['text', 'json'], 'text'))
   .action(
     async (
       revision: number,
-      o: EngineOptions & { dryRun?: boolean; allowGuestRestart?: boolean; output: string },
+      o: EngineOptions & { dryRun?: boolean; yes?: boolean; allowGuestRestart?: boolean; output: string },
       cmd: Command,
     ) => {
       const { rollback } = await lib.rollback();
@@ -282,16 +287,28 @@ withEngine(program.command('rollback'))
         engine: engineChoice(o),
         revision,
         dryRun: o.dryRun === true,
+        yes: o.yes === true,
         allowGuestRestart: o.allowGuestRestart === true,
       });
       if (o.output === 'json') return printJson(r);
       if (r.units.length === 0 && r.revision === undefined && !o.dryRun)
         return print(`the cloud is at revision ${revision}'s plan already: nothing to do`);
       const what = `${r.changes.join(', ') || 'no option'}; units: ${r.units.join(', ') || 'none'}`;
-      if (o.dryRun) return print(`rollback to ${revision} would undo: ${what}`);
+      const { lossesInWords } = await lib.snapshots();
+      const restores = (r.restores ?? []).map(
+        (x) =>
+          `${x.databases.join(', ')} from snapshot ${x.from}, undoing ${lossesInWords(x.databases, x.lost)}`,
+      );
+      if (o.dryRun) {
+        print(`rollback to ${revision} would undo: ${what}`);
+        for (const x of restores) print(`and would put back ${x}`);
+        if (restores.length > 0) print('(it goes ahead with --yes)');
+        return;
+      }
       print(
         `rolled back to revision ${revision} in ${r.seconds.toFixed(1)} s (revision ${r.revision}): undid ${what}`,
       );
+      for (const x of restores) print(`put back ${x}`);
       print("cloud.yaml is now that revision's");
       if (r.unappliedFile) print(`its edits that were never applied are in ${r.unappliedFile}`);
     },

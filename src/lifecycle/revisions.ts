@@ -15,7 +15,7 @@ import {
 import type { RevisionStore, StoredRevision } from '../revisions/store.js';
 import { readInputFile } from '../spec/files.js';
 import type { Project } from './project.js';
-import { formatBytes, KEEP_SNAPSHOTS } from './snapshots.js';
+import { formatBytes, KEEP_SNAPSHOTS, lossesInWords } from './snapshots.js';
 
 /** sha256 over the secrets' names and values: history can say they changed, never to what. */
 export function secretsHash(secrets: Readonly<Record<string, string>>): string {
@@ -85,6 +85,7 @@ export class RevisionInProgress {
       delete record.finishedAt;
       delete record.error;
       delete record.snapshot;
+      delete record.restored;
       return {
         ...record,
         changes: [`rolled back to ${target.revision}`, ...describeChanges(previous, record)],
@@ -132,6 +133,12 @@ export class RevisionInProgress {
   /** The databases were dumped before their migrations run (or why they were not). */
   async snapshotted(snapshot: Snapshot): Promise<void> {
     this.record = { ...this.record, snapshot };
+    await this.store.write(this.record);
+  }
+
+  /** A rollback put these databases back from a snapshot; `lost` is what that undid. */
+  async restored(restore: NonNullable<RevisionRecord['restored']>[number]): Promise<void> {
+    this.record = { ...this.record, restored: [...(this.record.restored ?? []), restore] };
     await this.store.write(this.record);
   }
 
@@ -196,6 +203,8 @@ export interface HistoryEntry {
   readonly error?: string;
   /** The databases dumped before its migrations ran again; `kept` false once pruned. */
   readonly snapshot?: Snapshot & { readonly bytes: number; readonly kept: boolean };
+  /** A rollback's databases put back from snapshots, and what that undid. */
+  readonly restored?: RevisionRecord['restored'];
 }
 
 export async function history(store: RevisionStore): Promise<HistoryEntry[]> {
@@ -217,6 +226,7 @@ export async function history(store: RevisionStore): Promise<HistoryEntry[]> {
     removed: r.removed,
     podstack: r.podstack,
     ...(r.error ? { error: r.error } : {}),
+    ...(r.restored ? { restored: r.restored } : {}),
     ...(r.snapshot
       ? {
           snapshot: {
@@ -254,6 +264,10 @@ export function historyToText(entries: readonly HistoryEntry[]): string {
     const shown = [
       ...changes,
       ...(e.snapshot ? [snapshotInWords(e.snapshot)] : []),
+      ...(e.restored ?? []).map(
+        (r) =>
+          `restored ${r.databases.join(' ')} from snapshot ${r.from}, undoing ${lossesInWords(r.databases, r.lost)}`,
+      ),
       ...(e.status === 'failed' ? [`failed: ${e.error ?? ''}`] : []),
     ];
     return [String(e.revision), when(e.startedAt), e.status, shown.join(', ') || '-'];

@@ -3,11 +3,12 @@
 // images N ran, by ID. It is itself a new revision ("rolled back to N"), and the cloud file
 // becomes N's, so that the next `up` keeps what the rollback did.
 import { writeFileAtomic } from '../_fs.js';
-import type { ApplyResult } from '../engines/types.js';
+import type { ApplyResult, Engine } from '../engines/types.js';
 import { PodstackError } from '../errors.js';
 import type { Reporter } from '../events.js';
 import { pushImages } from '../images/push.js';
 import { ROOTFS } from '../images/recipes.js';
+import type { Plan } from '../model/unit.js';
 import { podmanForHost } from '../podman/host.js';
 import type { Podman } from '../podman/runner.js';
 import { describeChanges, type RevisionRecord } from '../revisions/record.js';
@@ -17,7 +18,14 @@ import { localImages } from './build.js';
 import { type EngineChoice, engineFor } from './engine.js';
 import { openProject, type ProjectOptions } from './project.js';
 import { RevisionInProgress, secretsHash } from './revisions.js';
-import { schemaVersions } from './snapshots.js';
+import {
+  compareWithSnapshot,
+  type Loss,
+  lossesInWords,
+  restoreSnapshot,
+  schemaVersions,
+  takeSnapshot,
+} from './snapshots.js';
 
 export interface RollbackOptions extends Omit<ProjectOptions, 'engine'> {
   readonly report: Reporter;
@@ -25,6 +33,8 @@ export interface RollbackOptions extends Omit<ProjectOptions, 'engine'> {
   readonly revision: number;
   /** Say what would change, change nothing. */
   readonly dryRun?: boolean;
+  /** Put snapshots back where a schema moved since the target, losing what was written since. */
+  readonly yes?: boolean;
   readonly allowGuestRestart?: boolean;
 }
 
@@ -41,17 +51,25 @@ export interface RollbackResult {
   readonly seconds: number;
   /** Where the cloud file's edits that were never applied were kept, if it had any. */
   readonly unappliedFile?: string;
+  /**
+   * Databases put back from snapshots (a return across a schema that moved), with what that
+   * undid; on a dry run, what it would undo.
+   */
+  readonly restores?: readonly RestoreDone[];
+}
+
+/** Databases put back from the snapshot taken before revision `from` migrated them. */
+export interface RestoreDone {
+  readonly from: number;
+  readonly databases: readonly string[];
+  readonly lost: readonly Loss[];
 }
 
 /**
- * Units whose data a new image may have moved on for good: a schema migration (every service's
- * `<service>-db-sync` Job) or a data store's own format. Going back across a migration is safe
- * when the schema did not move (the snapshots taken before it say where it stood, MariaDB says
- * where it stands); across a move it needs the database restored, which podstack does not do yet:
- * it refuses.
+ * Images whose data store's own format a new image may have moved on for good: a rollback across
+ * a change of one is refused. (A schema migration is not: the snapshot taken before it goes back.)
  */
 const DATA_IMAGES = ['mariadb', 'rabbitmq', 'ovn'];
-const migrates = (unit: string) => unit.endsWith('-db-sync');
 
 const refuse = (message: string, hint: string) => new PodstackError(message, { exitCode: 2, hint });
 const HISTORY = '`podstack history` lists the revisions.';
@@ -77,27 +95,24 @@ export async function rollback(o: RollbackOptions): Promise<RollbackResult> {
     return { ...base, seconds: (Date.now() - started) / 1000 };
 
   refuseDataChanges(target, current, secretsHash(project.secrets));
-  const crossing = units.filter(migrates);
-  if (crossing.length > 0) {
-    const then = schemasAt(all, o.revision, crossing);
-    const now = await schemaVersions(engine, Object.keys(then));
-    refuseSchemaMoves(o.revision, then, now);
-    o.report({
-      type: 'step',
-      message: `${crossing.join(', ')} changed since revision ${o.revision}, but no schema moved (${Object.keys(then).join(', ')}): the data reads back as it is`,
-    });
-  }
+  const restores = await schemasToPutBack(o, engine, all, [plan, await store.plan(current.revision)], units);
   const podman = chosen.podman ?? (await podmanForHost(project.stateDir)).podman;
   const local = await localImages(podman);
-  const missing = Object.entries(target.images)
-    .filter(([, image]) => image.id && !local.ids.has(image.id))
-    .map(([name, image]) => `${name} (${image.ref}, ${image.id?.replace(/^sha256:/, '').slice(0, 12)})`);
-  if (missing.length > 0)
+  refuseMissingImages(target, local.ids);
+  // What putting the snapshots back would undo, said before anything changes.
+  const words: string[] = [];
+  const restoring: RestoreDone[] = [];
+  for (const r of restores) {
+    const lost = await compareWithSnapshot(engine, r.from, r.databases);
+    restoring.push({ from: r.from, databases: r.databases, lost });
+    words.push(restoreInWords(r, lost));
+  }
+  if (o.dryRun) return { ...base, restores: restoring, seconds: (Date.now() - started) / 1000 };
+  if (restores.length > 0 && !o.yes)
     throw refuse(
-      `revision ${o.revision} ran image${missing.length > 1 ? 's' : ''} that this host no longer has: ${missing.join(', ')}`,
-      'An image is kept by its ID; one removed by hand (podman rmi) cannot be brought back exactly.',
+      `returning to revision ${o.revision} moves a schema back: ${words.join('; ')}`,
+      `Run \`podstack rollback ${o.revision} --yes\` to put the snapshot back and lose that, or roll forward instead (edit cloud.yaml, \`podstack up\`).`,
     );
-  if (o.dryRun) return { ...base, seconds: (Date.now() - started) / 1000 };
 
   if (preflight) await preflight(o.report);
   // Each reference names the image N ran: a later build may have given the tag to other content.
@@ -112,31 +127,130 @@ export async function rollback(o: RollbackOptions): Promise<RollbackResult> {
   }
   const pending = await RevisionInProgress.rollback(store, target, plan);
   let apply: ApplyResult;
+  let restored: RestoreDone[] = [];
   try {
+    // Before the apply: the old code's migration Job must find the schema it knows.
+    restored = await putBack(engine, pending, restores, o.report);
     apply = await engine.apply(plan, {
       report: o.report,
       ...(o.allowGuestRestart ? { allowGuestRestart: true } : {}),
     });
+    if (restores.length > 0)
+      await pending.migrated(
+        await schemaVersions(
+          engine,
+          restores.flatMap((r) => r.databases),
+        ),
+      );
   } catch (err) {
     await pending.failed(err);
     throw err;
   }
   const revision = await pending.deployed(apply);
-  // The cloud file follows what runs; edits never applied are kept beside it, not lost.
-  const text = (await readInputFile(project.file))?.text ?? '';
-  let unappliedFile: string | undefined;
-  if (text !== current.cloudFile && text !== target.cloudFile) {
-    unappliedFile = `${project.file}.unapplied`;
-    await writeFileAtomic(unappliedFile, text, 0o644);
-  }
-  await writeFileAtomic(project.file, target.cloudFile, 0o644);
+  const unappliedFile = await followRevision(project.file, current, target);
   return {
     ...base,
     revision,
     apply,
+    restores: restored,
     seconds: (Date.now() - started) / 1000,
     ...(unappliedFile ? { unappliedFile } : {}),
   };
+}
+
+/**
+ * The snapshots a return across `units` must put back: none when no migration changed, or when
+ * every schema stands where it stood (said, and the data reads back as it is).
+ */
+async function schemasToPutBack(
+  o: RollbackOptions,
+  engine: Engine,
+  all: readonly RevisionRecord[],
+  plans: readonly (Plan | undefined)[],
+  units: readonly string[],
+): Promise<Restore[]> {
+  const declared = new Set(
+    plans.flatMap((p) => (p?.units ?? []).filter((u) => u.migrates?.length).map((u) => u.name)),
+  );
+  // Plans stored before units declared their migrations: every service's is `<service>-db-sync`.
+  const crossing = units.filter((u) => declared.has(u) || u.endsWith('-db-sync'));
+  if (crossing.length === 0) return [];
+  const then = schemasAt(all, o.revision, crossing);
+  const restores = restoresFor(then, await schemaVersions(engine, Object.keys(then)));
+  if (restores.length === 0)
+    o.report({
+      type: 'step',
+      message: `${crossing.join(', ')} changed since revision ${o.revision}, but no schema moved (${Object.keys(then).join(', ')}): the data reads back as it is`,
+    });
+  return restores;
+}
+
+function refuseMissingImages(target: RevisionRecord, ids: ReadonlySet<string>): void {
+  const missing = Object.entries(target.images)
+    .filter(([, image]) => image.id && !ids.has(image.id))
+    .map(([name, image]) => `${name} (${image.ref}, ${image.id?.replace(/^sha256:/, '').slice(0, 12)})`);
+  if (missing.length > 0)
+    throw refuse(
+      `revision ${target.revision} ran image${missing.length > 1 ? 's' : ''} that this host no longer has: ${missing.join(', ')}`,
+      'An image is kept by its ID; one removed by hand (podman rmi) cannot be brought back exactly.',
+    );
+}
+
+/**
+ * Puts `restores` back: first a snapshot of what runs now (the rollback's own, as any migration
+ * takes: it can be returned from), then each snapshot in place of its databases, recording what
+ * that undid as it happened.
+ */
+async function putBack(
+  engine: Engine,
+  pending: RevisionInProgress,
+  restores: readonly Restore[],
+  report: Reporter,
+): Promise<RestoreDone[]> {
+  if (restores.length === 0) return [];
+  const snapshot = await takeSnapshot(
+    engine,
+    pending.revision,
+    restores.flatMap((r) => Object.entries(r.byUnit).map(([unit, databases]) => ({ unit, databases }))),
+    report,
+  );
+  if (snapshot.skipped !== undefined)
+    throw new PodstackError(
+      `no snapshot of what runs now could be taken (${snapshot.skipped}), so none was put back`,
+    );
+  await pending.snapshotted(snapshot);
+  const done: RestoreDone[] = [];
+  for (const r of restores) {
+    const t = performance.now();
+    const { losses } = await restoreSnapshot(engine, r.from, r.databases);
+    const restored = { from: r.from, databases: [...r.databases], lost: losses };
+    await pending.restored(restored);
+    done.push(restored);
+    report({
+      type: 'step',
+      message: `put back ${r.databases.join(', ')} from snapshot ${r.from} in ${((performance.now() - t) / 1000).toFixed(1)} s, undoing ${lossesInWords(r.databases, losses)}`,
+    });
+  }
+  return done;
+}
+
+/**
+ * The cloud file becomes the target's, so that the next `up` keeps the rollback; edits in it that
+ * were never applied are kept beside it, not lost. Returns where, if there were any.
+ */
+async function followRevision(
+  file: string,
+  current: RevisionRecord,
+  target: RevisionRecord,
+): Promise<string | undefined> {
+  const text = (await readInputFile(file))?.text ?? '';
+  let unappliedFile: string | undefined;
+  if (text !== current.cloudFile && text !== target.cloudFile) {
+    unappliedFile = `${file}.unapplied`;
+    await writeFileAtomic(unappliedFile, text, 0o644);
+  }
+  await writeFileAtomic(file, target.cloudFile, 0o644);
+  return unappliedFile;
 }
 
 async function retag(
@@ -195,6 +309,14 @@ export function refuseDataChanges(target: RevisionRecord, current: RevisionRecor
     );
 }
 
+/** Where a database's schema stood at a revision, and the snapshot that says so. */
+export interface SchemaThen {
+  readonly version: string;
+  /** The first revision after it that dumped the database, before migrating it. */
+  readonly snapshot: number;
+  readonly unit: string;
+}
+
 /**
  * Where the schemas that `crossing` migrations own stood at revision `n`: each database's
  * version before the first snapshot taken after `n` (nothing moves a schema between snapshots:
@@ -205,7 +327,7 @@ export function schemasAt(
   all: readonly RevisionRecord[],
   n: number,
   crossing: readonly string[],
-): Record<string, string> {
+): Record<string, SchemaThen> {
   const later = all.filter((r) => r.revision > n);
   const blind = later.find((r) => r.snapshot?.skipped !== undefined);
   if (blind)
@@ -213,7 +335,7 @@ export function schemasAt(
       `returning to revision ${n} crosses a database migration (${crossing.join(', ')} changed since), and revision ${blind.revision} migrated with no snapshot (${blind.snapshot?.skipped}): where the schema stood is unknown`,
       ROLL_FORWARD,
     );
-  const at: Record<string, string> = {};
+  const at: Record<string, SchemaThen> = {};
   for (const unit of crossing) {
     const first = later.find((r) => r.snapshot?.databases.some((d) => d.unit === unit));
     if (!first)
@@ -221,21 +343,57 @@ export function schemasAt(
         `returning to revision ${n} crosses a database migration (${unit} changed since), and no snapshot since says where its schema stood`,
         ROLL_FORWARD,
       );
-    for (const d of first.snapshot?.databases ?? []) if (d.unit === unit) at[d.name] = d.before;
+    for (const d of first.snapshot?.databases ?? [])
+      if (d.unit === unit) at[d.name] = { version: d.before, snapshot: first.revision, unit };
   }
   return at;
 }
 
-/** Refuses when a schema stands elsewhere now than at revision `n`: the old code may not read it. */
-export function refuseSchemaMoves(
-  n: number,
-  then: Readonly<Record<string, string>>,
+/** Snapshot `from`'s databases a rollback puts back, for the migrations (units) that moved them. */
+export interface Restore {
+  readonly from: number;
+  readonly units: readonly string[];
+  readonly databases: readonly string[];
+  /** Each unit's databases among them. */
+  readonly byUnit: Readonly<Record<string, readonly string[]>>;
+  /** The schemas' moves back: `keystone b0d57ac0ffee -> 29e87d24a316`. */
+  readonly moves: readonly string[];
+}
+
+/**
+ * The snapshots to put back: every database of a migration one of whose schemas stands elsewhere
+ * now than at the target (a migration's databases go back together, as they were dumped: Nova's
+ * three hold rows that refer to each other), grouped by the snapshot that holds them.
+ */
+export function restoresFor(
+  then: Readonly<Record<string, SchemaThen>>,
   now: Readonly<Record<string, string>>,
-): void {
-  const moved = Object.keys(then).filter((db) => now[db] !== then[db]);
-  if (moved.length > 0)
-    throw refuse(
-      `returning to revision ${n} crosses a schema migration: ${moved.map((db) => `${db} moved from ${then[db]} to ${now[db] ?? 'unknown'}`).join(', ')}; restoring the snapshot taken before it is not built yet`,
-      ROLL_FORWARD,
-    );
+): Restore[] {
+  const movedUnits = new Set(
+    Object.entries(then)
+      .filter(([db, t]) => now[db] !== t.version)
+      .map(([, t]) => t.unit),
+  );
+  const bySnapshot = new Map<number, [string, SchemaThen][]>();
+  for (const [db, t] of Object.entries(then))
+    if (movedUnits.has(t.unit)) bySnapshot.set(t.snapshot, [...(bySnapshot.get(t.snapshot) ?? []), [db, t]]);
+  return [...bySnapshot].map(([from, dbs]) => ({
+    from,
+    units: [...new Set(dbs.map(([, t]) => t.unit))],
+    databases: dbs.map(([db]) => db),
+    moves: dbs
+      .filter(([db, t]) => now[db] !== t.version)
+      .map(([db, t]) => `${db} ${now[db] ?? 'unknown'} -> ${t.version}`),
+    byUnit: Object.fromEntries(
+      [...new Set(dbs.map(([, t]) => t.unit))].map((u) => [
+        u,
+        dbs.filter(([, t]) => t.unit === u).map(([db]) => db),
+      ]),
+    ),
+  }));
+}
+
+/** A restore in words: what moves back, from where, and what it undoes. */
+export function restoreInWords(r: Restore, lost: readonly Loss[]): string {
+  return `${r.moves.join(', ')}: ${r.databases.join(', ')} put back from the snapshot revision ${r.from} took before migrating, undoing ${lossesInWords(r.databases, lost)}`;
 }

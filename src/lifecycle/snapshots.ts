@@ -142,3 +142,110 @@ export function formatBytes(n: number): string {
   if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
   return `${(n / 1024 ** 3).toFixed(2)} GiB`;
 }
+
+/** What putting a snapshot back undoes in one table: rows written, changed and deleted since. */
+export interface Loss {
+  readonly database: string;
+  readonly table: string;
+  readonly written: number;
+  readonly changed: number;
+  /** Rows deleted since the snapshot: they come back. */
+  readonly deleted: number;
+}
+
+/** The script's "lost DATABASE TABLE WRITTEN CHANGED DELETED" lines. */
+export function parseLosses(out: string): Loss[] {
+  return out
+    .trim()
+    .split('\n')
+    .map((l) => /^lost (\w+) (\w+) (\d+) (\d+) (\d+)$/.exec(l.trim()))
+    .flatMap((m) =>
+      m
+        ? [
+            {
+              database: m[1]!,
+              table: m[2]!,
+              written: Number(m[3]),
+              changed: Number(m[4]),
+              deleted: Number(m[5]),
+            },
+          ]
+        : [],
+    );
+}
+
+/** Losses in words, by database then table: `keystone: project 1 written, user 2 changed`. */
+export function lossesInWords(databases: readonly string[], losses: readonly Loss[]): string {
+  return databases
+    .map((db) => {
+      const tables = losses
+        .filter((l) => l.database === db)
+        .sort((a, b) => a.table.localeCompare(b.table))
+        .flatMap((l) => [
+          ...(l.written ? [`${l.table} ${l.written} written`] : []),
+          ...(l.changed ? [`${l.table} ${l.changed} changed`] : []),
+          ...(l.deleted ? [`${l.table} ${l.deleted} deleted (they come back)`] : []),
+        ]);
+      return `${db}: ${tables.length > 0 ? tables.join(', ') : 'nothing changed since'}`;
+    })
+    .join('; ');
+}
+
+/**
+ * Loads snapshot `revision` of `databases` beside them (scratch databases in MariaDB, dropped
+ * after) and says what putting it back would undo. Changes no database the cloud uses.
+ */
+export async function compareWithSnapshot(
+  engine: Engine,
+  revision: number,
+  databases: readonly string[],
+): Promise<Loss[]> {
+  return parseLosses(await snapshotCommand(engine, 'compare', revision, databases));
+}
+
+/**
+ * Puts snapshot `revision` of `databases` in their place, all at once, and returns what that
+ * undid, measured as it happened, and where each schema stands after.
+ */
+export async function restoreSnapshot(
+  engine: Engine,
+  revision: number,
+  databases: readonly string[],
+): Promise<{ losses: Loss[]; versions: Record<string, string> }> {
+  const out = await snapshotCommand(engine, 'restore', revision, databases);
+  const versions = Object.fromEntries(
+    out.split('\n').flatMap((l) => {
+      const m = /^restored (\w+) (\S+)$/.exec(l.trim());
+      return m ? [[m[1]!, m[2]!] as const] : [];
+    }),
+  );
+  const missing = databases.filter((d) => !versions[d]);
+  if (missing.length > 0)
+    throw new PodstackError(`the restore did not say it restored ${missing.join(', ')}:\n${lastLines(out)}`);
+  return { losses: parseLosses(out), versions };
+}
+
+async function snapshotCommand(
+  engine: Engine,
+  command: 'compare' | 'restore',
+  revision: number,
+  databases: readonly string[],
+): Promise<string> {
+  const r = await run(engine, [command, SNAPSHOT_DIR, String(revision), ...databases]);
+  if (r.exitCode === 4)
+    throw new PodstackError(
+      lastLines(r.stderr)
+        .split('\n')
+        .pop()
+        ?.replace(/^podstack-db-snapshot: /, '') ?? '',
+      {
+        exitCode: 2,
+        hint: 'Its data cannot come back: roll forward instead (edit cloud.yaml, `podstack up`).',
+      },
+    );
+  if (r.exitCode !== 0)
+    throw new PodstackError(
+      `${command === 'compare' ? 'reading' : 'restoring'} snapshot ${revision} of ${databases.join(', ')} failed (exit ${r.exitCode}):\n${lastLines(r.stderr || r.stdout)}`,
+    );
+  return r.stdout;
+}

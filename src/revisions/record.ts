@@ -59,6 +59,28 @@ const recordSchema = z.object({
   rolledBackTo: z.number().int().positive().optional(),
   /** Taken before migrations that ran again (none on a first install, or when none changed). */
   snapshot: snapshotSchema.optional(),
+  /**
+   * A rollback across a schema that moved: the databases it put back from the snapshots taken
+   * before they moved, and what that undid (rows by table; never a value).
+   */
+  restored: z
+    .array(
+      z.object({
+        /** The revision whose snapshot was put back. */
+        from: z.number().int().positive(),
+        databases: z.array(z.string()),
+        lost: z.array(
+          z.object({
+            database: z.string(),
+            table: z.string(),
+            written: z.number().int().nonnegative(),
+            changed: z.number().int().nonnegative(),
+            deleted: z.number().int().nonnegative(),
+          }),
+        ),
+      }),
+    )
+    .optional(),
 });
 
 export type RevisionRecord = z.infer<typeof recordSchema>;

@@ -52,6 +52,7 @@ import {
 } from '../_guest-network.js';
 import { keysRotateUnderTokens, type RotationHarness } from '../_key-rotation.js';
 import { checkGuestSurvives, checkPartsComeBack, guestUptime, killPart } from '../_node-survival.js';
+import { rollbackAcrossSchemaMove } from '../_schema-move.js';
 import { imageRollSnapshots } from '../_snapshots.js';
 
 /**
@@ -782,6 +783,29 @@ describe('the default cloud on podman, end to end', {
     }
     assert.equal((await revisions()).length, all.length);
     assert.equal(await readFile(file, 'utf8'), original);
+  });
+
+  it('rollback across a schema that moved puts back the snapshot taken before it, after naming what it loses: refused without --yes, then the old schema, image and data', async () => {
+    const keystoneApi = `${CLOUD}-keystone-api-keystone-api`;
+    const measured = await rollbackAcrossSchemaMove(dir, {
+      podstack,
+      upWith: (imagesDir) =>
+        up({ file, report, installHostPackages: false, ...(imagesDir ? { imagesDir } : {}) }),
+      keystoneRef: async (imagesDir) =>
+        (await openProject({ file, ...(imagesDir ? { imagesDir } : {}) })).imageRefs.keystone!,
+      keystoneRuns: async () =>
+        (await exec('podman', ['inspect', '--format', '{{.Image}}', keystoneApi])).stdout.trim(),
+      openstack,
+      inMariadb: async (script) => {
+        const r = await exec('podman', ['exec', `${CLOUD}-mariadb-mariadb`, 'sh', '-ec', script]);
+        assert.equal(r.exitCode, 0, r.stderr);
+        return r.stdout;
+      },
+      removeImage: async (ref) => {
+        await exec('podman', ['rmi', ref]);
+      },
+    });
+    console.log(`    ${measured}`);
   });
 
   it('keys rotate with no token refused: 5 Fernet rotations and a credential rotation by hand under token clients, an EC2 secret reads back, and an old key 0 rotates by the schedule', async () => {

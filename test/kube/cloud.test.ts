@@ -3,6 +3,7 @@ import { mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { AppsV1Api } from '@kubernetes/client-node';
 import { exec } from '../../src/_exec.js';
 import { ROTATION_CONTAINER, ROTATION_UNIT } from '../../src/catalog/keystone.js';
 import { MARIADB_CONTAINER, MARIADB_UNIT } from '../../src/catalog/mariadb.js';
@@ -57,6 +58,7 @@ import {
 } from '../_guest-network.js';
 import { keysRotateUnderTokens } from '../_key-rotation.js';
 import { checkGuestSurvives, checkPartsComeBack } from '../_node-survival.js';
+import { rollbackAcrossSchemaMove } from '../_schema-move.js';
 import { imageRollSnapshots } from '../_snapshots.js';
 import { type Cluster, startCluster } from '../kube-cluster/cluster.js';
 import { objectsOf } from './_objects.js';
@@ -91,6 +93,18 @@ const cloudYaml = (keystone = '', more: Record<string, string> = {}) =>
 const report = (e: ProgressEvent) => {
   if (e.type !== 'unit' || e.state !== 'unchanged') process.stderr.write(`    ${JSON.stringify(e)}\n`);
 };
+
+// Resolved here: the CLI runs with the test's temporary folder as its working directory, where Node
+// would not find tsx (see the Podman end-to-end test).
+const tsxLoader = import.meta.resolve('tsx');
+const root = new URL('../..', import.meta.url).pathname;
+
+/** The podstack CLI from source, as a user runs it (engine flags are the caller's). */
+const podstack = (...args: string[]) =>
+  exec(process.execPath, ['--import', tsxLoader, join(root, 'src/cli/main.ts'), '-f', file, ...args], {
+    cwd: dir,
+    env: { NODE_OPTIONS: '' },
+  });
 
 async function openstack(...args: string[]) {
   const r = await exec('openstack', args, { cwd: dir, env: { OS_CLOUD: CLOUD } });
@@ -480,6 +494,41 @@ describe('the default cloud on kubernetes, end to end', {
     assert.deepEqual(last?.changes, [`rolled back to ${back}`, 'keystone.conf DEFAULT.debug (removed)']);
     assert.equal(await readFile(file, 'utf8'), original);
     await openstack('token', 'issue');
+  });
+
+  it('rollback across a schema that moved puts back the snapshot taken before it, after naming what it loses: refused without --yes, then the old schema, image and data', async () => {
+    const project = await openProject({ file, report, engine: 'kubernetes' });
+    const { engine: k8s } = await engineFor(project, engine);
+    const c = connect({ kubeconfig: cluster.kubeconfig, namespace: NAMESPACE });
+    const measured = await rollbackAcrossSchemaMove(dir, {
+      podstack: (...args) =>
+        podstack(...args, '--engine', 'kubernetes', '--kubeconfig', cluster.kubeconfig, '-n', NAMESPACE),
+      upWith: (imagesDir) =>
+        up({ file, report, engine, installHostPackages: false, ...(imagesDir ? { imagesDir } : {}) }),
+      keystoneRef: async (imagesDir) =>
+        (await openProject({ file, engine: 'kubernetes', ...(imagesDir ? { imagesDir } : {}) })).imageRefs
+          .keystone!,
+      // The Deployment's pod template: what its pods run once its roll is done (up and rollback wait for it).
+      keystoneRuns: async () => {
+        const d = await c.config.makeApiClient(AppsV1Api).listNamespacedDeployment({
+          namespace: NAMESPACE,
+          labelSelector: `${LABEL.instance}=${CLOUD},${LABEL.unit}=keystone-api`,
+        });
+        return [
+          ...new Set(d.items.flatMap((x) => (x.spec?.template.spec?.containers ?? []).map((k) => k.image))),
+        ].join(' ');
+      },
+      openstack,
+      inMariadb: async (script) => {
+        const x = await k8s.exec(MARIADB_UNIT, MARIADB_CONTAINER, ['sh', '-ec', script]);
+        assert.equal(x.exitCode, 0, x.stderr);
+        return x.stdout;
+      },
+      removeImage: async (ref) => {
+        await exec('podman', ['rmi', ref]);
+      },
+    });
+    console.log(`    ${measured}`);
   });
 
   it('keys rotate with no token refused: 5 Fernet rotations and a credential rotation by hand under token clients, an EC2 secret reads back, and an old key 0 rotates by the schedule', async () => {

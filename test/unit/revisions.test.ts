@@ -9,8 +9,14 @@ import type { ApplyResult } from '../../src/engines/types.js';
 import { PodstackError } from '../../src/errors.js';
 import { initProject, openProject, type Project } from '../../src/lifecycle/project.js';
 import { history as historyOf, historyToText, RevisionInProgress } from '../../src/lifecycle/revisions.js';
-import { refuseDataChanges, refuseSchemaMoves, schemasAt, targetOf } from '../../src/lifecycle/rollback.js';
-import { migrationsAhead, parseSnapshotLines } from '../../src/lifecycle/snapshots.js';
+import {
+  refuseDataChanges,
+  restoreInWords,
+  restoresFor,
+  schemasAt,
+  targetOf,
+} from '../../src/lifecycle/rollback.js';
+import { migrationsAhead, parseLosses, parseSnapshotLines } from '../../src/lifecycle/snapshots.js';
 import {
   cloudFileChanges,
   describeChanges,
@@ -426,14 +432,52 @@ describe('snapshots before migrations, and a rollback across one', () => {
     assert.match(historyToText(entries), /^snapshots: 10 kept, 20 KiB/m);
   });
 
-  it('a rollback across a migration returns when the schema stands where it stood; refuses when it moved, or when that is unknown', () => {
-    const all = [record(1), record(2, { snapshot: keystoneSnapshot('v1', 'v1') }), record(3)];
-    const then = schemasAt(all, 1, ['keystone-db-sync']);
-    assert.deepEqual(then, { keystone: 'v1' });
-    refuseSchemaMoves(1, then, { keystone: 'v1' });
-    refusal(
-      () => refuseSchemaMoves(1, then, { keystone: 'v2' }),
-      /crosses a schema migration: keystone moved from v1 to v2; restoring the snapshot taken before it is not built yet/,
+  it("a rollback across a migration puts back the snapshot taken before it where the schema moved, all of that migration's databases, and only there; refuses when where it stood is unknown", () => {
+    const nova = (before: string): Snapshot => ({
+      folder: '/var/lib/podstack-snapshots/3',
+      databases: ['nova_api', 'nova', 'nova_cell0'].map((name) => ({
+        name,
+        unit: 'nova-db-sync',
+        bytes: 1,
+        before: name === 'nova' ? before : 'n0',
+      })),
+    });
+    const all = [
+      record(1),
+      record(2, { snapshot: keystoneSnapshot('v1', 'v1') }),
+      record(3, { snapshot: nova('n1') }),
+      record(4, { snapshot: keystoneSnapshot('v1', 'v2') }),
+    ];
+    const then = schemasAt(all, 1, ['keystone-db-sync', 'nova-db-sync']);
+    // The first snapshot after the target says where each schema stood.
+    assert.deepEqual(then.keystone, { version: 'v1', snapshot: 2, unit: 'keystone-db-sync' });
+    assert.deepEqual(then.nova, { version: 'n1', snapshot: 3, unit: 'nova-db-sync' });
+    const same = { keystone: 'v1', nova_api: 'n0', nova: 'n1', nova_cell0: 'n0' };
+    assert.deepEqual(restoresFor(then, same), []);
+    // Only nova's own schema moved: its three databases go back together, Keystone's stays.
+    const moved = restoresFor(then, { ...same, nova: 'n2' });
+    assert.deepEqual(
+      moved.map((r) => [r.from, r.databases, r.moves, r.byUnit]),
+      [
+        [
+          3,
+          ['nova_api', 'nova', 'nova_cell0'],
+          ['nova n2 -> n1'],
+          { 'nova-db-sync': ['nova_api', 'nova', 'nova_cell0'] },
+        ],
+      ],
+    );
+    assert.deepEqual(
+      restoresFor(then, { ...same, keystone: 'v2', nova: 'n2' }).map((r) => r.from),
+      [2, 3],
+    );
+    const words = restoreInWords(moved[0]!, [
+      { database: 'nova', table: 'instances', written: 2, changed: 1, deleted: 0 },
+      { database: 'nova_api', table: 'flavors', written: 0, changed: 0, deleted: 3 },
+    ]);
+    assert.equal(
+      words,
+      'nova n2 -> n1: nova_api, nova, nova_cell0 put back from the snapshot revision 3 took before migrating, undoing nova_api: flavors 3 deleted (they come back); nova: instances 2 written, instances 1 changed; nova_cell0: nothing changed since',
     );
     refusal(
       () => schemasAt([record(1), record(2)], 1, ['keystone-db-sync']),
@@ -442,11 +486,43 @@ describe('snapshots before migrations, and a rollback across one', () => {
     refusal(
       () =>
         schemasAt(
-          [...all, record(4, { snapshot: { folder: '', databases: [], skipped: 'MariaDB is not running' } })],
+          [...all, record(5, { snapshot: { folder: '', databases: [], skipped: 'MariaDB is not running' } })],
           1,
           ['keystone-db-sync'],
         ),
-      /revision 4 migrated with no snapshot \(MariaDB is not running\)/,
+      /revision 5 migrated with no snapshot \(MariaDB is not running\)/,
+    );
+  });
+
+  it('reads what the restore script printed, and history says what a rollback put back and undid', async () => {
+    assert.deepEqual(
+      parseLosses('lost keystone project 1 0 0\nlost keystone region 0 0 1\nrestored keystone v1\n'),
+      [
+        { database: 'keystone', table: 'project', written: 1, changed: 0, deleted: 0 },
+        { database: 'keystone', table: 'region', written: 0, changed: 0, deleted: 1 },
+      ],
+    );
+    const dir = await tmp();
+    const store = fileRevisions(dir);
+    await store.write(record(1));
+    await store.write(record(2, { snapshot: keystoneSnapshot('v1', 'v2') }));
+    await store.write(
+      record(3, {
+        changes: ['rolled back to 1'],
+        rolledBackTo: 1,
+        snapshot: keystoneSnapshot('v2', 'v1'),
+        restored: [
+          {
+            from: 2,
+            databases: ['keystone'],
+            lost: [{ database: 'keystone', table: 'project', written: 1, changed: 0, deleted: 0 }],
+          },
+        ],
+      }),
+    );
+    assert.match(
+      historyToText(await historyOf(store)),
+      /^3 .*rolled back to 1, snapshot keystone \(2 KiB; schema moved: keystone v2 -> v1\), restored keystone from snapshot 2, undoing keystone: project 1 written$/m,
     );
   });
 
