@@ -22,6 +22,7 @@ import {
   compareWithSnapshot,
   type Loss,
   lossesInWords,
+  pruneSnapshots,
   restoreSnapshot,
   schemaVersions,
   takeSnapshot,
@@ -213,6 +214,8 @@ async function putBack(
     pending.revision,
     restores.flatMap((r) => Object.entries(r.byUnit).map(([unit, databases]) => ({ unit, databases }))),
     report,
+    // Not yet: the oldest kept snapshot may be the one to put back.
+    { prune: false },
   );
   if (snapshot.skipped !== undefined)
     throw new PodstackError(
@@ -231,6 +234,7 @@ async function putBack(
       message: `put back ${r.databases.join(', ')} from snapshot ${r.from} in ${((performance.now() - t) / 1000).toFixed(1)} s, undoing ${lossesInWords(r.databases, losses)}`,
     });
   }
+  await pruneSnapshots(engine, report);
   return done;
 }
 

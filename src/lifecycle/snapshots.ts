@@ -60,6 +60,7 @@ export async function takeSnapshot(
   revision: number,
   migrations: readonly Migration[],
   report: Reporter,
+  { prune = true }: { prune?: boolean } = {},
 ): Promise<Snapshot> {
   const unitOf = new Map(migrations.flatMap((m) => m.databases.map((d) => [d, m.unit] as const)));
   const databases = [...unitOf.keys()];
@@ -89,15 +90,20 @@ export async function takeSnapshot(
     throw new PodstackError(
       `the snapshot did not say it dumped ${missing.join(', ')}:\n${lastLines(r.stdout)}`,
     );
-  const pruned = await run(engine, ['prune', SNAPSHOT_DIR, String(KEEP_SNAPSHOTS)]);
-  if (pruned.exitCode !== 0)
-    report({ type: 'warning', message: `old snapshots were not pruned: ${lastLines(pruned.stderr)}` });
+  if (prune) await pruneSnapshots(engine, report);
   const bytes = taken.reduce((n, d) => n + d.bytes, 0);
   report({
     type: 'step',
     message: `snapshot ${revision}: ${taken.map((d) => d.name).join(', ')}, ${formatBytes(bytes)} in ${((performance.now() - started) / 1000).toFixed(1)} s`,
   });
   return { folder: `${SNAPSHOT_DIR}/${revision}`, databases: taken };
+}
+
+/** Keeps the newest KEEP_SNAPSHOTS snapshots; a failure only warns (the next one prunes again). */
+export async function pruneSnapshots(engine: Engine, report: Reporter): Promise<void> {
+  const pruned = await run(engine, ['prune', SNAPSHOT_DIR, String(KEEP_SNAPSHOTS)]);
+  if (pruned.exitCode !== 0)
+    report({ type: 'warning', message: `old snapshots were not pruned: ${lastLines(pruned.stderr)}` });
 }
 
 function skipped(report: Reporter, databases: readonly string[], why: string): Snapshot {
