@@ -162,6 +162,17 @@ export async function rollbackAcrossSchemaMove(dir: string, h: SchemaMoveHarness
       (u) => u.action !== 'unchanged',
     );
     assert.deepEqual(pending, [], 'after the rollback, up would change something');
+    // Forward again needs the rollback's own snapshot (what ran before it); removed by hand, the
+    // return is refused, exit 2, before anything changes.
+    await h.inMariadb(`rm -r ${last.snapshot?.folder}`);
+    const gone = await h.podstack('rollback', String(migrated.revision), '--yes');
+    assert.equal(gone.exitCode, 2, gone.stdout + gone.stderr);
+    assert.match(
+      gone.stderr,
+      new RegExp(`the snapshot ${literal(last.snapshot?.folder ?? '')}/keystone\\.sql\\.gz is gone`),
+    );
+    assert.equal((await history()).length, count + 1);
+    assert.equal(await version(), before);
     const lost = result.restores[0]!.lost.map((l) => `${l.table} +${l.written}/~${l.changed}/-${l.deleted}`);
     return `rollback across keystone ${after} -> ${before} in ${seconds.toFixed(1)} s (snapshot ${migrated.revision} put back, undoing ${lost.join(', ')})`;
   } finally {
