@@ -12,6 +12,7 @@ import { lineReporter } from './progress.js';
 // The library is loaded by the command that needs it, not at start: `podstack --help` should
 // answer at once, and only `--engine kubernetes` pays for the Kubernetes client.
 const lib = {
+  backup: () => import('../lifecycle/backup.js'),
   build: () => import('../lifecycle/build.js'),
   endpoints: () => import('../lifecycle/endpoints.js'),
   engine: () => import('../lifecycle/engine.js'),
@@ -313,6 +314,55 @@ withEngine(program.command('rollback'))
       if (r.unappliedFile) print(`its edits that were never applied are in ${r.unappliedFile}`);
     },
   );
+
+withEngine(program.command('backup'))
+  .description(
+    "write what the cloud needs to come back into one file (mode 0600: it holds the cloud's secrets), while it runs",
+  )
+  .argument('<file>', 'where the backup goes (a .tar.gz); an existing file is not overwritten')
+  .addOption(output(['text', 'json'], 'text'))
+  .action(async (target: string, o: EngineOptions & { output: string }, cmd: Command) => {
+    const { backup } = await lib.backup();
+    const { formatBytes } = await lib.snapshots();
+    const opts = projectOptions(cmd);
+    const r = await backup({
+      ...opts,
+      report: opts.report ?? silent,
+      engine: engineChoice(o),
+      output: target,
+    });
+    if (o.output === 'json') return printJson(r);
+    print(
+      `backed up to ${r.file} in ${r.seconds.toFixed(1)} s: ${formatBytes(r.bytes)}, mode 0600 (it holds the cloud's secrets)`,
+    );
+    print(`databases: ${r.databases.map((d) => `${d.name} (${formatBytes(d.bytes)})`).join(', ')}`);
+    print(`claims: ${r.claims.map((c) => `${c.claim} (${formatBytes(c.bytes)})`).join(', ')}`);
+    print(`not in it yet: ${r.leftOut.join('; ')}`);
+  });
+
+withEngine(program.command('restore'))
+  .description(
+    'make the cloud again from a backup file, on a host where it is not (after down --purge, or a new one)',
+  )
+  .argument('<file>', 'the backup file')
+  .option('--no-install', 'do not install missing host packages')
+  .addOption(output(['text', 'json'], 'text'))
+  .action(async (input: string, o: EngineOptions & { output: string; install: boolean }, cmd: Command) => {
+    const { restore } = await lib.backup();
+    const opts = projectOptions(cmd);
+    const r = await restore({
+      ...opts,
+      report: opts.report ?? silent,
+      engine: engineChoice(o),
+      input,
+      installHostPackages: o.install,
+    });
+    if (o.output === 'json') return printJson({ ...r, up: { revision: r.up.revision } });
+    print(
+      `restored cloud ${r.cloud} from the backup of ${r.from} in ${r.seconds.toFixed(1)} s (revision ${r.up.revision}): ${r.databases.length} databases, claims ${r.claims.join(', ')}, ${r.revisions} revisions`,
+    );
+    if (r.keptFile) print(`the cloud file that was there is kept as ${r.keptFile}`);
+  });
 
 withEngine(program.command('rotate-keys'))
   .description(

@@ -60,6 +60,21 @@ export interface ExecResult {
   readonly stderr: string;
 }
 
+/**
+ * Files in and out of a cloud's claims and containers, for `backup` and `restore`. Paths on the
+ * host are podstack's own temporary folders.
+ */
+export interface DataAccess {
+  /** Every file of a claim, as a tar file on the host. */
+  exportClaim(claim: string, file: string): Promise<void>;
+  hasClaim(claim: string): Promise<boolean>;
+  /** Makes a claim from a tar file, as `up` would make it for `unit`; refuses one that exists. */
+  importClaim(unit: string, claim: string, file: string): Promise<void>;
+  /** Copies a folder out of, or into, a running container of a unit. */
+  copyOut(unit: string, container: string, path: string, hostPath: string): Promise<void>;
+  copyIn(unit: string, container: string, hostPath: string, path: string): Promise<void>;
+}
+
 /** What every engine does with a plan. Podman and Kubernetes implement the same contract. */
 export interface Engine {
   readonly name: 'podman' | 'kubernetes';
@@ -71,6 +86,8 @@ export interface Engine {
    * container's own user. Fails with a PodstackError when no such container runs.
    */
   exec(unit: string, container: string, command: readonly string[]): Promise<ExecResult>;
+  /** Files in and out of the cloud (`backup`, `restore`); undefined where not built yet. */
+  readonly data?: DataAccess;
   /** Where the cloud's revisions are kept: beside what runs, so whoever manages it sees them. */
   revisions(): RevisionStore;
   /** Removes the cloud; data volumes (and the revisions) stay unless purge. */

@@ -35,13 +35,15 @@ export function migrationsAhead(plan: Plan, deployed: RevisionRecord | undefined
   });
 }
 
-const script = async () => readFile(join(packageRoot(), 'libexec', 'podstack-db-snapshot'), 'utf8');
+/** libexec/podstack-db-snapshot's text: run in the MariaDB container as `bash -c`. */
+export const snapshotScript = async () =>
+  readFile(join(packageRoot(), 'libexec', 'podstack-db-snapshot'), 'utf8');
 
 async function run(engine: Engine, args: readonly string[]) {
   return engine.exec(MARIADB_UNIT, MARIADB_CONTAINER, [
     'bash',
     '-c',
-    await script(),
+    await snapshotScript(),
     'podstack-db-snapshot',
     ...args,
   ]);

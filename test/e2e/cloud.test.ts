@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -116,6 +116,13 @@ async function openstack(...args: string[]) {
   const r = await exec('openstack', args, { cwd: dir, env: { OS_CLOUD: CLOUD } });
   assert.equal(r.exitCode, 0, `openstack ${args.join(' ')} failed:\n${r.stderr}`);
   return r.stdout;
+}
+
+/** `podstack history -o json`'s revisions. */
+async function history(): Promise<HistoryEntry[]> {
+  const r = await podstack('history', '-o', 'json');
+  assert.equal(r.exitCode, 0, r.stderr);
+  return (JSON.parse(r.stdout) as { revisions: HistoryEntry[] }).revisions;
 }
 
 /** Container name -> ID of every container of the test cloud. */
@@ -912,6 +919,70 @@ describe('the default cloud on podman, end to end', {
     ]);
     assert.equal(ls.exitCode, 0, ls.output);
     assert.ok(!ls.stdout.includes(id), `the instance folder ${id} is still there: ${ls.stdout}`);
+  });
+
+  it("backup while the cloud runs, down --purge, restore: the project, the image's bytes, an EC2 secret and the history come back; a damaged backup, another cloud's, and a restore onto a cloud that is there are refused, exit 2, nothing changed", async () => {
+    await openstack('project', 'create', 'kept-by-the-backup');
+    const ec2 = JSON.parse(await openstack('ec2', 'credentials', 'create', '-f', 'json')) as {
+      access: string;
+      secret: string;
+    };
+    const revisionsBefore = (await history()).length;
+    const saved = join(dir, 'backups', 'cloud.tar.gz');
+    const b = await podstack('backup', saved);
+    assert.equal(b.exitCode, 0, b.stderr);
+    console.log(`    ${b.stdout.trim().split('\n').join('\n    ')}`);
+    assert.equal((await stat(saved)).mode & 0o777, 0o600);
+    // A backup file is never written over.
+    assert.equal((await podstack('backup', saved)).exitCode, 2);
+
+    const refused = async (args: string[], why: RegExp) => {
+      const before = await volumes();
+      const r = await podstack(...args);
+      assert.equal(r.exitCode, 2, r.stdout + r.stderr);
+      assert.match(r.stderr, why);
+      assert.deepEqual(await volumes(), before, `${args.join(' ')} changed the volumes`);
+    };
+    await refused(['restore', saved], /cloud podstack-e2e is here already/);
+    const down = await podstack('down', '--purge');
+    assert.equal(down.exitCode, 0, down.stderr);
+    assert.deepEqual(await volumes(), []);
+    const damaged = join(dir, 'backups', 'damaged.tar.gz');
+    const bytes = await readFile(saved);
+    bytes[Math.floor(bytes.length / 2)]! ^= 0xff;
+    await writeFile(damaged, bytes);
+    await refused(['restore', damaged], /is not a podstack backup, or is damaged/);
+    const other = join(dir, 'other');
+    await mkdir(other);
+    await writeFile(join(other, 'cloud.yaml'), 'name: another-cloud\n');
+    await refused(
+      ['-f', join(other, 'cloud.yaml'), 'restore', saved],
+      /is a backup of cloud podstack-e2e, and .* is cloud another-cloud/,
+    );
+
+    const cloudFile = await readFile(file, 'utf8');
+    await rm(file);
+    const started = performance.now();
+    const r = await podstack('restore', saved, '--no-install');
+    assert.equal(r.exitCode, 0, r.stdout + r.stderr);
+    console.log(
+      `    ${r.stdout.trim()} (${((performance.now() - started) / 1000).toFixed(1)} s as a process)`,
+    );
+    assert.equal(await readFile(file, 'utf8'), cloudFile);
+    const projects = (await openstack('project', 'list', '-f', 'value', '-c', 'Name')).split('\n');
+    assert.ok(projects.includes('kept-by-the-backup'), projects.join(' '));
+    await checkImageBytes(openstack, dir, disk, 'e2e-disk');
+    // The credential's blob, encrypted with the credential keys, decrypts with the restored ones.
+    const shown = JSON.parse(await openstack('ec2', 'credentials', 'show', ec2.access, '-f', 'json')) as {
+      secret: string;
+    };
+    assert.equal(shown.secret, ec2.secret);
+    const after = await history();
+    assert.ok(
+      after.length >= revisionsBefore,
+      `${after.length} revisions after the restore, ${revisionsBefore} before`,
+    );
+    assert.equal(after.at(-1)?.status, 'deployed');
   });
 
   it('down --purge removes containers and data', async () => {

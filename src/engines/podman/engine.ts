@@ -9,7 +9,7 @@ import type { Podman } from '../../podman/runner.js';
 import { fileRevisions, type RevisionStore } from '../../revisions/store.js';
 import { LIMITS } from '../shared/limits.js';
 import { runGraph } from '../shared/schedule.js';
-import type { ApplyOptions, ApplyResult, Engine, ExecResult, UnitStatus } from '../types.js';
+import type { ApplyOptions, ApplyResult, DataAccess, Engine, ExecResult, UnitStatus } from '../types.js';
 import { configDiffers, writeConfig } from './config.js';
 import { gatewayOf } from './network.js';
 import { WorkloadRunner } from './run.js';
@@ -150,19 +150,18 @@ export class PodmanEngine implements Engine {
     ]);
     for (const claim of claims) {
       const name = this.names.volume(claim);
-      const existing = await this.existingVolumes();
-      if (existing.has(name)) continue;
-      const labels = Object.entries(podmanLabels(this.cloud, unit.name, '')).filter(
-        ([k]) => k !== PODMAN_LABEL.hash,
-      );
-      await this.podman.ok([
-        'volume',
-        'create',
-        ...labels.flatMap(([k, v]) => ['--label', `${k}=${v}`]),
-        name,
-      ]);
-      existing.add(name);
+      if (!(await this.existingVolumes()).has(name)) await this.createVolume(unit.name, claim);
     }
+  }
+
+  /** A claim's volume, labelled as the unit's: `down --purge` finds it by its labels. */
+  private async createVolume(unit: string, claim: string): Promise<void> {
+    const name = this.names.volume(claim);
+    const labels = Object.entries(podmanLabels(this.cloud, unit, '')).filter(
+      ([k]) => k !== PODMAN_LABEL.hash,
+    );
+    await this.podman.ok(['volume', 'create', ...labels.flatMap(([k, v]) => ['--label', `${k}=${v}`]), name]);
+    (await this.existingVolumes()).add(name);
   }
 
   /** Creates the cloud's network the first time something needs it (a no-op `up` never asks). */
@@ -353,7 +352,30 @@ export class PodmanEngine implements Engine {
     }
   }
 
-  async exec(unit: string, container: string, command: readonly string[]): Promise<ExecResult> {
+  readonly data: DataAccess = {
+    exportClaim: async (claim, file) => {
+      await this.podman.ok(['volume', 'export', '--output', file, this.names.volume(claim)]);
+    },
+    hasClaim: async (claim) => (await this.existingVolumes()).has(this.names.volume(claim)),
+    importClaim: async (unit, claim, file) => {
+      const name = this.names.volume(claim);
+      if ((await this.existingVolumes()).has(name))
+        throw new PodstackError(`volume ${name} exists already: a restore makes it from the backup`, {
+          exitCode: 2,
+          hint: 'Restore onto a cloud that is not there: `podstack down --purge` first (it deletes the data).',
+        });
+      await this.createVolume(unit, claim);
+      await this.podman.ok(['volume', 'import', name, file]);
+    },
+    copyOut: async (unit, container, path, hostPath) => {
+      await this.podman.ok(['cp', `${await this.runningContainer(unit, container)}:${path}`, hostPath]);
+    },
+    copyIn: async (unit, container, hostPath, path) => {
+      await this.podman.ok(['cp', hostPath, `${await this.runningContainer(unit, container)}:${path}`]);
+    },
+  };
+
+  private async runningContainer(unit: string, container: string): Promise<string> {
     const running = await this.podman.json<PsEntry[]>([
       'ps',
       '--format',
@@ -366,6 +388,11 @@ export class PodmanEngine implements Engine {
     ]);
     const name = running.flatMap((e) => e.Names).find((n) => n.endsWith(`-${container}`));
     if (!name) throw new NotRunningError(unit, container);
+    return name;
+  }
+
+  async exec(unit: string, container: string, command: readonly string[]): Promise<ExecResult> {
+    const name = await this.runningContainer(unit, container);
     const r = await this.podman.run(['exec', name, ...command]);
     return { exitCode: r.exitCode ?? 1, stdout: r.stdout, stderr: r.stderr };
   }

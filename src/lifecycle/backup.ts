@@ -1,0 +1,446 @@
+// `podstack backup FILE` and `podstack restore FILE`: what a cloud needs to come back on a purged
+// host or a new one, in one file. While the cloud runs: each database is dumped in a transaction
+// of its own (MariaDB's own tool, inside its container), and the claims whose files are the
+// cloud's state (Keystone's keys, Glance's images) are copied as they are. A restore goes onto a
+// cloud that is not there: it makes those claims from the file, starts MariaDB alone and loads
+// the dumps, puts the revisions back, then runs `up`, whose Jobs find every database current.
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip, createGzip } from 'node:zlib';
+import { extract, pack } from 'tar-fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { writeFileAtomic } from '../_fs.js';
+import { podstackVersion } from '../_paths.js';
+import { MARIADB_CONTAINER, MARIADB_UNIT, SNAPSHOT_DIR } from '../catalog/mariadb.js';
+import type { DataAccess, Engine } from '../engines/types.js';
+import { PodstackError } from '../errors.js';
+import type { Reporter } from '../events.js';
+import type { Plan } from '../model/unit.js';
+import { parseRecord } from '../revisions/record.js';
+import { packPlan, pad, unpackPlan } from '../revisions/store.js';
+import { readInputFile } from '../spec/files.js';
+import { type EngineChoice, engineFor } from './engine.js';
+import { openProject, type ProjectOptions, projectPaths } from './project.js';
+import { formatBytes, snapshotScript } from './snapshots.js';
+import { type UpResult, up } from './up.js';
+
+const KIND = 'podstack-backup';
+const FORMAT = 1;
+const NOTICE =
+  "This file holds the cloud's secrets: its passwords (secrets.yaml), Keystone's Fernet and credential keys, and every database. Keep it as you keep secrets.yaml: it is written mode 0600.";
+
+/**
+ * Claims a backup does not copy, and why: MariaDB's data goes as dumps (a copy of live InnoDB
+ * files would not be consistent), its snapshots are this cloud's past, RabbitMQ's queues are
+ * transient (the services declare them again), and OVN's databases are not in a backup yet.
+ */
+const NOT_COPIED: Readonly<Record<string, string>> = {
+  'mariadb-data': 'as SQL dumps',
+  'mariadb-snapshots': "the snapshots before migrations: this cloud's past",
+  'rabbitmq-data': 'queues are transient',
+  'ovn-central-data': 'not yet',
+};
+
+/** What a backup leaves out, said in the manifest and the README. */
+const LEFT_OUT = [
+  "OVN's northbound and southbound databases (networks, routers and ports come back in Neutron only)",
+  "the servers' disks and libvirt's domains",
+];
+
+const manifestSchema = z.object({
+  kind: z.literal(KIND),
+  format: z.literal(FORMAT),
+  notice: z.string(),
+  cloud: z.string(),
+  engine: z.enum(['podman', 'kubernetes']),
+  podstack: z.string(),
+  createdAt: z.string(),
+  /** The revision that was deployed. */
+  revision: z.number().int().positive().optional(),
+  databases: z.array(z.object({ name: z.string(), bytes: z.number(), version: z.string() })),
+  claims: z.array(z.object({ claim: z.string(), unit: z.string(), bytes: z.number() })),
+  leftOut: z.array(z.string()),
+  /** Every other file of the backup -> its sha256: a damaged file is refused, not restored. */
+  files: z.record(z.string(), z.string()),
+});
+type Manifest = z.infer<typeof manifestSchema>;
+
+export interface BackupOptions extends Omit<ProjectOptions, 'engine'> {
+  readonly report: Reporter;
+  readonly engine?: EngineChoice;
+  /** Where the backup goes. */
+  readonly output: string;
+}
+
+export interface BackupResult {
+  readonly file: string;
+  readonly bytes: number;
+  readonly seconds: number;
+  readonly databases: Manifest['databases'];
+  readonly claims: Manifest['claims'];
+  readonly leftOut: readonly string[];
+}
+
+const refuse = (message: string, hint: string) => new PodstackError(message, { exitCode: 2, hint });
+
+function dataOf(engine: Engine, what: string): DataAccess {
+  if (!engine.data)
+    throw refuse(
+      `${what} is not built yet for the ${engine.name} engine`,
+      'Back up and restore a cloud on Podman; on Kubernetes, use the revisions and snapshots for now.',
+    );
+  return engine.data;
+}
+
+/** The claims a backup copies: each claim of the plan but those NOT_COPIED, with its unit. */
+export function copiedClaims(plan: Plan): { claim: string; unit: string }[] {
+  return plan.units.flatMap((u) =>
+    u.objects
+      .filter((o) => o.kind === 'PersistentVolumeClaim' && !(o.metadata.name in NOT_COPIED))
+      .map((o) => ({ claim: o.metadata.name, unit: u.name })),
+  );
+}
+
+async function inMariadb(engine: Engine, args: readonly string[]): Promise<string> {
+  const r = await engine.exec(MARIADB_UNIT, MARIADB_CONTAINER, [
+    'bash',
+    '-c',
+    await snapshotScript(),
+    'podstack-db-snapshot',
+    ...args,
+  ]);
+  if (r.exitCode !== 0)
+    throw new PodstackError(
+      `podstack-db-snapshot ${args[0]} failed (exit ${r.exitCode}):\n${(r.stderr || r.stdout).trim().split('\n').slice(-6).join('\n')}`,
+    );
+  return r.stdout;
+}
+
+const sha256 = async (file: string) =>
+  createHash('sha256')
+    .update(await readFile(file))
+    .digest('hex');
+
+async function filesUnder(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  return entries
+    .filter((e) => e.isFile())
+    .map((e) => relative(dir, join(e.parentPath, e.name)))
+    .sort();
+}
+
+export async function backup(o: BackupOptions): Promise<BackupResult> {
+  const started = performance.now();
+  const project = await openProject({ ...o, engine: o.engine?.name ?? 'podman' });
+  const { engine } = await engineFor(project, o.engine);
+  const data = dataOf(engine, 'backup');
+  if (await stat(o.output).catch(() => undefined))
+    throw refuse(`${o.output} exists: a backup is never written over another file`, 'Name a new file.');
+  const staging = await mkdtemp(join(tmpdir(), 'podstack-backup-'));
+  try {
+    const cloudFile = await readInputFile(project.file);
+    if (!cloudFile)
+      throw refuse(`${project.file} does not exist`, 'Run it where the cloud file is, or pass -f.');
+    await writeFile(join(staging, 'cloud.yaml'), cloudFile.text, { mode: 0o644 });
+    await writeFile(join(staging, 'secrets.yaml'), await readFile(project.secretsFile), { mode: 0o600 });
+
+    const store = engine.revisions();
+    const revisions = (await store.list()).filter((r) => !r.legacy);
+    const deployed = revisions.filter((r) => r.status === 'deployed').at(-1);
+    for (const r of revisions) {
+      await mkdir(join(staging, 'revisions'), { recursive: true, mode: 0o700 });
+      await writeFile(join(staging, 'revisions', `${pad(r.revision)}.json`), JSON.stringify(r), {
+        mode: 0o600,
+      });
+      const plan = await store.plan(r.revision);
+      if (plan)
+        await writeFile(join(staging, 'revisions', `${pad(r.revision)}.plan.gz`), packPlan(plan), {
+          mode: 0o600,
+        });
+    }
+
+    o.report({ type: 'step', message: 'dumping the databases' });
+    const names = (await inMariadb(engine, ['databases'])).split('\n').filter(Boolean);
+    if (names.length === 0)
+      throw new PodstackError('MariaDB holds no database of the cloud: nothing to back up');
+    const dumped = await inMariadb(engine, ['take', SNAPSHOT_DIR, 'backup', ...names]);
+    const databases = dumped
+      .trim()
+      .split('\n')
+      .map((l) => l.split(' '))
+      .map(([name = '', bytes = '0', version = 'none']) => ({ name, bytes: Number(bytes), version }));
+    await mkdir(join(staging, 'databases'), { mode: 0o700 });
+    try {
+      await data.copyOut(
+        MARIADB_UNIT,
+        MARIADB_CONTAINER,
+        `${SNAPSHOT_DIR}/backup/.`,
+        join(staging, 'databases'),
+      );
+    } finally {
+      await inMariadb(engine, ['remove', SNAPSHOT_DIR, 'backup']);
+    }
+
+    const claims: Manifest['claims'] = [];
+    await mkdir(join(staging, 'claims'), { mode: 0o700 });
+    for (const { claim, unit } of copiedClaims(project.plan)) {
+      o.report({ type: 'step', message: `copying claim ${claim}` });
+      const tar = join(staging, 'claims', `${claim}.tar`);
+      await data.exportClaim(claim, tar);
+      claims.push({ claim, unit, bytes: (await stat(tar)).size });
+    }
+
+    const files: Record<string, string> = {};
+    for (const f of await filesUnder(staging)) files[f] = await sha256(join(staging, f));
+    const manifest: Manifest = {
+      kind: KIND,
+      format: FORMAT,
+      notice: NOTICE,
+      cloud: project.spec.name,
+      engine: project.engine,
+      podstack: podstackVersion(),
+      createdAt: new Date().toISOString(),
+      ...(deployed ? { revision: deployed.revision } : {}),
+      databases,
+      claims,
+      leftOut: LEFT_OUT,
+      files,
+    };
+    await writeFile(join(staging, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`, {
+      mode: 0o600,
+    });
+    await writeFile(join(staging, 'README'), `${NOTICE}\nRestore it with: podstack restore FILE\n`, {
+      mode: 0o600,
+    });
+
+    // Written beside its place, mode 0600 from the start, and renamed: never a readable or half file.
+    const tmp = `${o.output}.${process.pid}.part`;
+    await mkdir(dirname(o.output), { recursive: true });
+    try {
+      await pipeline(pack(staging), createGzip(), createWriteStream(tmp, { mode: 0o600, flags: 'wx' }));
+      await rename(tmp, o.output);
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err;
+    }
+    const bytes = (await stat(o.output)).size;
+    return {
+      file: o.output,
+      bytes,
+      seconds: (performance.now() - started) / 1000,
+      databases,
+      claims,
+      leftOut: LEFT_OUT,
+    };
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
+}
+
+export interface RestoreOptions extends Omit<ProjectOptions, 'engine'> {
+  readonly report: Reporter;
+  readonly engine?: EngineChoice;
+  /** The backup file. */
+  readonly input: string;
+  readonly installHostPackages?: boolean;
+}
+
+export interface RestoreResult {
+  readonly cloud: string;
+  readonly from: string;
+  readonly seconds: number;
+  readonly databases: readonly string[];
+  readonly claims: readonly string[];
+  readonly revisions: number;
+  readonly up: UpResult;
+  /** Where the cloud file that was there before was kept, if it differed. */
+  readonly keptFile?: string;
+}
+
+/** Unpacks and checks a backup: a file that is not one, or is damaged, is refused by name. */
+export async function unpackBackup(input: string, into: string): Promise<Manifest> {
+  const damaged = (why: string) =>
+    refuse(`${input} is not a podstack backup, or is damaged: ${why}`, 'Restore from another backup file.');
+  let unsafe = '';
+  try {
+    await pipeline(
+      createReadStream(input),
+      createGunzip(),
+      extract(into, {
+        // Only plain files and folders, inside `into`: a crafted file writes nowhere else.
+        ignore: (name, header) => {
+          const bad = header?.type !== 'file' && header?.type !== 'directory';
+          if (bad || relative(into, name).startsWith('..')) unsafe ||= header?.name ?? name;
+          return bad;
+        },
+      }),
+    );
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+      throw refuse(`${input} does not exist`, 'Name a backup file.');
+    throw damaged((err as Error).message);
+  }
+  if (unsafe) throw damaged(`it holds ${unsafe}, which is not a plain file`);
+  let manifest: Manifest;
+  try {
+    manifest = manifestSchema.parse(JSON.parse(await readFile(join(into, 'manifest.json'), 'utf8')));
+  } catch (err) {
+    throw damaged(`its manifest.json does not read (${(err as Error).message.split('\n')[0]})`);
+  }
+  for (const [file, sum] of Object.entries(manifest.files)) {
+    const actual = await sha256(join(into, file)).catch(() => 'missing');
+    if (actual !== sum)
+      throw damaged(`${file} ${actual === 'missing' ? 'is missing' : 'does not match its checksum'}`);
+  }
+  return manifest;
+}
+
+const cloudNameOf = (text: string): string | undefined => {
+  try {
+    const doc = parseYaml(text) as { name?: unknown } | null;
+    return typeof doc?.name === 'string' ? doc.name : undefined;
+  } catch {
+    return undefined;
+  }
+};
+
+export async function restore(o: RestoreOptions): Promise<RestoreResult> {
+  const started = performance.now();
+  const staging = await mkdtemp(join(tmpdir(), 'podstack-restore-'));
+  try {
+    const manifest = await unpackBackup(o.input, staging);
+    const name = o.engine?.name ?? 'podman';
+    if (manifest.engine !== name)
+      throw refuse(
+        `${o.input} is a backup of a cloud on ${manifest.engine}, not on ${name}`,
+        `Restore it with --engine ${manifest.engine}.`,
+      );
+    // Where the cloud file goes: a file already there must be of the same cloud.
+    const fromBackup = await openProject({
+      file: join(staging, 'cloud.yaml'),
+      secretsFile: join(staging, 'secrets.yaml'),
+      engine: name,
+    });
+    const target = { file: o.file ?? 'cloud.yaml', secretsFile: o.secretsFile };
+    const paths = projectPaths(target);
+    const existing = await readInputFile(paths.file);
+    const there = existing ? cloudNameOf(existing.text) : undefined;
+    if (existing && there !== manifest.cloud)
+      throw refuse(
+        `${o.input} is a backup of cloud ${manifest.cloud}, and ${paths.file} is ${there ? `cloud ${there}` : 'not a cloud file'}`,
+        'Restore it with -f naming a cloud file of that cloud, or in another folder (it writes the cloud file there).',
+      );
+    const { engine } = await engineFor(fromBackup, o.engine);
+    const data = dataOf(engine, 'restore');
+    await refuseIfHere(engine, data, manifest);
+
+    let keptFile: string | undefined;
+    const cloudText = await readFile(join(staging, 'cloud.yaml'), 'utf8');
+    if (existing && existing.text !== cloudText) {
+      keptFile = `${paths.file}.before-restore`;
+      await writeFileAtomic(keptFile, existing.text, 0o644);
+    }
+    await writeFileAtomic(paths.file, cloudText, 0o644);
+    await writeFileAtomic(paths.secretsFile, await readFile(join(staging, 'secrets.yaml')), 0o600);
+
+    const project = await openProject({
+      ...o,
+      file: paths.file,
+      secretsFile: paths.secretsFile,
+      engine: name,
+    });
+    for (const c of manifest.claims) {
+      o.report({
+        type: 'step',
+        message: `making claim ${c.claim} from the backup (${formatBytes(c.bytes)})`,
+      });
+      await data.importClaim(c.unit, c.claim, join(staging, 'claims', `${c.claim}.tar`));
+    }
+
+    // MariaDB alone first, and the dumps into it: every Job of `up` then finds its database current.
+    o.report({ type: 'step', message: 'starting MariaDB alone, to load the databases' });
+    await engine.apply(closure(project.plan, MARIADB_UNIT), { report: o.report });
+    await data.copyIn(MARIADB_UNIT, MARIADB_CONTAINER, join(staging, 'databases'), `${SNAPSHOT_DIR}/backup`);
+    try {
+      const loaded = await inMariadb(engine, [
+        'load',
+        SNAPSHOT_DIR,
+        'backup',
+        ...manifest.databases.map((d) => d.name),
+      ]);
+      o.report({ type: 'step', message: `loaded ${loaded.trim().split('\n').length} databases` });
+    } finally {
+      await inMariadb(engine, ['remove', SNAPSHOT_DIR, 'backup']);
+    }
+
+    const revisions = await putBackRevisions(engine, join(staging, 'revisions'), o.input);
+
+    const result = await up({
+      ...o,
+      file: paths.file,
+      secretsFile: paths.secretsFile,
+      ...(o.engine ? { engine: o.engine } : {}),
+    });
+    return {
+      cloud: manifest.cloud,
+      from: manifest.createdAt,
+      seconds: (performance.now() - started) / 1000,
+      databases: manifest.databases.map((d) => d.name),
+      claims: manifest.claims.map((c) => c.claim),
+      revisions,
+      up: result,
+      ...(keptFile ? { keptFile } : {}),
+    };
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
+}
+
+/** A restore makes the cloud again: it refuses to go where the cloud is, or left data. */
+async function refuseIfHere(engine: Engine, data: DataAccess, manifest: Manifest): Promise<void> {
+  const purge =
+    'A restore makes the cloud again from the backup: run `podstack down --purge` first (it deletes the data), then restore.';
+  if ((await engine.revisions().list()).length > 0)
+    throw refuse(
+      `cloud ${manifest.cloud} is here already (it has revisions in ${engine.revisions().where})`,
+      purge,
+    );
+  for (const c of manifest.claims)
+    if (await data.hasClaim(c.claim))
+      throw refuse(`cloud ${manifest.cloud} has data here already (claim ${c.claim})`, purge);
+}
+
+/** The backup's revisions, records and plans, into the engine's store; returns how many. */
+async function putBackRevisions(engine: Engine, dir: string, input: string): Promise<number> {
+  const store = engine.revisions();
+  const stored = (await readdir(dir).catch(() => [])).filter((f) => f.endsWith('.json')).sort();
+  for (const f of stored) {
+    const record = parseRecord(JSON.parse(await readFile(join(dir, f), 'utf8')));
+    if (!record)
+      throw refuse(`${input}: revisions/${f} is not a revision record`, 'Restore from another backup file.');
+    const plan = await readFile(join(dir, f.replace(/\.json$/, '.plan.gz'))).then(
+      unpackPlan,
+      () => undefined,
+    );
+    await store.write(record, plan);
+  }
+  return stored.length;
+}
+
+/** `unit` and every unit it depends on, as a plan of their own. */
+function closure(plan: Plan, unit: string): Plan {
+  const byName = new Map(plan.units.map((u) => [u.name, u]));
+  const keep = new Set<string>();
+  const visit = (n: string) => {
+    if (keep.has(n)) return;
+    keep.add(n);
+    for (const d of byName.get(n)?.dependsOn ?? []) visit(d);
+  };
+  visit(unit);
+  return { ...plan, units: plan.units.filter((u) => keep.has(u.name)) };
+}
