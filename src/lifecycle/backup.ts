@@ -26,7 +26,7 @@ import { packPlan, pad, unpackPlan } from '../revisions/store.js';
 import { readInputFile } from '../spec/files.js';
 import { type EngineChoice, engineFor } from './engine.js';
 import { openProject, type ProjectOptions, projectPaths } from './project.js';
-import { formatBytes, snapshotScript } from './snapshots.js';
+import { formatBytes, lastLines, parseSnapshotLines, run } from './snapshots.js';
 import { type UpResult, up } from './up.js';
 
 const KIND = 'podstack-backup';
@@ -106,17 +106,12 @@ export function copiedClaims(plan: Plan): { claim: string; unit: string }[] {
   );
 }
 
+/** The snapshot script in MariaDB, for backup and restore: its output, or an error saying why not. */
 async function inMariadb(engine: Engine, args: readonly string[]): Promise<string> {
-  const r = await engine.exec(MARIADB_UNIT, MARIADB_CONTAINER, [
-    'bash',
-    '-c',
-    await snapshotScript(),
-    'podstack-db-snapshot',
-    ...args,
-  ]);
+  const r = await run(engine, args);
   if (r.exitCode !== 0)
     throw new PodstackError(
-      `podstack-db-snapshot ${args[0]} failed (exit ${r.exitCode}):\n${(r.stderr || r.stdout).trim().split('\n').slice(-6).join('\n')}`,
+      `podstack-db-snapshot ${args[0]} failed (exit ${r.exitCode}):\n${lastLines(r.stderr || r.stdout)}`,
     );
   return r.stdout;
 }
@@ -169,11 +164,11 @@ export async function backup(o: BackupOptions): Promise<BackupResult> {
     if (names.length === 0)
       throw new PodstackError('MariaDB holds no database of the cloud: nothing to back up');
     const dumped = await inMariadb(engine, ['take', SNAPSHOT_DIR, 'backup', ...names]);
-    const databases = dumped
-      .trim()
-      .split('\n')
-      .map((l) => l.split(' '))
-      .map(([name = '', bytes = '0', version = 'none']) => ({ name, bytes: Number(bytes), version }));
+    const databases = parseSnapshotLines(dumped).map(({ name, bytes, before }) => ({
+      name,
+      bytes,
+      version: before,
+    }));
     await mkdir(join(staging, 'databases'), { mode: 0o700 });
     try {
       await data.copyOut(

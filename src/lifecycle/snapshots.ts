@@ -35,21 +35,20 @@ export function migrationsAhead(plan: Plan, deployed: RevisionRecord | undefined
   });
 }
 
-/** libexec/podstack-db-snapshot's text: run in the MariaDB container as `bash -c`. */
-export const snapshotScript = async () =>
-  readFile(join(packageRoot(), 'libexec', 'podstack-db-snapshot'), 'utf8');
+const script = async () => readFile(join(packageRoot(), 'libexec', 'podstack-db-snapshot'), 'utf8');
 
-async function run(engine: Engine, args: readonly string[]) {
+/** libexec/podstack-db-snapshot with `args`, in the MariaDB container (`bash -c` its text). */
+export async function run(engine: Engine, args: readonly string[]) {
   return engine.exec(MARIADB_UNIT, MARIADB_CONTAINER, [
     'bash',
     '-c',
-    await snapshotScript(),
+    await script(),
     'podstack-db-snapshot',
     ...args,
   ]);
 }
 
-const lastLines = (text: string) => text.trim().split('\n').slice(-6).join('\n');
+export const lastLines = (text: string) => text.trim().split('\n').slice(-6).join('\n');
 
 /**
  * Dumps the databases of `migrations` as snapshot `revision`, then keeps the newest
