@@ -2,11 +2,15 @@ import { createWriteStream } from 'node:fs';
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { exec } from '../_exec.js';
+import { hostLock } from '../_lock.js';
 import type { ImageRecipe } from '../catalog/types.js';
 import { BuildError } from '../errors.js';
 import type { Reporter } from '../events.js';
 import type { Podman } from '../podman/runner.js';
 import { ROOTFS } from './recipes.js';
+
+/** Held around image builds: two podstack processes on one host build an image once. */
+export const BUILD_LOCK = '/run/lock/podstack-build.lock';
 
 export interface BuildOptions {
   readonly podman: Podman;
@@ -22,6 +26,8 @@ export interface BuildOptions {
   readonly report: Reporter;
   /** Images built at once; apt downloads and unpacking share two cores well. */
   readonly concurrency?: number;
+  /** The host-wide build lock (tests use their own). */
+  readonly lockPath?: string;
 }
 
 export interface BuildResult {
@@ -106,10 +112,37 @@ async function buildImage(o: BuildOptions, recipe: ImageRecipe, ref: string, log
   }
 }
 
+/** The same inputs built under another prefix: the same image, so a new name is all it needs. */
+function sameImage(have: ReadonlySet<string>, ref: string): string | undefined {
+  const suffix = ref.slice(ref.lastIndexOf('/'));
+  return [...have].find((h) => h.endsWith(suffix));
+}
+
 /** Builds whatever of the image graph does not exist yet, parents before children. */
 export async function buildImages(o: BuildOptions): Promise<BuildResult> {
   await mkdir(join(o.workDir, 'logs'), { recursive: true });
-  const have = await existingImages(o.podman);
+  let have = await existingImages(o.podman);
+  // Building waits for any other podstack building on this host (two clouds, or the Podman and
+  // Kubernetes tests at once), then looks again: what that one built is not built twice.
+  let release: (() => Promise<void>) | undefined;
+  if (Object.values(o.refs).some((ref) => !have.has(ref) && !sameImage(have, ref))) {
+    release = await hostLock(o.lockPath ?? BUILD_LOCK, {
+      onWait: () =>
+        o.report({
+          type: 'step',
+          message: 'another podstack on this host is building images: waiting for it',
+        }),
+    });
+    have = await existingImages(o.podman);
+  }
+  try {
+    return await buildMissing(o, have);
+  } finally {
+    await release?.();
+  }
+}
+
+async function buildMissing(o: BuildOptions, have: ReadonlySet<string>): Promise<BuildResult> {
   const built: string[] = [];
   const cached: string[] = [];
   const one = async (name: string, build: (ref: string, log: string) => Promise<void>) => {
@@ -119,9 +152,7 @@ export async function buildImages(o: BuildOptions): Promise<BuildResult> {
       o.report({ type: 'image', image: name, state: 'cached', detail: ref });
       return;
     }
-    // The same inputs built under another prefix: the same image, so a new name is all it needs.
-    const suffix = ref.slice(ref.lastIndexOf('/'));
-    const same = [...have].find((h) => h.endsWith(suffix));
+    const same = sameImage(have, ref);
     if (same) {
       await o.podman.ok(['tag', same, ref]);
       cached.push(name);
