@@ -51,5 +51,11 @@ export async function buildProject(
 /** Pushes the cloud's images to the registry images.prefix names. */
 export async function pushProject(project: Project, report: Reporter): Promise<string[]> {
   const { podman } = await podmanForHost(project.stateDir);
-  return pushImages({ podman, refs: project.imageRefs, tlsVerify: project.spec.images.tlsVerify, report });
+  return pushImages({
+    podman,
+    refs: project.imageRefs,
+    tlsVerify: project.spec.images.tlsVerify,
+    compression: project.spec.images.compression,
+    report,
+  });
 }

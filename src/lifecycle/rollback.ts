@@ -124,7 +124,13 @@ export async function rollback(o: RollbackOptions): Promise<RollbackResult> {
         .filter(([name]) => name !== ROOTFS)
         .map(([name, i]) => [name, i.ref]),
     );
-    await pushImages({ podman, refs, tlsVerify: project.spec.images.tlsVerify, report: o.report });
+    await pushImages({
+      podman,
+      refs,
+      tlsVerify: project.spec.images.tlsVerify,
+      compression: project.spec.images.compression,
+      report: o.report,
+    });
   }
   const pending = await RevisionInProgress.rollback(store, target, plan);
   let apply: ApplyResult;

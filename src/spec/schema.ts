@@ -258,6 +258,12 @@ export function buildCloudSchema(catalog: readonly ServiceOptions[]) {
             .boolean()
             .default(true)
             .describe('Verify TLS when pushing to the registry in prefix (false for a plain-http registry)'),
+          compression: z
+            .enum(['zstd', 'gzip'])
+            .default('zstd')
+            .describe(
+              'How layers are compressed when pushed to the registry: zstd packs and unpacks several times faster; gzip for a runtime older than containerd 1.5 or CRI-O 1.21',
+            ),
           debian: z
             .strictObject({
               suite: z
@@ -351,6 +357,7 @@ export interface CloudSpec {
   readonly images: {
     readonly prefix: string;
     readonly tlsVerify: boolean;
+    readonly compression: 'zstd' | 'gzip';
     readonly debian: {
       readonly suite: 'bookworm';
       readonly mirror?: string;

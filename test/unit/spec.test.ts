@@ -45,6 +45,7 @@ describe('cloud file', () => {
     assert.equal(spec.services.keystone?.enabled, true);
     assert.equal(spec.services.keystone?.port, 5000);
     assert.equal(spec.dataDir, '/var/lib/podstack');
+    assert.equal(spec.images.compression, 'zstd');
   });
 
   it('rejects an unknown key, naming its path and line and suggesting the right one', () => {
@@ -71,6 +72,9 @@ describe('cloud file', () => {
     assert.equal(err.issues[0]!.line, 1);
     assert.match(err.issues[1]!.message, /got 70000; must be at most 65535/);
     assert.equal(err.issues[1]!.line, 4);
+    const compression = specError('images:\n  compression: lz4\n').issues[0]!;
+    assert.equal(compression.path, 'images.compression');
+    assert.match(compression.message, /got "lz4"; allowed: "zstd", "gzip"/);
   });
 
   it('rejects a service whose requirement is disabled, pointing at the requirement', () => {
