@@ -1,6 +1,14 @@
 import type { V1Container, V1Volume } from '@kubernetes/client-node';
 import { type IniOverrides, mergeIni, renderIni } from '../config/ini.js';
-import { ANNOTATION, componentLabels, daemonSet, job, secret, startContainer } from '../model/objects.js';
+import {
+  ANNOTATION,
+  componentLabels,
+  daemonSet,
+  job,
+  NODE_DATA_ROOT,
+  secret,
+  startContainer,
+} from '../model/objects.js';
 import {
   apiObjects,
   authtokenSection,
@@ -65,6 +73,9 @@ function withoutSections(conf: IniOverrides, drop: readonly string[]): IniOverri
   return Object.fromEntries(Object.entries(conf).filter(([section]) => !drop.includes(section)));
 }
 
+/** libvirtd on the node pod's loopback (images/nova-compute/libvirtd.conf). */
+const LIBVIRT_URI = 'qemu+tcp://127.0.0.1/system';
+
 export const nova = defineService({
   name: 'nova',
   description: 'Nova, the Compute service: servers on libvirt/QEMU',
@@ -89,6 +100,16 @@ export const nova = defineService({
   api: { type: 'compute', port: API_PORT, path: '/v2.1' },
   ports: { novncproxy: NOVNC_PORT },
   example: 'config:\n  nova.conf:\n    DEFAULT:\n      debug: true',
+  // libvirt's suspend stops the vCPUs with the disk's writes done: the copy is what a power
+  // cut at that instant would leave, which a guest's file system recovers from.
+  guestDisks: {
+    unit: 'nova-compute',
+    container: 'libvirt',
+    volume: 'instances',
+    list: ['virsh', '-c', LIBVIRT_URI, 'list', '--name', '--state-running'],
+    pause: ['virsh', '-c', LIBVIRT_URI, 'suspend'],
+    resume: ['virsh', '-c', LIBVIRT_URI, 'resume'],
+  },
   render(ctx) {
     const label = (c: string) => componentLabels('nova', c);
     const dbPassword = ctx.secrets.nova_database_password;
@@ -380,8 +401,6 @@ export const nova = defineService({
  * image) takes the running guests over. Engines replace a changed container of this pod alone;
  * replacing the pod itself stops the guests, which the plan marks (ANNOTATION.guests).
  */
-/** libvirtd on the node pod's loopback (images/nova-compute/libvirtd.conf). */
-const LIBVIRT_URI = 'qemu+tcp://127.0.0.1/system';
 
 function computeNode(
   cloud: string,
@@ -391,7 +410,7 @@ function computeNode(
   const labels = componentLabels('nova', 'compute');
   const instances: V1Volume = {
     name: 'instances',
-    hostPath: { path: `/var/lib/podstack/${cloud}/nova-instances`, type: 'DirectoryOrCreate' },
+    hostPath: { path: `${NODE_DATA_ROOT}/${cloud}/nova-instances`, type: 'DirectoryOrCreate' },
   };
   const { volumes, volumeMounts } = podMounts([configMount(COMPUTE_SECRET)]);
   const libvirtState = podMounts([

@@ -20,6 +20,10 @@ const SB_PORT = 6642;
 /** The node's Open_vSwitch database on the pod's loopback, for nova-compute's os-vif and the metadata agent. */
 export const NODE_OVSDB = 'tcp:127.0.0.1:6640';
 
+/** The unit of OVN's databases and northd, its container, and its claim (the databases' files). */
+export const OVN_CENTRAL = 'ovn-central';
+export const OVN_CENTRAL_CLAIM = 'ovn-central-data';
+
 export const ovn = defineService({
   name: 'ovn',
   description: 'OVN, the network backend: its databases, ovn-northd, and Open vSwitch on every node',
@@ -29,20 +33,20 @@ export const ovn = defineService({
   images: [{ name: 'ovn', parent: 'base' }],
   configFiles: [],
   needs: [],
-  provides: { ovn: { unit: 'ovn-central', address: `ovn-central:${NB_PORT}` } },
+  provides: { ovn: { unit: OVN_CENTRAL, address: `ovn-central:${NB_PORT}` } },
   render(ctx) {
     const labels = componentLabels('ovn', 'central');
     const { volumes, volumeMounts } = podMounts([
-      { name: 'data', source: { claim: 'ovn-central-data' }, path: '/var/lib/ovn' },
+      { name: 'data', source: { claim: OVN_CENTRAL_CLAIM }, path: '/var/lib/ovn' },
     ]);
     return [
       {
-        name: 'ovn-central',
+        name: OVN_CENTRAL,
         service: 'ovn',
         description: 'the OVN northbound and southbound databases and ovn-northd',
         dependsOn: [],
         objects: [
-          persistentVolumeClaim('ovn-central-data', labels, '1Gi'),
+          persistentVolumeClaim(OVN_CENTRAL_CLAIM, labels, '1Gi'),
           deployment('ovn-central', labels, {
             volumes,
             containers: [

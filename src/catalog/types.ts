@@ -111,6 +111,24 @@ export interface ServiceDefinition<S extends string = string, F extends string =
   readonly render: (ctx: RenderContext<S, F>) => readonly Unit[];
   /** Its containers in the hypervisor node's pod, if it has any. */
   readonly node?: (ctx: RenderContext<S, F>) => NodePart;
+  /** Where its guests' disks are, if it runs guests: `backup` copies them. */
+  readonly guestDisks?: GuestDisks;
+}
+
+/**
+ * A node folder that holds guests' disks (a hostPath volume of a unit's pod), and how to pause
+ * the guests while it is copied: a disk copied while its guest writes would not be as of one
+ * instant. The commands run in `container`; pause and resume get the guest's name appended.
+ */
+export interface GuestDisks {
+  readonly unit: string;
+  readonly container: string;
+  /** The pod's volume (a hostPath) that holds the disks. */
+  readonly volume: string;
+  /** Prints the running guests' names, one a line. */
+  readonly list: readonly string[];
+  readonly pause: readonly string[];
+  readonly resume: readonly string[];
 }
 
 /** Declares a service with its secrets and config files typed: a misspelt name fails to compile. */

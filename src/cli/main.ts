@@ -337,7 +337,11 @@ withEngine(program.command('backup'))
     );
     print(`databases: ${r.databases.map((d) => `${d.name} (${formatBytes(d.bytes)})`).join(', ')}`);
     print(`claims: ${r.claims.map((c) => `${c.claim} (${formatBytes(c.bytes)})`).join(', ')}`);
-    print(`not in it yet: ${r.leftOut.join('; ')}`);
+    for (const f of r.folders)
+      print(
+        `guests' disks: ${f.path} (${formatBytes(f.bytes)}), ${f.guests.length > 0 ? `${f.guests.join(', ')} paused for ${r.pausedSeconds.toFixed(1)} s` : 'no guest running'}`,
+      );
+    if (r.leftOut.length > 0) print(`not in it yet: ${r.leftOut.join('; ')}`);
   });
 
 withEngine(program.command('restore'))
@@ -359,7 +363,7 @@ withEngine(program.command('restore'))
     });
     if (o.output === 'json') return printJson({ ...r, up: { revision: r.up.revision } });
     print(
-      `restored cloud ${r.cloud} from the backup of ${r.from} in ${r.seconds.toFixed(1)} s (revision ${r.up.revision}): ${r.databases.length} databases, claims ${r.claims.join(', ')}, ${r.revisions} revisions`,
+      `restored cloud ${r.cloud} from the backup of ${r.from} in ${r.seconds.toFixed(1)} s (revision ${r.up.revision}): ${r.databases.length} databases, claims ${r.claims.join(', ')}, ${r.folders} node folders, ${r.revisions} revisions`,
     );
     if (r.keptFile) print(`the cloud file that was there is kept as ${r.keptFile}`);
   });

@@ -1,5 +1,5 @@
 import type { Reporter } from '../events.js';
-import type { Plan, UnitChange, UnitKind } from '../model/unit.js';
+import type { Plan, PlannedUnit, UnitChange, UnitKind } from '../model/unit.js';
 import type { RevisionStore } from '../revisions/store.js';
 
 export type { ChangeAction, UnitChange } from '../model/unit.js';
@@ -62,14 +62,19 @@ export interface ExecResult {
 
 /**
  * Files in and out of a cloud's claims and containers, for `backup` and `restore`. Paths on the
- * host are podstack's own temporary folders.
+ * host are podstack's own temporary folders. `unit` is the planned unit that owns the data: an
+ * engine that copies through a pod of its own runs that pod from the unit's image.
  */
 export interface DataAccess {
   /** Every file of a claim, as a tar file on the host. */
-  exportClaim(claim: string, file: string): Promise<void>;
+  exportClaim(unit: PlannedUnit, claim: string, file: string): Promise<void>;
   hasClaim(claim: string): Promise<boolean>;
   /** Makes a claim from a tar file, as `up` would make it for `unit`; refuses one that exists. */
-  importClaim(unit: string, claim: string, file: string): Promise<void>;
+  importClaim(unit: PlannedUnit, claim: string, file: string): Promise<void>;
+  /** A node folder (a hostPath of a unit's pod: guests' disks) as a tar file, and back, like a claim. */
+  exportFolder(unit: PlannedUnit, path: string, file: string): Promise<void>;
+  hasFolder(unit: PlannedUnit, path: string): Promise<boolean>;
+  importFolder(unit: PlannedUnit, path: string, file: string): Promise<void>;
   /** Copies a folder out of, or into, a running container of a unit. */
   copyOut(unit: string, container: string, path: string, hostPath: string): Promise<void>;
   copyIn(unit: string, container: string, hostPath: string, path: string): Promise<void>;

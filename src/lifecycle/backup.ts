@@ -17,19 +17,26 @@ import { z } from 'zod';
 import { writeFileAtomic } from '../_fs.js';
 import { podstackVersion } from '../_paths.js';
 import { MARIADB_CONTAINER, MARIADB_UNIT, SNAPSHOT_DIR } from '../catalog/mariadb.js';
+import { OVN_CENTRAL, OVN_CENTRAL_CLAIM } from '../catalog/ovn.js';
+import type { GuestDisks } from '../catalog/types.js';
 import type { DataAccess, Engine } from '../engines/types.js';
 import { PodstackError } from '../errors.js';
 import type { Reporter } from '../events.js';
-import type { Plan } from '../model/unit.js';
+import type { Plan, PlannedUnit } from '../model/unit.js';
 import { parseRecord } from '../revisions/record.js';
 import { packPlan, pad, unpackPlan } from '../revisions/store.js';
 import { readInputFile } from '../spec/files.js';
 import { type EngineChoice, engineFor } from './engine.js';
-import { openProject, type ProjectOptions, projectPaths } from './project.js';
+import { openProject, type Project, type ProjectOptions, projectPaths } from './project.js';
 import { formatBytes, lastLines, parseSnapshotLines, run } from './snapshots.js';
 import { type UpResult, up } from './up.js';
 
 const KIND = 'podstack-backup';
+/** The files of OVN's claim, and the databases they hold. */
+const OVN_DATABASES = [
+  ['ovnnb_db.db', 'OVN_Northbound'],
+  ['ovnsb_db.db', 'OVN_Southbound'],
+] as const;
 const FORMAT = 1;
 const NOTICE =
   "This file holds the cloud's secrets: its passwords (secrets.yaml), Keystone's Fernet and credential keys, and every database. Keep it as you keep secrets.yaml: it is written mode 0600.";
@@ -37,20 +44,21 @@ const NOTICE =
 /**
  * Claims a backup does not copy, and why: MariaDB's data goes as dumps (a copy of live InnoDB
  * files would not be consistent), its snapshots are this cloud's past, RabbitMQ's queues are
- * transient (the services declare them again), and OVN's databases are not in a backup yet.
+ * transient (the services declare them again), and OVN's databases go as ovsdb-server's own
+ * online backups (a copy of its log file while it appends could end in half a record).
  */
 const NOT_COPIED: Readonly<Record<string, string>> = {
   'mariadb-data': 'as SQL dumps',
   'mariadb-snapshots': "the snapshots before migrations: this cloud's past",
   'rabbitmq-data': 'queues are transient',
-  'ovn-central-data': 'not yet',
+  [OVN_CENTRAL_CLAIM]: 'as ovsdb-client backups',
 };
 
-/** What a backup leaves out, said in the manifest and the README. */
-const LEFT_OUT = [
-  "OVN's northbound and southbound databases (networks, routers and ports come back in Neutron only)",
-  "the servers' disks and libvirt's domains",
-];
+/**
+ * What a backup leaves out, said in the manifest and the README: libvirt's domains are made
+ * again by nova-compute (resume_guests_state_on_host_boot) from the databases and the disks.
+ */
+const LEFT_OUT: string[] = [];
 
 const manifestSchema = z.object({
   kind: z.literal(KIND),
@@ -64,6 +72,10 @@ const manifestSchema = z.object({
   revision: z.number().int().positive().optional(),
   databases: z.array(z.object({ name: z.string(), bytes: z.number(), version: z.string() })),
   claims: z.array(z.object({ claim: z.string(), unit: z.string(), bytes: z.number() })),
+  /** Node folders of guests' disks, copied with those guests paused. */
+  folders: z
+    .array(z.object({ unit: z.string(), path: z.string(), bytes: z.number(), guests: z.array(z.string()) }))
+    .default([]),
   leftOut: z.array(z.string()),
   /** Every other file of the backup -> its sha256: a damaged file is refused, not restored. */
   files: z.record(z.string(), z.string()),
@@ -83,6 +95,9 @@ export interface BackupResult {
   readonly seconds: number;
   readonly databases: Manifest['databases'];
   readonly claims: Manifest['claims'];
+  readonly folders: Manifest['folders'];
+  /** How long the guests were paused for their disks' copy. */
+  readonly pausedSeconds: number;
   readonly leftOut: readonly string[];
 }
 
@@ -97,6 +112,13 @@ function dataOf(engine: Engine, what: string): DataAccess {
   return engine.data;
 }
 
+/** A unit of the plan by name: a backup names only units its cloud file plans. */
+function unitOf(plan: Plan, name: string): PlannedUnit {
+  const unit = plan.units.find((u) => u.name === name);
+  if (!unit) throw new PodstackError(`the plan has no unit ${name}`);
+  return unit;
+}
+
 /** The claims a backup copies: each claim of the plan but those NOT_COPIED, with its unit. */
 export function copiedClaims(plan: Plan): { claim: string; unit: string }[] {
   return plan.units.flatMap((u) =>
@@ -104,6 +126,101 @@ export function copiedClaims(plan: Plan): { claim: string; unit: string }[] {
       .filter((o) => o.kind === 'PersistentVolumeClaim' && !(o.metadata.name in NOT_COPIED))
       .map((o) => ({ claim: o.metadata.name, unit: u.name })),
   );
+}
+
+/**
+ * OVN's databases as the files their claim holds (/var/lib/ovn/ovn{nb,sb}_db.db), each from
+ * `ovsdb-client backup`: a consistent snapshot of the running server, in the standalone format
+ * ovsdb-server opens. Restored, the claim is made from them before ovn-central starts, so the
+ * switches, routers, ports and floating IPs Neutron knows are in OVN again, with the southbound
+ * chassis and bindings the node claims back.
+ */
+async function backupOvn(engine: Engine, dir: string, tar: string): Promise<void> {
+  await mkdir(dir, { mode: 0o700 });
+  for (const [file, database] of OVN_DATABASES) {
+    const r = await engine.exec(OVN_CENTRAL, OVN_CENTRAL, [
+      'ovsdb-client',
+      'backup',
+      `unix:/var/run/ovn/${file.replace(/\.db$/, '.sock')}`,
+      database,
+    ]);
+    if (r.exitCode !== 0 || !r.stdout.startsWith('OVSDB JSON'))
+      throw new PodstackError(
+        `ovsdb-client backup of ${database} failed (exit ${r.exitCode}):\n${lastLines(r.stderr || r.stdout)}`,
+      );
+    // The captured output has lost its final newline, which belongs to the file's last record:
+    // without it ovsdb-server drops that record (the data) as torn and opens an empty database.
+    await writeFile(join(dir, file), `${r.stdout}\n`, { mode: 0o600 });
+  }
+  await pipeline(pack(dir), createWriteStream(tar, { mode: 0o600 }));
+  await rm(dir, { recursive: true });
+}
+
+/** The guests' disk folders of the cloud's services, each with the node folder its volume is. */
+export function guestDiskFolders(
+  project: Pick<Project, 'services' | 'plan'>,
+): (GuestDisks & { path: string; owner: PlannedUnit })[] {
+  return project.services.flatMap((service) => {
+    const disks = service.guestDisks;
+    const unit = disks && project.plan.units.find((u) => u.name === disks.unit);
+    if (!disks || !unit) return [];
+    const path = unit.objects
+      .flatMap((o) =>
+        'spec' in o && o.spec && 'template' in o.spec ? (o.spec.template?.spec?.volumes ?? []) : [],
+      )
+      .find((v) => v.name === disks.volume)?.hostPath?.path;
+    if (!path)
+      throw new PodstackError(`${service.name}: unit ${disks.unit} has no hostPath volume ${disks.volume}`);
+    return [{ ...disks, path, owner: unit }];
+  });
+}
+
+/**
+ * A node folder of guests' disks, copied with its running guests paused: each disk as of one
+ * instant, as a power cut would leave it. The guests run on whatever happens; returns which were
+ * paused and for how long.
+ */
+async function copyGuestDisks(
+  engine: Engine,
+  data: DataAccess,
+  disks: GuestDisks & { path: string; owner: PlannedUnit },
+  tar: string,
+  report: Reporter,
+): Promise<{ guests: string[]; seconds: number }> {
+  const inNode = async (command: readonly string[]) => {
+    const r = await engine.exec(disks.unit, disks.container, command);
+    if (r.exitCode !== 0)
+      throw new PodstackError(
+        `${command.join(' ')} failed (exit ${r.exitCode}):\n${lastLines(r.stderr || r.stdout)}`,
+      );
+    return r.stdout;
+  };
+  const guests = (await inNode(disks.list))
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
+  report({
+    type: 'step',
+    message: `copying the guests' disks (${disks.path})${guests.length > 0 ? `, ${guests.length} guests paused meanwhile` : ''}`,
+  });
+  const paused: string[] = [];
+  const started = performance.now();
+  try {
+    for (const g of guests) {
+      await inNode([...disks.pause, g]);
+      paused.push(g);
+    }
+    await data.exportFolder(disks.owner, disks.path, tar);
+  } finally {
+    const failed: string[] = [];
+    for (const g of paused) await inNode([...disks.resume, g]).catch(() => failed.push(g));
+    if (failed.length > 0)
+      report({
+        type: 'step',
+        message: `could not resume ${failed.join(', ')}: resume them with \`openstack server reboot\``,
+      });
+  }
+  return { guests, seconds: (performance.now() - started) / 1000 };
 }
 
 /** The snapshot script in MariaDB, for backup and restore: its output, or an error saying why not. */
@@ -186,8 +303,30 @@ export async function backup(o: BackupOptions): Promise<BackupResult> {
     for (const { claim, unit } of copiedClaims(project.plan)) {
       o.report({ type: 'step', message: `copying claim ${claim}` });
       const tar = join(staging, 'claims', `${claim}.tar`);
-      await data.exportClaim(claim, tar);
+      await data.exportClaim(unitOf(project.plan, unit), claim, tar);
       claims.push({ claim, unit, bytes: (await stat(tar)).size });
+    }
+
+    if (project.plan.units.some((u) => u.name === OVN_CENTRAL)) {
+      o.report({ type: 'step', message: "copying OVN's northbound and southbound databases" });
+      const tar = join(staging, 'claims', `${OVN_CENTRAL_CLAIM}.tar`);
+      await backupOvn(engine, join(staging, 'ovn'), tar);
+      claims.push({ claim: OVN_CENTRAL_CLAIM, unit: OVN_CENTRAL, bytes: (await stat(tar)).size });
+    }
+
+    const folders: Manifest['folders'] = [];
+    let pausedSeconds = 0;
+    for (const disks of guestDiskFolders(project)) {
+      await mkdir(join(staging, 'folders'), { recursive: true, mode: 0o700 });
+      const tar = join(staging, 'folders', `${folders.length}.tar`);
+      const copied = await copyGuestDisks(engine, data, disks, tar, o.report);
+      pausedSeconds += copied.seconds;
+      folders.push({
+        unit: disks.unit,
+        path: disks.path,
+        bytes: (await stat(tar)).size,
+        guests: copied.guests,
+      });
     }
 
     const files: Record<string, string> = {};
@@ -203,6 +342,7 @@ export async function backup(o: BackupOptions): Promise<BackupResult> {
       ...(deployed ? { revision: deployed.revision } : {}),
       databases,
       claims,
+      folders,
       leftOut: LEFT_OUT,
       files,
     };
@@ -230,6 +370,8 @@ export async function backup(o: BackupOptions): Promise<BackupResult> {
       seconds: (performance.now() - started) / 1000,
       databases,
       claims,
+      folders,
+      pausedSeconds,
       leftOut: LEFT_OUT,
     };
   } finally {
@@ -251,6 +393,8 @@ export interface RestoreResult {
   readonly seconds: number;
   readonly databases: readonly string[];
   readonly claims: readonly string[];
+  /** Node folders of guests' disks made from the backup. */
+  readonly folders: number;
   readonly revisions: number;
   readonly up: UpResult;
   /** Where the cloud file that was there before was kept, if it differed. */
@@ -332,7 +476,7 @@ export async function restore(o: RestoreOptions): Promise<RestoreResult> {
       );
     const { engine } = await engineFor(fromBackup, o.engine);
     const data = dataOf(engine, 'restore');
-    await refuseIfHere(engine, data, manifest);
+    await refuseIfHere(engine, data, manifest, fromBackup.plan);
 
     let keptFile: string | undefined;
     const cloudText = await readFile(join(staging, 'cloud.yaml'), 'utf8');
@@ -354,7 +498,18 @@ export async function restore(o: RestoreOptions): Promise<RestoreResult> {
         type: 'step',
         message: `making claim ${c.claim} from the backup (${formatBytes(c.bytes)})`,
       });
-      await data.importClaim(c.unit, c.claim, join(staging, 'claims', `${c.claim}.tar`));
+      await data.importClaim(
+        unitOf(project.plan, c.unit),
+        c.claim,
+        join(staging, 'claims', `${c.claim}.tar`),
+      );
+    }
+    for (const [i, f] of manifest.folders.entries()) {
+      o.report({
+        type: 'step',
+        message: `making node folder ${f.path} from the backup (${formatBytes(f.bytes)}: the disks of ${f.guests.length} guests)`,
+      });
+      await data.importFolder(unitOf(project.plan, f.unit), f.path, join(staging, 'folders', `${i}.tar`));
     }
 
     // MariaDB alone first, and the dumps into it: every Job of `up` then finds its database current.
@@ -377,6 +532,7 @@ export async function restore(o: RestoreOptions): Promise<RestoreResult> {
 
     const result = await up({
       ...o,
+      because: `restored from the backup of ${manifest.createdAt}`,
       file: paths.file,
       secretsFile: paths.secretsFile,
       ...(o.engine ? { engine: o.engine } : {}),
@@ -387,6 +543,7 @@ export async function restore(o: RestoreOptions): Promise<RestoreResult> {
       seconds: (performance.now() - started) / 1000,
       databases: manifest.databases.map((d) => d.name),
       claims: manifest.claims.map((c) => c.claim),
+      folders: manifest.folders.length,
       revisions,
       up: result,
       ...(keptFile ? { keptFile } : {}),
@@ -397,7 +554,7 @@ export async function restore(o: RestoreOptions): Promise<RestoreResult> {
 }
 
 /** A restore makes the cloud again: it refuses to go where the cloud is, or left data. */
-async function refuseIfHere(engine: Engine, data: DataAccess, manifest: Manifest): Promise<void> {
+async function refuseIfHere(engine: Engine, data: DataAccess, manifest: Manifest, plan: Plan): Promise<void> {
   const purge =
     'A restore makes the cloud again from the backup: run `podstack down --purge` first (it deletes the data), then restore.';
   if ((await engine.revisions().list()).length > 0)
@@ -408,6 +565,9 @@ async function refuseIfHere(engine: Engine, data: DataAccess, manifest: Manifest
   for (const c of manifest.claims)
     if (await data.hasClaim(c.claim))
       throw refuse(`cloud ${manifest.cloud} has data here already (claim ${c.claim})`, purge);
+  for (const f of manifest.folders)
+    if (await data.hasFolder(unitOf(plan, f.unit), f.path))
+      throw refuse(`cloud ${manifest.cloud} has data here already (node folder ${f.path})`, purge);
 }
 
 /** The backup's revisions, records and plans, into the engine's store; returns how many. */

@@ -34,8 +34,11 @@ export class RevisionInProgress {
     private readonly previous: StoredRevision | undefined,
   ) {}
 
-  /** Writes the revision `up` is about to make of `project`, pending, into `store`. */
-  static async begin(project: Project, store: RevisionStore): Promise<RevisionInProgress> {
+  /**
+   * Writes the revision `up` is about to make of `project`, pending, into `store`. `because`, when
+   * given, says first why this up runs (a restore): what it then replaces is not a repair.
+   */
+  static async begin(project: Project, store: RevisionStore, because?: string): Promise<RevisionInProgress> {
     const cloudFile = (await readInputFile(project.file))?.text ?? '';
     return RevisionInProgress.start(store, project.plan, (revision, previous, attempted) => {
       const record: RevisionRecord = {
@@ -58,7 +61,7 @@ export class RevisionInProgress {
       // it reads as what it undid. A retry of the failed change reads as that change.
       let changes = describeChanges(attempted, record);
       if (changes.length === 0 && attempted !== previous) changes = describeChanges(previous, record);
-      return { ...record, changes };
+      return { ...record, changes: because ? [because, ...changes] : changes };
     });
   }
 

@@ -21,6 +21,8 @@ export interface UpOptions extends Omit<ProjectOptions, 'engine'> {
   readonly readyTimeout?: number;
   /** Apply changes that stop running guests (see ApplyOptions). */
   readonly allowGuestRestart?: boolean;
+  /** Why this up runs, first in its revision's words (a restore says so). */
+  readonly because?: string;
 }
 
 export interface UpResult {
@@ -55,7 +57,7 @@ export async function up(o: UpOptions): Promise<UpResult> {
   const { engine, preflight } = await engineFor(project, o.engine);
   if (preflight) await preflight(o.report);
   // From here on the cloud may change: the attempt is a revision, pending until it ends.
-  const pending = await RevisionInProgress.begin(project, engine.revisions());
+  const pending = await RevisionInProgress.begin(project, engine.revisions(), o.because);
   let build: Awaited<ReturnType<typeof buildProject>>;
   let apply: ApplyResult;
   try {

@@ -52,6 +52,12 @@ export type KubeObject =
   | RoleBinding;
 export type Workload = Deployment | DaemonSet | Job;
 
+/**
+ * Where a cloud's data on a node (a hostPath: guests' disks) lives: podstack's own, under
+ * NODE_DATA_ROOT/<cloud>/, so `down --purge` knows what it may delete on the node.
+ */
+export const NODE_DATA_ROOT = '/var/lib/podstack';
+
 export const LABEL = {
   name: 'app.kubernetes.io/name',
   component: 'app.kubernetes.io/component',

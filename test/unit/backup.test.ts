@@ -9,8 +9,8 @@ import { after, describe, it } from 'node:test';
 import { createGzip } from 'node:zlib';
 import { pack } from 'tar-fs';
 import { PodstackError } from '../../src/errors.js';
-import { copiedClaims, unpackBackup } from '../../src/lifecycle/backup.js';
-import { planOf } from './_fixtures.js';
+import { copiedClaims, guestDiskFolders, unpackBackup } from '../../src/lifecycle/backup.js';
+import { planOf, servicesOf } from './_fixtures.js';
 
 const dirs: string[] = [];
 const tmp = async () => {
@@ -90,6 +90,23 @@ describe('backup files: what restore accepts', () => {
       await backupFile((f) => symlink('/etc/passwd', join(f, 'link'))),
       /it holds link, which is not a plain file/,
     );
+  });
+
+  it('a backup of an earlier podstack, without node folders, reads as having none', async () => {
+    const m = await unpackBackup(await backupFile(), await tmp());
+    assert.deepEqual(m.folders, []);
+  });
+
+  it("the guests' disks are the node pod's instances folder, copied with libvirt's guests paused", () => {
+    const yaml = 'name: c\n';
+    const folders = guestDiskFolders({ services: servicesOf(yaml), plan: planOf(yaml) });
+    assert.deepEqual(
+      folders.map((f) => [f.unit, f.container, f.path, f.pause[0], f.pause.at(-1)]),
+      [['nova-compute', 'libvirt', '/var/lib/podstack/c/nova-instances', 'virsh', 'suspend']],
+    );
+    const noNova =
+      'name: c\nservices:\n  nova:\n    enabled: false\n  neutron:\n    enabled: false\n  starter:\n    enabled: false\n';
+    assert.deepEqual(guestDiskFolders({ services: servicesOf(noNova), plan: planOf(noNova) }), []);
   });
 
   it("a backup copies Keystone's keys and Glance's images; MariaDB's data goes as dumps", () => {

@@ -191,6 +191,19 @@ describe('revisions, as up keeps them', () => {
     );
   });
 
+  it("an up that says why it runs (a restore's) leads with that, and what it makes again is no repair", async () => {
+    const c = await cloud();
+    await (await begin(await c.project())).deployed(applied(['mariadb', 'keystone-api']));
+    const p = await c.project();
+    const restored = await RevisionInProgress.begin(
+      p,
+      fileRevisions(p.stateDir),
+      'restored from the backup of X',
+    );
+    assert.equal(await restored.deployed(applied(['mariadb', 'keystone-api'])), 2);
+    assert.deepEqual((await history(await c.project())).at(-1)?.changes, ['restored from the backup of X']);
+  });
+
   it('an up that never finished is marked failed by the next one', async () => {
     const c = await cloud();
     await begin(await c.project()); // killed: never finished

@@ -1,18 +1,21 @@
-import { PatchStrategy, type V1Job, type V1PodSpec } from '@kubernetes/client-node';
+import { PatchStrategy, type V1PodSpec } from '@kubernetes/client-node';
 import { GuestRestartError, NotRunningError, PodstackError } from '../../errors.js';
 import type { Reporter } from '../../events.js';
-import { ANNOTATION, isWorkload, type KubeObject, LABEL } from '../../model/objects.js';
+import { ANNOTATION, isWorkload, type KubeObject, LABEL, NODE_DATA_ROOT } from '../../model/objects.js';
 import type { ChangeEffect, Plan, PlannedUnit } from '../../model/unit.js';
 import type { RevisionStore } from '../../revisions/store.js';
 import { PreflightError, type PreflightProblem } from '../preflight.js';
 import { LIMITS } from '../shared/limits.js';
 import { waitFor } from '../shared/poll.js';
+import { RollGate } from '../shared/roll-gate.js';
 import { forEachLimit } from '../shared/schedule.js';
 import type { ApplyOptions, ApplyResult, Engine, ExecResult, UnitChange, UnitStatus } from '../types.js';
 import { type Cluster, messageOf, statusOf, unreachable } from './client.js';
+import { KubernetesData } from './data.js';
 import { changedFields } from './diff.js';
 import { chooseVersions, servedVersions, WRITABLE_VERSIONS } from './discovery.js';
-import { guestsOf, podExec } from './guests.js';
+import { podExec } from './exec.js';
+import { guestsOf } from './guests.js';
 import { keyOf, type Live, type Observed, unitHealth } from './health.js';
 import { ensureNamespace, removeNamespaceIfEmpty } from './namespace.js';
 import { observeCloud } from './observe.js';
@@ -72,11 +75,26 @@ export class KubernetesEngine implements Engine {
   private served: Promise<Set<string>> | undefined;
   /** The plan the last preflight passed: `up` checks before building, apply need not ask again. */
   private checked: Plan | undefined;
+  /** Files in and out of the cloud's claims, node folders and containers (`backup`, `restore`). */
+  readonly data: KubernetesData;
 
   constructor(o: KubernetesEngineOptions) {
     this.cluster = o.cluster;
     this.cloud = o.cloud;
     this.pollMs = (o.pollSeconds ?? 1) * 1000;
+    this.data = new KubernetesData({
+      cluster: this.cluster,
+      cloud: this.cloud,
+      applyClaim: async (unit, claim) => {
+        const object = unit.objects.find(
+          (c) => c.kind === 'PersistentVolumeClaim' && c.metadata.name === claim,
+        );
+        if (!object) throw new PodstackError(`unit ${unit.name} plans no claim ${claim}`);
+        await ensureNamespace(this.cluster);
+        await this.serverSideApply(await this.toCluster(unit, object));
+      },
+      runningPod: (unit, container) => this.runningPod(unit, container),
+    });
   }
 
   get namespace(): string {
@@ -181,18 +199,26 @@ export class KubernetesEngine implements Engine {
     }
   }
 
-  /** Waits while a Job still has pods running: its run is finished, never cut short. */
+  /**
+   * Waits while a Job still has pods running: its run is finished, never cut short. The pods
+   * themselves are counted, not the Job's status.active: that is the Job controller's report,
+   * and a busy controller was seen to leave it stale for over 4 minutes after its pods had gone.
+   */
   private async untilJobIdle(live: Live, opts: JobWaitOptions): Promise<void> {
-    const read = () =>
-      this.cluster.objects.read({
-        apiVersion: live.apiVersion!,
-        kind: 'Job',
-        metadata: { name: live.metadata.name, namespace: this.namespace },
-      }) as Promise<V1Job>;
     let said = false;
     const idle = async () => {
-      const job = await read().catch((e: unknown) => (statusOf(e) === 404 ? undefined : Promise.reject(e)));
-      if ((job?.status?.active ?? 0) === 0) return true;
+      const pods = await this.cluster.core.listNamespacedPod({
+        namespace: this.namespace,
+        labelSelector: `job-name=${live.metadata.name}`,
+      });
+      const running = pods.items.filter(
+        (p) =>
+          p.metadata?.ownerReferences?.some((r) => r.uid === live.metadata.uid) &&
+          !p.metadata?.deletionTimestamp &&
+          p.status?.phase !== 'Succeeded' &&
+          p.status?.phase !== 'Failed',
+      );
+      if (running.length === 0) return true;
       if (!said) {
         opts.report({
           type: 'unit',
@@ -306,21 +332,39 @@ export class KubernetesEngine implements Engine {
     const unchanged: string[] = [];
     let written = 0;
     const planned = new Set<string>();
-    // Everything at once (bounded): the cluster orders the start-up itself.
+    // Everything at once (bounded): the cluster orders the start-up itself. Except rolls of
+    // running servers, one at a time: with every API rolling at once on 2 cores, each new pod's
+    // start-up starved the others' requests (13-27 s a request; CI's slower run timed out at 30).
+    const rolls = new RollGate();
     await forEachLimit(plan.units, o.concurrency, async (unit) => {
       let unitChanged = repairs.has(unit.name);
       let replaced = unitChanged;
-      for (const object of unit.objects) {
-        const desired = await this.toCluster(unit, object);
-        planned.add(keyOf(desired));
-        const live = gone.has(keyOf(desired)) ? undefined : observed.objects.get(keyOf(desired));
-        const result = await this.applyObject(desired, live, o);
-        if (result !== 'unchanged') {
-          written++;
-          unitChanged = true;
-          replaced ||= result !== 'created';
+      const applyUnit = async () => {
+        for (const object of unit.objects) {
+          const desired = await this.toCluster(unit, object);
+          planned.add(keyOf(desired));
+          const live = gone.has(keyOf(desired)) ? undefined : observed.objects.get(keyOf(desired));
+          const result = await this.applyObject(desired, live, o);
+          if (result !== 'unchanged') {
+            written++;
+            unitChanged = true;
+            replaced ||= result !== 'created';
+          }
         }
-      }
+      };
+      if (o.wait && this.rollsRunning(unit, observed)) {
+        await rolls.turn(unit.name, o.report, async () => {
+          await applyUnit();
+          // Rolled out: the new pods ready and the old ones gone. Its dependencies are running
+          // already, and the last watch below reports it.
+          await new HealthWatch(this.cluster, () => this.observe(), this.pollMs).until(
+            { ...plan, units: [{ ...unit, dependsOn: [] }] },
+            new Set(),
+            o,
+            Date.now(),
+          );
+        });
+      } else await applyUnit();
       (unitChanged ? changed : unchanged).push(unit.name);
       o.report({
         type: 'unit',
@@ -337,6 +381,15 @@ export class KubernetesEngine implements Engine {
       );
     const removed = await this.prune(observed, planned, o.report);
     return { changed, unchanged, removed, written };
+  }
+
+  /** Whether applying the unit changes a Deployment that runs now: a roll of a running server. */
+  private rollsRunning(unit: PlannedUnit, observed: Observed): boolean {
+    return unit.objects.some((o) => {
+      if (o.kind !== 'Deployment') return false;
+      const live = observed.objects.get(keyOf(o));
+      return live !== undefined && live.metadata.annotations?.[ANNOTATION.unitHash] !== unit.hash;
+    });
   }
 
   /** Units `status` calls failed: `up` repairs them even when their plan did not change. */
@@ -437,6 +490,40 @@ export class KubernetesEngine implements Engine {
     return [...removed];
   }
 
+  /**
+   * The cloud's node folders (podstack's hostPath volumes, under NODE_DATA_ROOT/<cloud>/) on each
+   * node that can run a pod, with an image to reach them by: `down --purge` deletes them there,
+   * as it deletes the claims. What they are is read from the workloads, or, after a `down` that
+   * removed those, from the newest revision's plan; which nodes held them is no longer known
+   * then, so every node is asked (a folder that is not there is no error).
+   */
+  private async nodeFolders(observed: Observed): Promise<{ node: string; path: string; image: string }[]> {
+    const root = `${NODE_DATA_ROOT}/${this.cloud}/`;
+    const store = this.revisions();
+    const newest = (await store.list()).filter((r) => !r.legacy).at(-1);
+    const planned = newest ? await store.plan(newest.revision) : undefined;
+    const templates = [...observed.objects.values(), ...(planned?.units.flatMap((u) => u.objects) ?? [])].map(
+      (o) => (o as { spec?: { template?: { spec?: V1PodSpec } } }).spec?.template?.spec,
+    );
+    const paths = new Set<string>();
+    let image: string | undefined;
+    for (const spec of templates) {
+      const mine = (spec?.volumes ?? []).flatMap((v) =>
+        v.hostPath?.path.startsWith(root) ? [v.hostPath.path] : [],
+      );
+      for (const p of mine) paths.add(p);
+      if (mine.length > 0) image ??= spec?.containers[0]?.image;
+    }
+    if (!image || paths.size === 0) return [];
+    const nodes = (await this.cluster.core.listNode()).items.filter(
+      (n) =>
+        !n.spec?.unschedulable &&
+        n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') &&
+        n.metadata?.name,
+    );
+    return nodes.flatMap((n) => [...paths].map((path) => ({ node: n.metadata!.name!, path, image: image! })));
+  }
+
   /** `down` returns when the cloud's pods are gone, not merely asked to go. */
   private async podsGone(timeoutMs = 120_000): Promise<void> {
     const pods = () =>
@@ -468,6 +555,11 @@ export class KubernetesEngine implements Engine {
   }
 
   async exec(unit: string, container: string, command: readonly string[]): Promise<ExecResult> {
+    return podExec(this.cluster, await this.runningPod(unit, container), container, command, 300_000);
+  }
+
+  /** A pod of the unit whose container runs, not one on its way out. */
+  private async runningPod(unit: string, container: string): Promise<string> {
     const pods = await this.cluster.core.listNamespacedPod({
       namespace: this.namespace,
       labelSelector: `${LABEL.unit}=${unit}`,
@@ -478,7 +570,7 @@ export class KubernetesEngine implements Engine {
         p.status?.containerStatuses?.some((c) => c.name === container && c.state?.running),
     );
     if (!pod?.metadata?.name) throw new NotRunningError(unit, container);
-    return podExec(this.cluster, pod.metadata.name, container, command, 300_000);
+    return pod.metadata.name;
   }
 
   revisions(): RevisionStore {
@@ -487,6 +579,16 @@ export class KubernetesEngine implements Engine {
 
   async destroy(options: { purge: boolean; report: Reporter }): Promise<{ removed: readonly string[] }> {
     const observed = await this.observe();
+    // Without the right to list nodes (a namespace's operator), the folders stay, and it says so.
+    const folders = options.purge
+      ? await this.nodeFolders(observed).catch((e: unknown) => {
+          options.report({
+            type: 'warning',
+            message: `the cloud's node folders (${NODE_DATA_ROOT}/${this.cloud}) are left on the nodes: ${messageOf(e)}`,
+          });
+          return [];
+        })
+      : [];
     const removed = new Set<string>();
     const doomed = [...observed.objects.values()].filter(
       (o) => options.purge || o.kind !== 'PersistentVolumeClaim',
@@ -498,6 +600,13 @@ export class KubernetesEngine implements Engine {
       removed.add(unit);
     });
     await this.podsGone();
+    if (folders.length > 0) {
+      options.report({
+        type: 'step',
+        message: `removing the cloud's node folders: ${[...new Set(folders.map((f) => f.path))].join(', ')}`,
+      });
+      await this.data.removeFolders(folders);
+    }
     if (options.purge) await this.revisions().removeAll();
     if (options.purge)
       await removeNamespaceIfEmpty(this.cluster, await this.apiVersions(), KINDS, options.report);

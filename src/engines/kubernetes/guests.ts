@@ -1,7 +1,7 @@
-import { Writable } from 'node:stream';
-import { Exec, type V1Pod, type V1Status } from '@kubernetes/client-node';
+import type { V1Pod } from '@kubernetes/client-node';
 import { ANNOTATION, type KubeObject } from '../../model/objects.js';
 import type { Cluster } from './client.js';
+import { podExec } from './exec.js';
 
 /**
  * Guests on Kubernetes: a node pod (ANNOTATION.guests) whose template changes is replaced by its
@@ -9,59 +9,6 @@ import type { Cluster } from './client.js';
  * change `up` asks the pod which guests it runs, with the plan's own listing command, and refuses
  * unless the user allowed it.
  */
-
-/** Runs a command in a pod's container through the API server (kubectl exec): exit code and output. */
-export async function podExec(
-  cluster: Cluster,
-  pod: string,
-  container: string,
-  command: readonly string[],
-  timeoutMs = 20_000,
-): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const sink = (add: (s: string) => void) =>
-    new Writable({
-      write(chunk: Buffer, _enc, done) {
-        add(chunk.toString('utf8'));
-        done();
-      },
-    });
-  const status = await new Promise<V1Status>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`exec in ${pod}/${container} took over ${timeoutMs / 1000}s`)),
-      timeoutMs,
-    );
-    new Exec(cluster.config)
-      .exec(
-        cluster.namespace,
-        pod,
-        container,
-        [...command],
-        sink((s) => {
-          stdout += s;
-        }),
-        sink((s) => {
-          stderr += s;
-        }),
-        null,
-        false,
-        (s) => {
-          clearTimeout(timer);
-          resolve(s);
-        },
-      )
-      .catch((e: unknown) => {
-        clearTimeout(timer);
-        reject(e);
-      });
-  });
-  const code =
-    status.status === 'Success'
-      ? 0
-      : Number(status.details?.causes?.find((c) => c.reason === 'ExitCode')?.message ?? 1);
-  return { exitCode: code, stdout, stderr };
-}
 
 /** The guests the running pods of a guest-bearing workload run, by the plan's listing command. */
 export async function guestsOf(

@@ -3,6 +3,7 @@ import type { Plan, PlannedUnit } from '../../model/unit.js';
 import { sleep } from '../shared/poll.js';
 import type { ApplyOptions } from '../types.js';
 import type { Cluster } from './client.js';
+import { podExec } from './exec.js';
 import { type Health, isHealthy, type Observed, unitHealth } from './health.js';
 
 export type WaitOptions = Required<Pick<ApplyOptions, 'readyTimeout' | 'jobTimeout'>> & ApplyOptions;
@@ -119,24 +120,64 @@ export async function readLog(cluster: Cluster, health: Health): Promise<string>
 }
 
 /**
- * Why a running container is not ready, in its readiness probe's own words: the kubelet keeps
- * them only in an Unhealthy event (podstack-ovs-ports names the guest ports that are down).
- * Undefined when there is no such event or it cannot be read.
+ * Why a running container is not ready, in its readiness probe's own words. The kubelet keeps
+ * them only in an Unhealthy event, and its event recorder drops an object's events past a burst
+ * of 25 (one more per 5 minutes): a node pod that started a dozen containers may never record
+ * its probe's failure. So podstack runs the probe's command again, as the kubelet does, and
+ * reads the event only when it cannot (podstack-ovs-ports names the guest ports that are down).
+ * Undefined when the probe passes now, or neither can be read.
  */
 export async function probeMessage(cluster: Cluster, health: Health): Promise<string | undefined> {
   if (!health.logOf) return undefined;
+  const again = await probeAgain(cluster, health.logOf);
+  return again === undefined ? await probeEvent(cluster, health.logOf) : again || undefined;
+}
+
+/** The last line the container's exec readiness probe prints when it fails ('' when it passes); undefined if it cannot run. */
+async function probeAgain(cluster: Cluster, of: NonNullable<Health['logOf']>): Promise<string | undefined> {
+  try {
+    const pod = await cluster.core.readNamespacedPod({ name: of.pod, namespace: cluster.namespace });
+    const probe = pod.spec?.containers.find((c) => c.name === of.container)?.readinessProbe;
+    const command = probe?.exec?.command;
+    if (!command?.length) return undefined;
+    const r = await podExec(
+      cluster,
+      of.pod,
+      of.container,
+      command,
+      ((probe?.timeoutSeconds ?? 1) + 10) * 1000,
+    );
+    if (r.exitCode === 0) return '';
+    return lastLine(`${r.stdout}\n${r.stderr}`);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The newest Unhealthy event's message for the container. */
+async function probeEvent(cluster: Cluster, of: NonNullable<Health['logOf']>): Promise<string | undefined> {
   try {
     const events = await cluster.core.listNamespacedEvent({
       namespace: cluster.namespace,
-      fieldSelector: `involvedObject.name=${health.logOf.pod},reason=Unhealthy`,
+      fieldSelector: `involvedObject.name=${of.pod},reason=Unhealthy`,
     });
     const when = (e: (typeof events.items)[number]) =>
       new Date(e.lastTimestamp ?? e.eventTime ?? e.metadata?.creationTimestamp ?? 0).getTime();
     const newest = events.items
-      .filter((e) => e.involvedObject.fieldPath === `spec.containers{${health.logOf?.container}}`)
+      .filter((e) => e.involvedObject.fieldPath === `spec.containers{${of.container}}`)
       .sort((a, b) => when(b) - when(a))[0];
-    return newest?.message?.trim().split('\n').pop();
+    return lastLine(newest?.message ?? '');
   } catch {
     return undefined;
   }
+}
+
+function lastLine(text: string): string | undefined {
+  return (
+    text
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean)
+      .pop() || undefined
+  );
 }

@@ -15,6 +15,7 @@ import { gatewayOf } from './network.js';
 import { WorkloadRunner } from './run.js';
 import { classify, configChange, isCurrent, type PsEntry, podActions, workloadChange } from './state.js';
 import {
+  hostPathClaim,
   PODMAN_LABEL,
   type PodmanNames,
   type PodmanWorkload,
@@ -352,8 +353,12 @@ export class PodmanEngine implements Engine {
     }
   }
 
+  // A node folder is a volume here (hostPathClaim): the same as a claim.
   readonly data: DataAccess = {
-    exportClaim: async (claim, file) => {
+    exportFolder: (unit, path, file) => this.data.exportClaim(unit, hostPathClaim(path), file),
+    hasFolder: (_unit, path) => this.data.hasClaim(hostPathClaim(path)),
+    importFolder: (unit, path, file) => this.data.importClaim(unit, hostPathClaim(path), file),
+    exportClaim: async (_unit, claim, file) => {
       await this.podman.ok(['volume', 'export', '--output', file, this.names.volume(claim)]);
     },
     hasClaim: async (claim) => (await this.existingVolumes()).has(this.names.volume(claim)),
@@ -364,7 +369,7 @@ export class PodmanEngine implements Engine {
           exitCode: 2,
           hint: 'Restore onto a cloud that is not there: `podstack down --purge` first (it deletes the data).',
         });
-      await this.createVolume(unit, claim);
+      await this.createVolume(unit.name, claim);
       await this.podman.ok(['volume', 'import', name, file]);
     },
     copyOut: async (unit, container, path, hostPath) => {
