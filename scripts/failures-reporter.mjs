@@ -42,8 +42,10 @@ export default async function* failures(source) {
       continue;
     }
     const details = /** @type {{ type?: string, error?: unknown }} */ (data.details);
-    // A suite fails because a test in it did; that test is listed already.
-    if (details.type === 'suite') continue;
+    // A suite fails because a test in it did, and that test is listed already; or on its own
+    // hook (before, after), which no test shows: that one is listed.
+    const kind = /** @type {{ failureType?: string } | undefined} */ (details.error)?.failureType;
+    if (details.type === 'suite' && kind === 'subtestsFailed') continue;
     const path = [file, ...stack.slice(0, data.nesting), data.name].filter(Boolean).join(' > ');
     failed.push({ path, error: firstLines(details.error, 12) });
   }

@@ -24,7 +24,7 @@ export interface LoopResult {
   readonly failures: readonly string[];
   /** The longest time any one client waited between two answers, in seconds. */
   readonly longestGap: number;
-  /** The first requests that took over 2 s, with when they began and how long they took. */
+  /** The 20 slowest requests of over 2 s, with when they began and how long they took. */
   readonly slow: readonly string[];
   readonly seconds: number;
 }
@@ -46,7 +46,11 @@ export interface LoopOptions {
   readonly clients?: number;
 }
 
-export function clientLoop(o: LoopOptions): { stop: () => Promise<LoopResult>; requests: () => number } {
+export function clientLoop(o: LoopOptions): {
+  begun: number;
+  stop: () => Promise<LoopResult>;
+  requests: () => number;
+} {
   const identity = o.endpoints.filter((e) => e.type === 'identity');
   assert.ok(identity.length > 0, 'the loop needs an identity endpoint');
   const begun = Date.now();
@@ -55,15 +59,14 @@ export function clientLoop(o: LoopOptions): { stop: () => Promise<LoopResult>; r
   let failed = 0;
   let longestGap = 0;
   const failures: string[] = [];
-  const slow: string[] = [];
+  const slow: { at: number; what: string; took: number }[] = [];
   let token = '';
   /** Runs one request, noting it when it was slow. */
   const timed = async (what: string, request: () => Promise<boolean>): Promise<boolean> => {
     const start = Date.now();
     const ok = await request();
     const took = (Date.now() - start) / 1000;
-    if (took > 2 && slow.length < 20)
-      slow.push(`${((start - begun) / 1000).toFixed(1)}s ${what}: ${took.toFixed(1)}s`);
+    if (took > 2) slow.push({ at: (start - begun) / 1000, what, took });
     return ok;
   };
   /** Counts a failure (the first ones with their reason); false, for the caller to return. */
@@ -134,11 +137,18 @@ export function clientLoop(o: LoopOptions): { stop: () => Promise<LoopResult>; r
   })();
 
   return {
+    begun,
     requests: () => requests,
     async stop() {
       running = false;
       await started;
-      return { requests, failed, failures, longestGap, slow, seconds: (Date.now() - begun) / 1000 };
+      // The slowest, in the order they were sent: where a roll made clients wait, and on what.
+      const slowest = [...slow]
+        .sort((a, b) => b.took - a.took)
+        .slice(0, 20)
+        .sort((a, b) => a.at - b.at)
+        .map((r) => `${r.at.toFixed(1)}s ${r.what}: ${r.took.toFixed(1)}s`);
+      return { requests, failed, failures, longestGap, slow: slowest, seconds: (Date.now() - begun) / 1000 };
     },
   };
 }
@@ -185,7 +195,10 @@ export async function changesUnderLoad(
       const start = Date.now();
       const at = loop.requests();
       await c.apply();
-      changes.push(`${c.name} ${((Date.now() - start) / 1000).toFixed(1)}s/${loop.requests() - at} requests`);
+      // From when (on the loop's clock, as the slow requests say it) and for how long.
+      changes.push(
+        `${c.name} at ${((start - loop.begun) / 1000).toFixed(0)}s ${((Date.now() - start) / 1000).toFixed(1)}s/${loop.requests() - at} requests`,
+      );
     }
     // A count, not a time: on a slower or busier host the loop runs longer. It stops at 15
     // minutes all the same and says so in the summary; what the test asserts is that no request
@@ -250,43 +263,62 @@ export const CONFIG_ROLLS = [
 /**
  * Requests the roll tests' client loop sends at least. The soak (PODSTACK_SOAK=1) holds the
  * issue's bar, 20,000 with none failed; every CI run sends what the changes take and at least
- * 4,000. The changes are the same in both: the count only adds idle minutes after them (on a busy
- * 2-core host, ten of them per engine, which CI's 90 minutes did not have).
+ * 2,000. The changes are the same in both: the count only adds idle minutes after them, which
+ * CI's budget does not have (the rolls alone send 2,500-5,000).
  */
 export const MIN_REQUESTS = Number(
-  process.env.PODSTACK_ROLL_REQUESTS ?? (process.env.PODSTACK_SOAK ? 20_000 : 4_000),
+  process.env.PODSTACK_ROLL_REQUESTS ?? (process.env.PODSTACK_SOAK ? 20_000 : 2_000),
 );
 
 /**
- * A new Keystone image and back, as a podstack upgrade would bring one: the recipes copied into
- * `dir`, Keystone's made the packaged image with one more label (a rebuilt image with a changed
- * label: a new ID and reference, the same content, so seconds to build rather than the minutes of
- * installing Keystone again). `upWith(imagesDir)` applies the cloud with those recipes
- * (undefined: the packaged ones); the server rolls onto the new image as it does for config, and
- * its bootstrap Jobs run again. `keystoneRef(imagesDir)` names the image a set of recipes gives;
- * the test's is removed from the host once the cloud is back on the packaged one.
+ * A new Keystone image and back, as two changes for the client loop: `upWith(imagesDir)` applies
+ * the cloud with those recipes (undefined: the packaged ones). The Kubernetes roll test applies
+ * them on their own: with every API rolling back at once beside the image, a neutron-server GET
+ * there once outlived the client's timeout on 2 busy cores.
  */
 export async function keystoneImageRolls(
   dir: string,
   upWith: (imagesDir?: string) => Promise<UpResult>,
   keystoneRef: (imagesDir?: string) => Promise<string>,
 ): Promise<Change[]> {
-  const recipes = join(dir, 'images');
-  await cp(join(packageRoot(), 'images'), recipes, { recursive: true });
-  await writeFile(
-    join(recipes, 'keystone', 'Containerfile'),
-    `ARG PARENT\nFROM ${await keystoneRef()}\nLABEL dev.podstack.test.generation="2"\n`,
-  );
-  return [recipes, undefined].map((imagesDir) => ({
+  const variant = await keystoneImageVariant(dir, keystoneRef);
+  return [variant.imagesDir, undefined].map((imagesDir) => ({
     name: imagesDir ? 'keystone image' : 'keystone image back',
     apply: async () => {
       const r = await upWith(imagesDir);
       assert.ok(r.apply.changed.includes('keystone-api'), r.apply.changed.join(' '));
       if (imagesDir) assert.deepEqual(r.build.built, ['keystone']);
-      else {
-        const rmi = await exec('podman', ['rmi', await keystoneRef(recipes)]);
-        assert.equal(rmi.exitCode, 0, rmi.output);
-      }
+      else await variant.remove();
     },
   }));
+}
+
+/**
+ * A new Keystone image, as a podstack upgrade would bring one: the recipes copied into `dir`,
+ * Keystone's made the packaged image with one more label (a rebuilt image with a changed label: a
+ * new ID and reference, the same content, so seconds to build rather than the minutes of
+ * installing Keystone again). `imagesDir` is the recipes to apply the cloud with: Keystone's server
+ * rolls onto the new image as it does for config, and its bootstrap Jobs run again. `remove`
+ * takes the test's image off the host once the cloud is back on the packaged one.
+ * `keystoneRef(imagesDir)` names the image a set of recipes gives (undefined: the packaged ones).
+ */
+export async function keystoneImageVariant(
+  dir: string,
+  keystoneRef: (imagesDir?: string) => Promise<string>,
+): Promise<{ imagesDir: string; remove: () => Promise<void> }> {
+  const imagesDir = join(dir, 'images');
+  await cp(join(packageRoot(), 'images'), imagesDir, { recursive: true });
+  await writeFile(
+    join(imagesDir, 'keystone', 'Containerfile'),
+    `ARG PARENT\nFROM ${await keystoneRef()}\nLABEL dev.podstack.test.generation="2"\n`,
+  );
+  // One left by an interrupted run would be taken as built: the test is of building it.
+  await exec('podman', ['rmi', '--ignore', await keystoneRef(imagesDir)]);
+  return {
+    imagesDir,
+    remove: async () => {
+      const rmi = await exec('podman', ['rmi', await keystoneRef(imagesDir)]);
+      assert.equal(rmi.exitCode, 0, rmi.output);
+    },
+  };
 }

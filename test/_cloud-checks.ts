@@ -166,6 +166,9 @@ export interface CloudNode {
   readonly logs: (container: string, lines: number) => Promise<string>;
 }
 
+/** Where the images' programs are: Debian's PATH for root, as a container starts with it. */
+const CONTAINER_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
 /** A node pod entered through the process `pid` (its ovn-controller), with its logs from `logs`. */
 function nsenterNode(pid: () => Promise<string | undefined>, logs: CloudNode['logs']): CloudNode {
   // The process the node is entered through may be restarting (a test just killed it, or a part
@@ -178,13 +181,15 @@ function nsenterNode(pid: () => Promise<string | undefined>, logs: CloudNode['lo
     });
     return found!;
   };
-  const nsenter = async (namespaces: string, program: string, args: readonly string[]) => {
-    const r = await exec('nsenter', ['-t', await target(), namespaces, program, ...args]);
+  const nsenter = async (namespaces: string, program: string, args: readonly string[], env = {}) => {
+    const r = await exec('nsenter', ['-t', await target(), namespaces, program, ...args], { env });
     return { exitCode: r.exitCode ?? -1, output: r.output };
   };
   return {
     run: (program, args) => nsenter('-n', program, args),
-    runInPod: (program, args) => nsenter('-a', program, args),
+    // nsenter looks the program up in the container's files but on the test's own PATH: from a
+    // shell with no /usr/local/bin on it (`env -i`), the image's checks there were not found.
+    runInPod: (program, args) => nsenter('-a', program, args, { PATH: CONTAINER_PATH }),
     logs,
   };
 }
