@@ -81,7 +81,11 @@ export async function backupPurgeRestore(h: BackupHarness): Promise<string> {
     `root@${h.guest.fip}`,
     `echo ${written} > /tmp/kept && dd if=/tmp/kept of=/dev/vda bs=512 seek=1048576 conv=notrunc && sync && dd if=/dev/vda ${at}`,
   ]);
-  assert.equal(write.exitCode, 0, write.output);
+  if (write.exitCode !== 0)
+    assert.fail(
+      `the server did not answer SSH before the backup (exit ${write.exitCode}): ${write.output.trim()}\n` +
+        (await describeServer(h.openstack, h.node, h.guest.name)),
+    );
   assert.ok(write.output.includes(written), write.output);
   const ovnBefore = await ovnNorthbound(h);
   await h.openstack('project', 'create', 'kept-by-the-backup');

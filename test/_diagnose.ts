@@ -57,6 +57,23 @@ export async function describeServer(openstack: OpenStack, node: CloudNode, name
     );
     return [
       ...parts,
+      // A floating IP is answered for by its NAT row, on the chassis its gateway port is bound to.
+      await inPod(
+        'ovn-nbctl',
+        `--db=${nb}`,
+        '--columns=type,external_ip,logical_ip,logical_port,external_mac',
+        'list',
+        'NAT',
+      ),
+      await inPod('ovn-nbctl', `--db=${nb}`, 'list', 'Gateway_Chassis'),
+      await inPod(
+        'ovn-sbctl',
+        `--db=${sb}`,
+        '--columns=logical_port,chassis,up',
+        'find',
+        'Port_Binding',
+        'type=chassisredirect',
+      ),
       await inPod('ovn-nbctl', `--db=${nb}`, 'list', 'DHCP_Options'),
       await inPod('ovn-sbctl', `--db=${sb}`, 'show'),
     ].join('\n');
@@ -93,6 +110,14 @@ export async function describeServer(openstack: OpenStack, node: CloudNode, name
         await inPod('ovs-vsctl', '--columns=name,ofport,admin_state,link_state,error', 'list', 'Interface'),
         await inPod('podstack-ovs-ports'),
       ].join('\n'),
+    ),
+    // "No route to host" on a floating IP is an ARP request nobody answered: what the node asked.
+    ask("the node's addresses, routes and neighbours", async () =>
+      (
+        await Promise.all(
+          [['-br', 'addr'], ['route'], ['neigh']].map(async (args) => (await node.run('ip', args)).output),
+        )
+      ).join('\n'),
     ),
     ask('ovn-controller', () => inPod('ovn-appctl', '-t', 'ovn-controller', 'connection-status')),
     ...(

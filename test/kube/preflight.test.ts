@@ -10,6 +10,7 @@ import { KubernetesEngine } from '../../src/engines/kubernetes/engine.js';
 import { PodstackError } from '../../src/errors.js';
 import type { ProgressEvent } from '../../src/events.js';
 import { up } from '../../src/lifecycle/up.js';
+import { NODE_DATA_ROOT } from '../../src/model/objects.js';
 import { startCluster } from '../kube-cluster/cluster.js';
 import { planOf } from '../unit/_fixtures.js';
 import { objectsOf } from './_objects.js';
@@ -84,6 +85,9 @@ describe('kubernetes preflight against a cluster without storage', { skip: !isRo
         .deleteStorageClass({ name: MANUAL })
         .catch(() => undefined);
     if (work) await rm(work, { recursive: true, force: true });
+    // Its plan's images are made up, so down --purge could not reach the node folder its
+    // DaemonSet made on this host (the cluster's one node), and said so: it goes here.
+    await rm(join(NODE_DATA_ROOT, CLOUD), { recursive: true, force: true });
     // The next test file gets the cluster as it always is: provisioner on, default StorageClass.
     await startCluster({ tier: 'api', storage: true });
   });

@@ -25,6 +25,8 @@ const MOUNT = '/podstack-data';
 /** A copy of a few GiB of disks over exec takes minutes; an hour is a stuck copy. */
 const COPY_TIMEOUT_MS = 3_600_000;
 const HELPER_COMPONENT = 'data-copy';
+/** A copy pod's container waiting for one of these will not start by itself. */
+const CANNOT_START = new Set(['ImagePullBackOff', 'ErrImageNeverPull', 'InvalidImageName']);
 
 export interface KubernetesDataOptions {
   readonly cluster: Cluster;
@@ -156,15 +158,23 @@ export class KubernetesData implements DataAccess {
    * Removes node folders on the nodes that held them (`down --purge` of guests' disks), through
    * a helper pod per node that mounts each folder's parent.
    */
-  async removeFolders(folders: readonly { node: string; path: string; image: string }[]): Promise<void> {
+  /**
+   * Deletes each folder on its node. A folder it cannot reach (its image no longer pulls, say a
+   * revision's images gone from the registry) does not stop the others: it is returned with why.
+   */
+  async removeFolders(
+    folders: readonly { node: string; path: string; image: string }[],
+  ): Promise<{ node: string; path: string; why: string }[]> {
+    const left: { node: string; path: string; why: string }[] = [];
     for (const f of folders) {
       await this.withPod(
         { image: f.image },
         { name: 'data', hostPath: { path: dirname(f.path), type: 'DirectoryOrCreate' } },
         f.node,
         (pod) => this.inHelper(pod, ['rm', '-rf', '--', `${MOUNT}/${basename(f.path)}`]),
-      );
+      ).catch((e: unknown) => left.push({ node: f.node, path: f.path, why: messageOf(e) }));
     }
+    return left;
   }
 
   /** Every file under `path` in the pod, as a tar file on this machine. */
@@ -356,6 +366,10 @@ export class KubernetesData implements DataAccess {
         why = waiting
           ? `${waiting.reason}${waiting.message ? `: ${waiting.message}` : ''}`
           : (unscheduled?.message ?? p.status?.phase ?? why);
+        // The kubelet tried the image and gave up for now (or never will): waiting out the
+        // minutes would only say the same thing later.
+        if (waiting?.reason && CANNOT_START.has(waiting.reason))
+          throw new PodstackError(`the copy pod ${name} cannot start: ${why}`);
         return false;
       },
       180_000,

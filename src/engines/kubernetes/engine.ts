@@ -605,7 +605,11 @@ export class KubernetesEngine implements Engine {
         type: 'step',
         message: `removing the cloud's node folders: ${[...new Set(folders.map((f) => f.path))].join(', ')}`,
       });
-      await this.data.removeFolders(folders);
+      for (const f of await this.data.removeFolders(folders))
+        options.report({
+          type: 'warning',
+          message: `the node folder ${f.path} on node ${f.node} is left (remove it there by hand): ${f.why}`,
+        });
     }
     if (options.purge) await this.revisions().removeAll();
     if (options.purge)
