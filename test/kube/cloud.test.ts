@@ -456,7 +456,9 @@ describe('the default cloud on kubernetes, end to end', {
           labelSelector: `${LABEL.instance}=${CLOUD},${LABEL.unit}=${unit}`,
         })
       ).items;
-    const old = (await pods()).find((p) => p.status?.phase === 'Running');
+    // Not one on its way out: right after the roll test's last up, placement's old pod may still be
+    // in its grace period, Running with its server gone (seen once it rolled last).
+    const old = (await pods()).find((p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp);
     assert.ok(old?.status?.podIP, `no running ${unit} pod`);
     // Its server killed from the host (SIGKILL, as the OOM killer would) each time it starts, for
     // as long as this pod lives: a crash loop the kubelet's restarts never end. The pod is found by
