@@ -18,7 +18,7 @@ import {
   startContainer,
 } from '../model/objects.js';
 import type { Unit } from '../model/unit.js';
-import { configBundle, type Mount, podMounts, readinessHttp } from './_pod.js';
+import { configBundle, type Mount, podMounts, readinessConnected, readinessHttp } from './_pod.js';
 import { RABBITMQ_USER } from './rabbitmq.js';
 import type { Capability, RenderContext, ServiceDefinition } from './types.js';
 import { defineService } from './types.js';
@@ -636,6 +636,11 @@ export function openstackService<const N extends string, const F extends string>
   });
 }
 
+/** The port of a host:port address. */
+function portOf(address: string): number {
+  return Number(address.slice(address.lastIndexOf(':') + 1));
+}
+
 /** transport_url of the cloud's RabbitMQ: every OpenStack service connects as the one user. */
 export function transportUrl(ctx: RenderContext, password: string): string {
   return `rabbit://${RABBITMQ_USER}:${encodeURIComponent(password)}@${ctx.endpoints.address('messaging')}/`;
@@ -673,9 +678,10 @@ export interface ProcessOptions {
   /** A uWSGI server (its ini from uwsgiIni) on this port, which the pod's listener owns. */
   readonly uwsgiPort?: number;
   /**
-   * Takes its work from RabbitMQ queues only (no port): a new one starts beside the old one and
-   * must keep running for WORKER_ROLL.settleSeconds; the old one then has the time oslo.service
-   * takes to finish the calls it took. Calls not yet taken wait in the queue the two share.
+   * Takes its work from RabbitMQ queues only (no port): a new one starts beside the old one, is
+   * ready once connected to RabbitMQ (its queues declared: readinessConnected) and has kept
+   * running for WORKER_ROLL.settleSeconds; the old one then has the time oslo.service takes to
+   * finish the calls it took. Calls not yet taken wait in the queue the two share.
    */
   readonly queueWorker?: boolean;
 }
@@ -709,7 +715,11 @@ export function processObjects(ctx: RenderContext, o: ProcessOptions): KubeObjec
         }
       : {}),
     volumeMounts,
-    ...(o.readinessProbe ? { readinessProbe: o.readinessProbe } : {}),
+    ...(o.readinessProbe
+      ? { readinessProbe: o.readinessProbe }
+      : o.queueWorker
+        ? { readinessProbe: readinessConnected(portOf(ctx.endpoints.address('messaging'))) }
+        : {}),
     ...(o.uwsgiPort === undefined ? {} : { lifecycle: LEAVE_ENDPOINTS_FIRST }),
   });
   const pod = o.uwsgiPort === undefined ? undefined : uwsgiPod(ctx, o.uwsgiPort, server);

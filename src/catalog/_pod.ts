@@ -95,3 +95,72 @@ export const readinessTcp = (port: number) => ({
   periodSeconds: 2,
   failureThreshold: 3,
 });
+
+/**
+ * Exit 0 when a process of the container it runs in holds an established TCP connection to
+ * `port` (argument 1): a queue worker's readiness, run in the worker's container (python3 is in
+ * every OpenStack image). It sees only its own container's processes, so a new generation
+ * beside the old one (same network namespace, both connected) answers for itself. oslo.messaging
+ * declares a server's queues, its fanout queue too, on the connection it has just made: the old
+ * generation, whose fanout queue goes with it, must not stop before then, or RabbitMQ deletes the
+ * fanout exchange (auto-delete, no queue left) and nova-compute's casts to it fail (seen: a
+ * server build went to ERROR, "no exchange 'scheduler_fanout'").
+ */
+export const CONNECTED_PROBE = [
+  'import os, sys',
+  'port = int(sys.argv[1])',
+  'inodes = set()',
+  "for table in ('/proc/net/tcp', '/proc/net/tcp6'):",
+  '    try:',
+  '        rows = open(table).read().splitlines()[1:]',
+  '    except OSError:',
+  '        continue',
+  '    for row in rows:',
+  '        f = row.split()',
+  "        if len(f) > 9 and f[3] == '01' and int(f[2].rsplit(':', 1)[1], 16) == port:",
+  '            inodes.add(f[9])',
+  'def holds(pids):',
+  '    denied = []',
+  '    for pid in pids:',
+  '        try:',
+  "            for fd in os.listdir(f'/proc/{pid}/fd'):",
+  "                target = os.readlink(f'/proc/{pid}/fd/{fd}')",
+  "                if target.startswith('socket:[') and target[8:-1] in inodes:",
+  '                    return True, []',
+  '        except PermissionError:',
+  '            denied.append(pid)',
+  '        except OSError:',
+  '            pass',
+  '    return False, denied',
+  "found, denied = holds([p for p in os.listdir('/proc') if p.isdigit() and int(p) != os.getpid()])",
+  '# Root in a container (no CAP_SYS_PTRACE) may not read the sockets of a process of another',
+  "# user (the service's, after podstack-start dropped to it): ask again as that user.",
+  'owners = {}',
+  'for pid in denied if os.getuid() == 0 and not found else []:',
+  '    try:',
+  "        st = os.stat(f'/proc/{pid}')",
+  '    except OSError:',
+  '        continue',
+  '    owners.setdefault((st.st_uid, st.st_gid), []).append(pid)',
+  'for (uid, gid), pids in owners.items():',
+  '    child = os.fork()',
+  '    if child == 0:',
+  '        os.setgroups([])',
+  '        os.setgid(gid)',
+  '        os.setuid(uid)',
+  '        os._exit(0 if holds(pids)[0] else 1)',
+  '    if os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]) == 0:',
+  '        found = True',
+  '        break',
+  'if not found:',
+  "    print(f'no connection to port {port} yet')",
+  'sys.exit(0 if found else 1)',
+].join('\n');
+
+/** A queue worker is ready once it is connected to the queue's port (see CONNECTED_PROBE). */
+export const readinessConnected = (port: number) => ({
+  exec: { command: ['python3', '-c', CONNECTED_PROBE, String(port)] },
+  periodSeconds: 5,
+  timeoutSeconds: 10,
+  failureThreshold: 3,
+});

@@ -73,7 +73,8 @@ export async function probe(
     const said = r.exitCode === 0 ? '' : r.output.trim().split('\n').pop()?.slice(0, 300);
     return {
       ok: r.exitCode === 0,
-      detail: `exec ${p.exec.command.join(' ')}: exit ${r.exitCode}${said ? `: ${said}` : ''}`,
+      // An inline script (python3 -c ...) is named, not printed.
+      detail: `exec ${p.exec.command.map((a) => (a.includes('\n') ? '<script>' : a)).join(' ')}: exit ${r.exitCode}${said ? `: ${said}` : ''}`,
     };
   }
   return { ok: true, detail: 'no probe' };

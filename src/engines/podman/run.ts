@@ -195,9 +195,28 @@ export class WorkloadRunner {
     const { name, next } = await this.startBeside(w, c);
     this.reportBeside(w, c, o);
     await sleep(roll.settleSeconds * 1000);
-    if (!(await this.isRunning(next)))
-      await this.abandon(w, next, `the new ${c.name} did not keep running; the old one still works`);
+    // Ready (connected to its queues, asked of it alone): until then the old one is all there is.
+    const deadline = Date.now() + o.readyTimeout * 1000;
+    for (;;) {
+      if (!(await this.isRunning(next)))
+        await this.abandon(w, next, `the new ${c.name} did not keep running; the old one still works`);
+      const why = await this.readyAlone(next, c);
+      if (why === undefined) break;
+      if (Date.now() > deadline)
+        await this.abandon(w, next, `the new ${c.name} did not get ready (${why}); the old one still works`);
+      await sleep(1000);
+    }
     await this.retire(w, c, { name, next, graceSeconds: roll.graceSeconds, finished: 'its calls' }, o);
+  }
+
+  /** A next generation's own exec readiness probe: undefined when it passes (or it has none). */
+  private async readyAlone(next: string, c: Container): Promise<string | undefined> {
+    if (!c.readiness?.exec) return undefined;
+    const r = await probe(c.readiness, '', async (cmd) => {
+      const x = await this.podman.run(['exec', next, ...cmd], { merge: true });
+      return { exitCode: x.exitCode ?? -1, output: x.stdout };
+    });
+    return r.ok ? undefined : r.detail;
   }
 
   /** Starts a container's next generation in its pod, beside the one that runs (surge, overlap). */
