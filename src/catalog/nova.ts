@@ -333,7 +333,9 @@ export const nova = defineService({
         name: 'nova-conductor',
         service: 'nova',
         description: 'nova-conductor: the database on behalf of the compute nodes',
-        dependsOn: ['nova-db-sync', ctx.provider('messaging')],
+        // Placement too: its task manager makes a Placement client as it starts, and exits when
+        // Placement does not answer yet ("exists but does not have any supported versions").
+        dependsOn: ['nova-db-sync', ctx.provider('messaging'), ctx.provider('placement')],
         objects: processObjects(ctx, {
           name: 'nova',
           component: 'conductor',
