@@ -212,11 +212,16 @@ export class WorkloadRunner {
   /** A next generation's own exec readiness probe: undefined when it passes (or it has none). */
   private async readyAlone(next: string, c: Container): Promise<string | undefined> {
     if (!c.readiness?.exec) return undefined;
-    const r = await probe(c.readiness, '', async (cmd) => {
-      const x = await this.podman.run(['exec', next, ...cmd], { merge: true });
-      return { exitCode: x.exitCode ?? -1, output: x.stdout };
-    });
+    const r = await probe(c.readiness, '', this.execIn(next));
     return r.ok ? undefined : r.detail;
+  }
+
+  /** An exec probe's command, run in a container. */
+  private execIn(container: string) {
+    return async (cmd: readonly string[]) => {
+      const r = await this.podman.run(['exec', container, ...cmd], { merge: true });
+      return { exitCode: r.exitCode ?? -1, output: r.stdout };
+    };
   }
 
   /** Starts a container's next generation in its pod, beside the one that runs (surge, overlap). */
@@ -361,12 +366,7 @@ export class WorkloadRunner {
   async probeOnce(w: PodmanWorkload, address: string): Promise<string | undefined> {
     const mains = w.containers.filter((c) => c.role === 'main' && c.readiness);
     const results = await Promise.all(
-      mains.map((c) =>
-        probe(c.readiness!, address, async (cmd) => {
-          const r = await this.podman.run(['exec', `${w.name}-${c.name}`, ...cmd], { merge: true });
-          return { exitCode: r.exitCode ?? -1, output: r.stdout };
-        }),
-      ),
+      mains.map((c) => probe(c.readiness!, address, this.execIn(`${w.name}-${c.name}`))),
     );
     const failed = results.filter((r) => !r.ok);
     return failed.length === 0 ? undefined : failed.map((r) => r.detail).join('; ');
