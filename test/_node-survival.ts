@@ -55,12 +55,19 @@ export async function partPid(node: CloudNode, part: NodePart, netns?: string): 
 export async function killPart(node: CloudNode, part: NodePart, netns?: string): Promise<number> {
   // A part may be starting again as this begins: the metadata agent, for one, exits when the
   // switch's database does, and its runtime restarts it. Wait for it first.
+  // It may also exit by itself between being found and being killed (ESRCH): find it again.
   let pid: number | undefined;
   await until(`a ${part} process in the node`, 120, 500, async () => {
     pid = await partPid(node, part, netns);
-    return pid === undefined ? 'none' : undefined;
+    if (pid === undefined) return 'none';
+    try {
+      process.kill(pid, 'SIGKILL');
+      return undefined;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ESRCH') return `${pid} exited before it was killed`;
+      throw e;
+    }
   });
-  process.kill(pid!, 'SIGKILL');
   return pid!;
 }
 

@@ -446,6 +446,9 @@ describe('the default cloud on podman, end to end', {
     const guest = kept[0];
     assert.ok(guest, 'the guests of an earlier test did not boot');
     const agent = `${CLOUD}-nova-compute-ovn-metadata-agent`;
+    // Parts an earlier test killed count as crashing until they have run a minute: up would
+    // rightly replace them too, and this test would not say what it is about.
+    await until('the node healthy before the agent breaks', 90, 1000, nodeUnhealthy);
     const uptime = await guestUptime(node, guest);
     const since = Date.now();
     // A file it needs, gone from its container: every restart of it fails, as after the crash
