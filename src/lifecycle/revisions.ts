@@ -51,6 +51,7 @@ export class RevisionInProgress {
         cloud: project.spec.name,
         cloudFile,
         secretsSha256: secretsHash(project.secrets),
+        secretNames: Object.keys(project.secrets).sort(),
         images: Object.fromEntries(Object.entries(project.imageRefs).map(([name, ref]) => [name, { ref }])),
         units: Object.fromEntries(project.plan.units.map((u) => [u.name, u.hash])),
         changes: [],

@@ -95,7 +95,7 @@ export async function rollback(o: RollbackOptions): Promise<RollbackResult> {
   if (current.revision === o.revision || (units.length === 0 && current.cloudFile === target.cloudFile))
     return { ...base, seconds: (Date.now() - started) / 1000 };
 
-  refuseDataChanges(target, current, secretsHash(project.secrets));
+  refuseDataChanges(target, current, project.secrets);
   const restores = await schemasToPutBack(o, engine, all, [plan, await store.plan(current.revision)], units);
   const podman = chosen.podman ?? (await podmanForHost(project.stateDir)).podman;
   const local = await localImages(podman);
@@ -303,7 +303,11 @@ export function targetOf(
 }
 
 /** Refuses a return across a change whose data cannot simply be used by the old code again. */
-export function refuseDataChanges(target: RevisionRecord, current: RevisionRecord, secretsNow: string): void {
+export function refuseDataChanges(
+  target: RevisionRecord,
+  current: RevisionRecord,
+  secrets: Readonly<Record<string, string>>,
+): void {
   const stores = DATA_IMAGES.filter(
     (i) => target.images[i] && target.images[i]?.ref !== current.images[i]?.ref,
   );
@@ -312,7 +316,13 @@ export function refuseDataChanges(target: RevisionRecord, current: RevisionRecor
       `returning to revision ${target.revision} changes the image of ${stores.join(', ')}, whose data may not read back`,
       ROLL_FORWARD,
     );
-  if (target.secretsSha256 !== secretsNow)
+  // The entries the target had, as they are now: one added since (a newer podstack's new
+  // service) is not in its plan. A record without names compares the whole file.
+  const names = target.secretNames ?? Object.keys(secrets);
+  const then = names.every((n) => n in secrets)
+    ? secretsHash(Object.fromEntries(names.map((n) => [n, secrets[n]!])))
+    : 'an entry is gone';
+  if (target.secretsSha256 !== then)
     throw refuse(
       `secrets.yaml changed since revision ${target.revision}: its plan holds the old values, which the databases no longer take`,
       ROLL_FORWARD,

@@ -44,6 +44,11 @@ const recordSchema = z.object({
   cloudFile: z.string(),
   /** sha256 of secrets.yaml's values (sorted name=value lines): a change shows, no value does. */
   secretsSha256: z.string(),
+  /**
+   * The names secretsSha256 covers. A newer podstack adds entries (a new service's), which the
+   * revisions before it never used: a rollback compares the entries they had, not the whole file.
+   */
+  secretNames: z.array(z.string()).optional(),
   /** Image name -> the reference the plan uses and, once built, the image ID it resolved to. */
   images: z.record(z.string(), z.object({ ref: z.string(), id: z.string().optional() })),
   /** Unit name -> hash of its objects. */
@@ -193,8 +198,12 @@ export function describeChanges(previous: RevisionRecord | undefined, next: Revi
     if (before && before !== image.ref)
       words.push(`image ${name} ${shortTag(before)} -> ${shortTag(image.ref)}`);
   }
-  if (previous.secretsSha256 !== '' && previous.secretsSha256 !== next.secretsSha256)
-    words.push('secrets.yaml');
+  if (previous.secretsSha256 !== '' && previous.secretsSha256 !== next.secretsSha256) {
+    // Entries added (a newer podstack's new service) by name, which is no secret; values never.
+    const had = previous.secretNames;
+    const added = had ? (next.secretNames ?? []).filter((n) => !had.includes(n)) : [];
+    words.push(added.length > 0 ? `secrets.yaml (added ${added.join(', ')})` : 'secrets.yaml');
+  }
   if (previous.podstack !== 'unknown' && previous.podstack !== next.podstack)
     words.push(`podstack ${previous.podstack} -> ${next.podstack}`);
   const rendered = Object.keys(next.units).filter((u) => previous.units[u] !== next.units[u]);

@@ -8,7 +8,12 @@ import { exec } from '../../src/_exec.js';
 import type { ApplyResult } from '../../src/engines/types.js';
 import { PodstackError } from '../../src/errors.js';
 import { initProject, openProject, type Project } from '../../src/lifecycle/project.js';
-import { history as historyOf, historyToText, RevisionInProgress } from '../../src/lifecycle/revisions.js';
+import {
+  history as historyOf,
+  historyToText,
+  RevisionInProgress,
+  secretsHash,
+} from '../../src/lifecycle/revisions.js';
 import {
   refuseDataChanges,
   restoreInWords,
@@ -104,6 +109,13 @@ describe('what a cloud file edit changed, in words', () => {
       ['image keystone 39128bd -> 7f0c2e1'],
     );
     assert.deepEqual(describeChanges(base, { ...base, secretsSha256: 'b' }), ['secrets.yaml']);
+    assert.deepEqual(
+      describeChanges(
+        { ...base, secretNames: ['a_password'] },
+        { ...base, secretsSha256: 'b', secretNames: ['a_password', 'ceph_fsid', 'ceph_mon_key'] },
+      ),
+      ['secrets.yaml (added ceph_fsid, ceph_mon_key)'],
+    );
     assert.deepEqual(
       describeChanges(base, { ...base, podstack: '0.2.0', units: { ...base.units, mariadb: 'm2' } }),
       ['podstack 0.1.0 -> 0.2.0'],
@@ -339,12 +351,25 @@ describe('what rollback refuses, before it changes anything', () => {
   it('a data store image or secrets changed since: the data may not read back', () => {
     const now = record(5, { units: { ...record(1).units, 'keystone-config': 'a2', 'keystone-api': 'b2' } });
     // A config change alone returns.
-    refuseDataChanges(record(1), now, 's');
+    const secrets = { a_password: 'x1', b_password: 'x2' };
+    const then = record(1, {
+      secretsSha256: secretsHash(secrets),
+      secretNames: ['a_password', 'b_password'],
+    });
+    refuseDataChanges(then, now, secrets);
     const newMariadb = record(5, {
       images: { ...record(1).images, mariadb: { ref: 'localhost/podstack/mariadb:3333333aaaaaaaaa' } },
     });
-    refusal(() => refuseDataChanges(record(1), newMariadb, 's'), /changes the image of mariadb/);
-    refusal(() => refuseDataChanges(record(1), now, 'other'), /secrets\.yaml changed since revision 1/);
+    refusal(() => refuseDataChanges(then, newMariadb, secrets), /changes the image of mariadb/);
+    const changed = /secrets\.yaml changed since revision 1/;
+    refusal(() => refuseDataChanges(then, now, { ...secrets, b_password: 'other' }), changed);
+    refusal(() => refuseDataChanges(then, now, { a_password: 'x1' }), changed);
+    // An entry a newer podstack added (a new service's) is not in revision 1's plan: it returns.
+    refuseDataChanges(then, now, { ...secrets, ceph_fsid: 'new' });
+    // A record without names (an earlier podstack's) compares the whole file.
+    const unnamed = record(1, { secretsSha256: secretsHash(secrets) });
+    refuseDataChanges(unnamed, now, secrets);
+    refusal(() => refuseDataChanges(unnamed, now, { ...secrets, ceph_fsid: 'new' }), changed);
   });
 });
 
