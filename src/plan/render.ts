@@ -1,4 +1,5 @@
 import { stringify } from 'yaml';
+import { cephxKey } from '../config/ceph.js';
 import type { KubeObject } from '../model/objects.js';
 import type { Plan, UnitChange } from '../model/unit.js';
 
@@ -31,6 +32,8 @@ export function redact(o: KubeObject, secrets?: Readonly<Record<string, string>>
     .flatMap(([name, value]) => [
       [value, name],
       [encodeURIComponent(value), name],
+      // What a config file holds in place of the entry itself: Ceph's keys are derived from theirs.
+      [cephxKey(value), name],
     ])
     // Longest first: a value that contains another is masked whole.
     .sort(([a], [b]) => b!.length - a!.length);
