@@ -1,3 +1,4 @@
+import { ceph } from './ceph.js';
 import { glance } from './glance.js';
 import { horizon } from './horizon.js';
 import { keystone } from './keystone.js';
@@ -16,6 +17,7 @@ export const catalog: readonly ServiceDefinition[] = [
   mariadb,
   memcached,
   rabbitmq,
+  ceph,
   keystone,
   glance,
   placement,

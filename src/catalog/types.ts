@@ -22,6 +22,8 @@ export const CAPABILITIES = [
   'metadata',
   /** OVN's northbound and southbound databases (host:port of the northbound one; southbound is +1). */
   'ovn',
+  /** Ceph's monitor, with the pools made and the cluster healthy (host:port of the monitor). */
+  'ceph',
 ] as const;
 export type Capability = (typeof CAPABILITIES)[number];
 

@@ -15,7 +15,7 @@ describe('image graph', () => {
     );
     assert.deepEqual(
       imagesFor(catalog)[1]?.map((r) => r.name),
-      ['mariadb', 'memcached', 'openstack-base', 'ovn', 'rabbitmq'],
+      ['ceph', 'mariadb', 'memcached', 'openstack-base', 'ovn', 'rabbitmq'],
     );
   });
 

@@ -57,7 +57,14 @@ describe('plan', () => {
 
   it('has the units every enabled service declares, and only those', () => {
     const services = new Set(planOf().units.map((u) => u.service));
-    assert.deepEqual([...services].sort(), catalog.map((s) => s.name).sort());
+    assert.deepEqual(
+      [...services].sort(),
+      catalog
+        .filter((s) => s.enabledByDefault)
+        .map((s) => s.name)
+        .sort(),
+    );
+    assert.ok(planOf('services:\n  ceph: {enabled: true}\n').units.some((u) => u.service === 'ceph'));
     const without = planOf('services:\n  starter: {enabled: false}\n');
     assert.ok(!without.units.some((u) => u.service === 'starter'));
   });
