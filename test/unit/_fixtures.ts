@@ -1,6 +1,7 @@
 import { allSecretNames, catalog } from '../../src/catalog/index.js';
 import { imagesFor } from '../../src/images/recipes.js';
 import { type EngineName, planTarget } from '../../src/lifecycle/project.js';
+import { hashOf } from '../../src/model/hash.js';
 import { buildPlan, enabledServices } from '../../src/plan/build.js';
 import { parseCloud } from '../../src/spec/load.js';
 
@@ -9,7 +10,11 @@ import { parseCloud } from '../../src/spec/load.js';
  * service added there is in every test's plan; the values are fixed and recognisable.
  */
 export const SECRETS: Readonly<Record<string, string>> = Object.fromEntries(
-  allSecretNames(catalog).map((name, i) => [name, `${name.replace(/_/g, '-')}-SECRET-${i}`]),
+  // By name, not by position: a service added to the catalog changes no other entry's value.
+  allSecretNames(catalog).map((name) => [
+    name,
+    `${name.replace(/_/g, '-')}-SECRET-${hashOf(name).slice(0, 6)}`,
+  ]),
 );
 
 export const IMAGE_REFS: Readonly<Record<string, string>> = Object.fromEntries(
