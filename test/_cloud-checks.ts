@@ -15,10 +15,15 @@ import { describeServer } from './_diagnose.js';
 
 export type OpenStack = (...args: string[]) => Promise<string>;
 
-/** Every service with an API, and the test port it is published on (its own port + offset). */
+/**
+ * Every service of the default cloud (those on by default) with an API, and the test port it is
+ * published on (its own port + offset).
+ */
 export function apiPorts(offset: number): { service: string; type: string; port: number; path: string }[] {
   return catalog.flatMap((s) =>
-    s.api ? [{ service: s.name, type: s.api.type, port: s.api.port + offset, path: s.api.path ?? '' }] : [],
+    s.api && s.enabledByDefault
+      ? [{ service: s.name, type: s.api.type, port: s.api.port + offset, path: s.api.path ?? '' }]
+      : [],
   );
 }
 

@@ -1,5 +1,5 @@
 import type { V1Container } from '@kubernetes/client-node';
-import { type IniOverrides, mergeIni, renderIni } from '../config/ini.js';
+import { type IniOverrides, type IniSections, mergeIni, renderIni } from '../config/ini.js';
 import {
   CONFIG_DIR,
   componentLabels,
@@ -103,6 +103,15 @@ export interface OpenStackDeclaration<N extends string, F extends string> {
   readonly api: ApiComponent;
   /** A commented override example for the cloud file template (YAML under services.<name>). */
   readonly example?: string;
+  /** Off unless the cloud file enables it (default: on). */
+  readonly enabledByDefault?: boolean;
+  /** Entries of secrets.yaml it uses beyond its database and Keystone passwords. */
+  readonly secrets?: readonly string[];
+  /**
+   * Its units beyond the API (a scheduler, a volume service), given its rendered main config
+   * file's sections: they start after the schema is in place.
+   */
+  readonly more?: (ctx: RenderContext, conf: IniSections) => readonly Unit[];
 }
 
 const SHARED_NEEDS: readonly Capability[] = ['database', 'identity', 'cache'];
@@ -522,8 +531,8 @@ export function openstackService<const N extends string, const F extends string>
     name: d.name,
     description: d.description,
     kind: 'openstack',
-    enabledByDefault: true,
-    secrets: [dbSecret, ksSecret],
+    enabledByDefault: d.enabledByDefault ?? true,
+    secrets: [dbSecret, ksSecret, ...((d.secrets ?? []) as (typeof dbSecret)[])],
     images: [{ name: d.image, parent: 'openstack-base' }],
     configFiles: [d.config.file, uwsgiFile],
     needs,
@@ -631,7 +640,7 @@ export function openstackService<const N extends string, const F extends string>
           }),
         },
       ];
-      return units;
+      return [...units, ...(d.more?.(ctx, conf) ?? [])];
     },
   });
 }

@@ -12,7 +12,7 @@ import {
 } from '../model/objects.js';
 import type { Unit } from '../model/unit.js';
 import { type ConfigFile, configBundle, configMount, podMounts } from './_pod.js';
-import { defineService } from './types.js';
+import { defineService, type RenderContext } from './types.js';
 
 /**
  * Ceph (Pacific, from Debian) as the cloud's block storage: one monitor, one manager and one
@@ -41,6 +41,75 @@ export function rbdClient(entity: string, key: string, pools: readonly string[])
     entity,
     key,
     caps: { mon: 'profile rbd', osd: pools.map((p) => `profile rbd pool=${p}`).join(', ') },
+  };
+}
+
+/**
+ * ceph.conf as a client needs it (Cinder, and QEMU through libvirt): the cluster's id and where
+ * its monitor is. Its user lists `ceph_fsid` among its secrets.
+ */
+export function cephClientConf(ctx: RenderContext): string {
+  return renderIni('ceph.conf', {
+    global: {
+      fsid: uuidFrom((ctx.secrets as Record<string, string>).ceph_fsid!, 'fsid'),
+      mon_host: ctx.endpoints.addresses.internal,
+      auth_allow_insecure_global_id_reclaim: 'false',
+      ms_bind_ipv6: 'false',
+      log_to_file: 'false',
+      log_to_stderr: 'true',
+    },
+  });
+}
+
+/**
+ * A unit that gives Ceph a service's clients (their keys and capabilities): a Job that imports
+ * them as client.admin, in the Ceph image. The service that uses a client owns it, so Ceph knows
+ * no other service; its user lists `ceph_fsid` and `ceph_admin_key` among its secrets.
+ */
+export function cephClientsUnit(
+  ctx: RenderContext,
+  o: { service: string; clients: readonly KeyringEntry[]; dependsOn?: readonly string[] },
+): Unit {
+  const name = `${o.service}-ceph-clients`;
+  const labels = componentLabels(o.service, 'ceph-clients');
+  const s = ctx.secrets as Record<string, string>;
+  const { volumes, volumeMounts } = podMounts([configMount(name)]);
+  const file = (key: string, dest: string, content: string): ConfigFile => ({
+    key,
+    dest,
+    owner: 'root',
+    mode: '0600',
+    content,
+  });
+  return {
+    name,
+    service: o.service,
+    description: `Ceph clients ${o.clients.map((c) => c.entity).join(', ')}: their keys and capabilities`,
+    dependsOn: [ctx.provider('ceph'), ...(o.dependsOn ?? [])],
+    objects: [
+      secret(
+        name,
+        labels,
+        configBundle([
+          file('ceph.conf', '/etc/ceph/ceph.conf', cephClientConf(ctx)),
+          file(
+            'admin.keyring',
+            '/etc/ceph/ceph.client.admin.keyring',
+            renderKeyring([{ entity: 'client.admin', key: cephxKey(s.ceph_admin_key!), caps: {} }]),
+          ),
+          file('clients.keyring', '/etc/ceph/clients.keyring', renderKeyring(o.clients)),
+        ]),
+      ),
+      job(name, labels, {
+        volumes,
+        containers: [
+          startContainer('ceph-clients', ctx.image('ceph'), ['podstack-ceph-bootstrap'], {
+            env: [{ name: 'PODSTACK_CEPH_POOLS', value: '' }],
+            volumeMounts,
+          }),
+        ],
+      }),
+    ],
   };
 }
 

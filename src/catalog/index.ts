@@ -1,4 +1,5 @@
 import { ceph } from './ceph.js';
+import { cinder } from './cinder.js';
 import { glance } from './glance.js';
 import { horizon } from './horizon.js';
 import { keystone } from './keystone.js';
@@ -24,6 +25,7 @@ export const catalog: readonly ServiceDefinition[] = [
   ovn,
   neutron,
   nova,
+  cinder,
   starter,
   horizon,
 ];

@@ -22,8 +22,10 @@ export const CAPABILITIES = [
   'metadata',
   /** OVN's northbound and southbound databases (host:port of the northbound one; southbound is +1). */
   'ovn',
-  /** Ceph's monitor, with the pools made and the cluster healthy (host:port of the monitor). */
+  /** Ceph, with its pools made and the cluster healthy. */
   'ceph',
+  /** Block Storage (Cinder): its Keystone type, which clients and Nova look for. */
+  'volumev3',
 ] as const;
 export type Capability = (typeof CAPABILITIES)[number];
 
