@@ -1,4 +1,5 @@
 import type { V1Container, V1Volume } from '@kubernetes/client-node';
+import { cephxKey } from '../config/ceph.js';
 import { type IniOverrides, mergeIni, renderIni } from '../config/ini.js';
 import {
   ANNOTATION,
@@ -23,7 +24,9 @@ import {
   uwsgiIni,
 } from './_factory.js';
 import { configBundle, configMount, podMounts, readinessHttp } from './_pod.js';
-import { defineService } from './types.js';
+import { cephClientConf } from './ceph.js';
+import { rbdSecretUuid } from './cinder.js';
+import { defineService, type RenderContext } from './types.js';
 
 /**
  * Nova, the Compute service: its APIs (compute and metadata) under uWSGI, the conductor, the
@@ -86,6 +89,9 @@ export const nova = defineService({
     'nova_keystone_password',
     'rabbitmq_password',
     'metadata_proxy_shared_secret',
+    // With Cinder: the libvirt secret QEMU opens volumes in Ceph with (client.cinder's key).
+    'ceph_fsid',
+    'ceph_cinder_key',
   ],
   images: [
     { name: 'nova', parent: 'openstack-base' },
@@ -120,6 +126,7 @@ export const nova = defineService({
       database: { connection: databaseUrl(ctx, 'nova', dbPassword, 'nova'), max_retries: -1 },
     };
     const auth = serviceAuth(ctx, 'nova', ksPassword);
+    const volumes = ctx.provides('volumev3');
     const novnc = ctx.endpoints.publicPort('novncproxy');
     const conf = mergeIni(
       sharedSections('/var/lib/nova/tmp'),
@@ -166,6 +173,9 @@ export const nova = defineService({
         // The node's Open vSwitch database, also on the pod's loopback (images/ovn).
         os_vif_ovs: { ovsdb_connection: 'tcp:127.0.0.1:6640' },
         oslo_messaging_rabbit: { heartbeat_in_pthread: false },
+        ...(volumes
+          ? { cinder: { ...auth, catalog_info: 'volumev3::internalURL', os_region_name: ctx.spec.region } }
+          : {}),
       },
       authtokenSection(ctx, 'nova', ksPassword),
       ctx.overrides('nova.conf'),
@@ -228,6 +238,7 @@ export const nova = defineService({
             }),
           ),
           secret('nova-keystone', label('config'), { password: ksPassword }),
+          ...(volumes ? [libvirtSecrets(ctx)] : []),
           // The hypervisor node's nova.conf has no database: nova-compute reaches the database
           // only through the conductor, and a node is where a guest that broke out would be.
           // Nor the sections only the conductor and the APIs read: a change to them then leaves
@@ -384,7 +395,7 @@ export const nova = defineService({
           ctx.provider('placement'),
           ...node.flatMap((p) => p.dependsOn),
         ],
-        objects: [computeNode(ctx.spec.name, ctx.image('nova-compute'), node)],
+        objects: [computeNode(ctx.spec.name, ctx.image('nova-compute'), node, volumes)],
       },
     ];
   },
@@ -404,17 +415,53 @@ export const nova = defineService({
  * replacing the pod itself stops the guests, which the plan marks (ANNOTATION.guests).
  */
 
+/** Where the libvirt container's own config (the Ceph secret, with Cinder) is mounted. */
+const LIBVIRT_CONFIG = '/etc/podstack/libvirt';
+const LIBVIRT_SECRETS = 'nova-libvirt-secrets';
+
+/**
+ * libvirt's secret with client.cinder's key, as the files libvirtd loads from
+ * /etc/libvirt/secrets when it starts (kolla's way): no `virsh secret-set-value`, whose argument
+ * would show the key. private='yes': libvirt never gives the value back. QEMU opens a volume in
+ * Ceph with it, through its own RBD client (no kernel module on the node).
+ */
+function libvirtSecrets(ctx: RenderContext) {
+  const s = ctx.secrets as Record<string, string>;
+  const uuid = rbdSecretUuid(s);
+  const file = (key: string, dest: string, content: string, mode = '0600') => ({
+    key,
+    dest,
+    owner: 'root',
+    mode,
+    content,
+  });
+  return secret(
+    LIBVIRT_SECRETS,
+    componentLabels('nova', 'config'),
+    configBundle([
+      file(
+        'ceph-secret.xml',
+        `/etc/libvirt/secrets/${uuid}.xml`,
+        `<secret ephemeral='no' private='yes'>\n  <uuid>${uuid}</uuid>\n  <usage type='ceph'>\n    <name>client.cinder secret</name>\n  </usage>\n</secret>\n`,
+      ),
+      file('ceph-secret.base64', `/etc/libvirt/secrets/${uuid}.base64`, cephxKey(s.ceph_cinder_key!)),
+      file('ceph.conf', '/etc/ceph/ceph.conf', cephClientConf(ctx), '0644'),
+    ]),
+  );
+}
+
 function computeNode(
   cloud: string,
   image: string,
   parts: readonly { containers: readonly V1Container[]; volumes: readonly V1Volume[] }[],
+  volumes = false,
 ) {
   const labels = componentLabels('nova', 'compute');
   const instances: V1Volume = {
     name: 'instances',
     hostPath: { path: `${NODE_DATA_ROOT}/${cloud}/nova-instances`, type: 'DirectoryOrCreate' },
   };
-  const { volumes, volumeMounts } = podMounts([configMount(COMPUTE_SECRET)]);
+  const { volumes: podVolumes, volumeMounts } = podMounts([configMount(COMPUTE_SECRET)]);
   const libvirtState = podMounts([
     { name: 'libvirt-run', source: { emptyDir: true }, path: '/run/libvirt' },
     { name: 'libvirt-lib', source: { emptyDir: true }, path: '/var/lib/libvirt' },
@@ -423,16 +470,29 @@ function computeNode(
   const privileged = { privileged: true };
   const nodeName = { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } };
   const instancesMount = { name: 'instances', mountPath: INSTANCES };
+  const libvirtConfig = podMounts(
+    volumes ? [{ name: 'libvirt-config', source: { secret: LIBVIRT_SECRETS }, path: LIBVIRT_CONFIG }] : [],
+  );
   const ds = daemonSet('nova-compute', labels, {
     shareProcessNamespace: true,
-    volumes: [...volumes, instances, ...libvirtState.volumes, ...parts.flatMap((p) => p.volumes)],
+    volumes: [
+      ...podVolumes,
+      instances,
+      ...libvirtState.volumes,
+      ...libvirtConfig.volumes,
+      ...parts.flatMap((p) => p.volumes),
+    ],
     containers: [
       {
         ...startContainer('libvirt', image, ['podstack-libvirtd'], {
           // Not nova.conf: libvirtd reads none of it, and a nova.conf change must not replace it.
-          volumeMounts: [instancesMount, ...libvirtState.volumeMounts],
+          volumeMounts: [instancesMount, ...libvirtState.volumeMounts, ...libvirtConfig.volumeMounts],
           // The node's name is the hypervisor's: nova keeps its guests' records by it.
-          env: [nodeName, { name: 'PODSTACK_LIBVIRT_CGROUP', value: `podstack-${cloud}-libvirt` }],
+          env: [
+            nodeName,
+            { name: 'PODSTACK_LIBVIRT_CGROUP', value: `podstack-${cloud}-libvirt` },
+            ...(volumes ? [{ name: 'PODSTACK_CONFIG_DIR', value: LIBVIRT_CONFIG }] : []),
+          ],
         }),
         securityContext: privileged,
         readinessProbe: {

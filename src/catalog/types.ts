@@ -70,6 +70,8 @@ export interface RenderContext<S extends string = string, F extends string = str
   settings(file: F): PythonSettings;
   /** The unit that provides a capability: what a unit waits for before using it. */
   provider(capability: Capability): string;
+  /** Whether an enabled service provides a capability: what a service may use when it is there. */
+  provides(capability: Capability): boolean;
   /** Every URL and address of the cloud, from one place. */
   readonly endpoints: EndpointRegistry;
   /** The containers other services run on every hypervisor node (see NodePart). */

@@ -111,6 +111,7 @@ export function buildPlan(inputs: PlanInputs): Plan {
       secrets,
       endpoints,
       provider,
+      provides: (capability) => services.some((s) => s.provides[capability]),
       image: (name) => {
         const ref = inputs.imageRefs[name];
         if (ref === undefined)
