@@ -480,3 +480,21 @@ export async function deleteServer(openstack: OpenStack, name: string): Promise<
   const ports = JSON.parse(await openstack('port', 'list', '--device-id', id, '-f', 'json')) as Row[];
   assert.deepEqual(ports, [], "the server's ports were not removed");
 }
+
+/** Container name -> ID of every container of a Podman cloud (its pods' infra containers aside). */
+export async function cloudContainers(cloud: string): Promise<Record<string, string>> {
+  const r = await exec('podman', [
+    'ps',
+    '-a',
+    '--format',
+    '{{.Names}} {{.ID}}',
+    '--filter',
+    `label=app.kubernetes.io/instance=${cloud}`,
+  ]);
+  return Object.fromEntries(
+    r.stdout
+      .split('\n')
+      .filter((l) => l && !l.includes('-infra '))
+      .map((l) => l.split(' ') as [string, string]),
+  );
+}

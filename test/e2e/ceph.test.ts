@@ -9,7 +9,7 @@ import type { ProgressEvent } from '../../src/events.js';
 import { openProject } from '../../src/lifecycle/project.js';
 import { up } from '../../src/lifecycle/up.js';
 import { checkCluster, checkImageSurvives, checkNoKeyIn, type InMon } from '../_ceph.js';
-import { type OpenStack, servicesYaml } from '../_cloud-checks.js';
+import { cloudContainers, type OpenStack, servicesYaml } from '../_cloud-checks.js';
 import { checkVolumes } from '../_volumes.js';
 
 /**
@@ -53,22 +53,7 @@ const inMon: InMon = async (argv) => {
 };
 
 /** Container name -> ID of every container of the test cloud. */
-async function containers(): Promise<Record<string, string>> {
-  const r = await exec('podman', [
-    'ps',
-    '-a',
-    '--format',
-    '{{.Names}} {{.ID}}',
-    '--filter',
-    `label=app.kubernetes.io/instance=${CLOUD}`,
-  ]);
-  return Object.fromEntries(
-    r.stdout
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => l.split(' ') as [string, string]),
-  );
-}
+const containers = () => cloudContainers(CLOUD);
 
 describe('block storage (ceph, cinder) on podman, end to end', {
   skip: isRoot ? false : 'needs root (rootful Podman)',

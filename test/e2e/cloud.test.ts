@@ -30,6 +30,7 @@ import {
   checkImageBytes,
   checkInternalFromHost,
   checkPlacement,
+  cloudContainers,
   dashboardUrl,
   deleteServer,
   makeDiskImage,
@@ -119,22 +120,7 @@ async function openstack(...args: string[]) {
 }
 
 /** Container name -> ID of every container of the test cloud. */
-async function containers(): Promise<Record<string, string>> {
-  const r = await exec('podman', [
-    'ps',
-    '-a',
-    '--format',
-    '{{.Names}} {{.ID}}',
-    '--filter',
-    `label=app.kubernetes.io/instance=${CLOUD}`,
-  ]);
-  return Object.fromEntries(
-    r.stdout
-      .split('\n')
-      .filter((l) => l && !l.includes('-infra '))
-      .map((l) => l.split(' ') as [string, string]),
-  );
-}
+const containers = () => cloudContainers(CLOUD);
 
 async function volumes(): Promise<string[]> {
   const r = await exec('podman', [
