@@ -8,6 +8,9 @@
 //                                    and rolls under a client loop: one API's config (Keystone),
 //                                    and the node's (nova.conf: nova-compute replaced, guests kept)
 //   npm run bench -- --from-scratch  also a build from nothing, with an image prefix of its own
+//   npm run bench -- --volumes       the default cloud with Ceph and Cinder: cold up, a volume
+//                                    made, attached until the guest sees it, a server booted from a
+//                                    volume until SSH
 //   npm run bench -- --kubernetes    the same cloud on the test cluster: harness start from cached
 //                                    binaries, cold up until a token, no-op re-apply (objects written),
 //                                    a redeploy, then a first server (create to ACTIVE, to SSH), the
@@ -36,6 +39,7 @@ import {
   makeDiskImage,
   podmanNode,
   servicesYaml,
+  sshOptions,
 } from '../test/_cloud-checks.js';
 import { checkDashboardWith } from '../test/_dashboard.js';
 
@@ -109,6 +113,12 @@ async function wholeProcess(args: string[], runs = 3): Promise<number[]> {
 async function destroy(): Promise<void> {
   const { engine } = await engineFor(await openProject({ file }));
   await engine.destroy({ purge: true, report: silent });
+}
+
+if (process.argv.includes('--volumes')) {
+  await benchVolumes();
+  await rm(dir, { recursive: true, force: true });
+  process.exit(0);
 }
 
 if (process.argv.includes('--kubernetes')) {
@@ -342,5 +352,87 @@ async function benchKubernetes(): Promise<void> {
   } finally {
     const { engine: k8s } = await engineFor(await openProject({ file, engine: 'kubernetes' }), engine);
     await k8s.destroy({ purge: true, report: silent });
+  }
+}
+
+/**
+ * Block storage on Podman: the default cloud with Ceph and Cinder, then what a user waits for:
+ * a volume made, attached until the guest sees the disk, and a server booted from a volume made
+ * from the guest image until SSH answers.
+ */
+async function benchVolumes(): Promise<void> {
+  await writeFile(
+    file,
+    `name: ${CLOUD}\ndataDir: ${join(dir, 'data')}\n${servicesYaml(OFFSET, {
+      ceph: '    enabled: true\n    osdSize: 4Gi',
+      cinder: '    enabled: true',
+    })}`,
+  );
+  await destroy();
+  try {
+    const [cold] = await time(async () => {
+      const r = await up({ file, report: silent, installHostPackages: false });
+      await writeOpenrc(r.project, dir);
+      await checkComputeUp(openstack);
+    });
+    line('cold up with Ceph and Cinder until a server can be booted', cold);
+    const node = podmanNode(CLOUD);
+    const vm = await bootServer(openstack, dir, node, 'bench-vm');
+    const available = async (name: string) => {
+      for (let i = 0; ; i++) {
+        if (i >= 300) throw new Error('gave up after 300 tries');
+        const status = (await openstack('volume', 'show', name, '-f', 'value', '-c', 'status')).trim();
+        if (status === 'available') return;
+        if (status === 'error') throw new Error(`volume ${name} went to error`);
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    };
+    const [created] = await time(async () => {
+      await openstack('volume', 'create', '--size', '1', 'bench-v1');
+      await available('bench-v1');
+    });
+    line('volume create --size 1 until available', created);
+    const ssh = (script: string) => node.run('ssh', [...sshOptions(vm.key), `root@${vm.fip}`, script]);
+    const [attached] = await time(async () => {
+      await openstack('server', 'add', 'volume', 'bench-vm', 'bench-v1');
+      for (let i = 0; ; i++) {
+        if (i >= 300) throw new Error('gave up after 300 tries');
+        const r = await ssh('cat /proc/partitions');
+        if (r.exitCode === 0 && /\svdb$/m.test(r.output)) return;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    });
+    line('server add volume until the guest sees the disk', attached);
+    const [booted] = await time(async () => {
+      await openstack('volume', 'create', '--image', 'podstack-guest', '--size', '1', 'bench-boot');
+      await available('bench-boot');
+      await openstack(
+        'server',
+        'create',
+        '--volume',
+        'bench-boot',
+        '--flavor',
+        'm1.nano',
+        '--network',
+        'private',
+        '--key-name',
+        'bench-vm-key',
+        '--wait',
+        'bench-from-volume',
+      );
+      const fip = (
+        await openstack('floating', 'ip', 'create', 'public', '-f', 'value', '-c', 'floating_ip_address')
+      ).trim();
+      await openstack('server', 'add', 'floating', 'ip', 'bench-from-volume', fip);
+      for (let i = 0; ; i++) {
+        if (i >= 300) throw new Error('gave up after 300 tries');
+        const r = await node.run('ssh', [...sshOptions(vm.key), `root@${fip}`, 'true']);
+        if (r.exitCode === 0) return;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    });
+    line('volume from the guest image, boot from it, until SSH answers', booted);
+  } finally {
+    await destroy();
   }
 }
