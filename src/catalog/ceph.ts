@@ -49,16 +49,43 @@ export function rbdClient(entity: string, key: string, pools: readonly string[])
  * its monitor is. Its user lists `ceph_fsid` among its secrets.
  */
 export function cephClientConf(ctx: RenderContext): string {
-  return renderIni('ceph.conf', {
-    global: {
-      fsid: uuidFrom((ctx.secrets as Record<string, string>).ceph_fsid!, 'fsid'),
-      mon_host: ctx.endpoints.addresses.internal,
-      auth_allow_insecure_global_id_reclaim: 'false',
-      ms_bind_ipv6: 'false',
-      log_to_file: 'false',
-      log_to_stderr: 'true',
-    },
-  });
+  return renderIni('ceph.conf', { global: clientGlobal(ctx) });
+}
+
+/** [global] as every client and daemon reads it: the cluster's id, its monitor, logs to stderr. */
+function clientGlobal(ctx: RenderContext) {
+  return {
+    fsid: uuidFrom((ctx.secrets as Record<string, string>).ceph_fsid!, 'fsid'),
+    // With no port, clients try msgr2 (3300), then msgr1 (6789).
+    mon_host: ctx.endpoints.addresses.internal,
+    auth_allow_insecure_global_id_reclaim: 'false',
+    ms_bind_ipv6: 'false',
+    log_to_file: 'false',
+    log_to_stderr: 'true',
+  };
+}
+
+/**
+ * A Job that runs podstack-ceph-bootstrap as client.admin: it makes `pools`, imports the
+ * clients of a `clients.keyring` among `files` if there is one, and waits for HEALTH_OK.
+ */
+function adminJob(
+  ctx: RenderContext,
+  o: { name: string; labels: Record<string, string>; files: readonly ConfigFile[]; pools: string },
+) {
+  const { volumes, volumeMounts } = podMounts([configMount(`${o.name}-config`)]);
+  return [
+    secret(`${o.name}-config`, o.labels, configBundle(o.files)),
+    job(o.name, o.labels, {
+      volumes,
+      containers: [
+        startContainer(o.name, ctx.image('ceph'), ['podstack-ceph-bootstrap'], {
+          env: [{ name: 'PODSTACK_CEPH_POOLS', value: o.pools }],
+          volumeMounts,
+        }),
+      ],
+    }),
+  ];
 }
 
 /**
@@ -71,9 +98,7 @@ export function cephClientsUnit(
   o: { service: string; clients: readonly KeyringEntry[]; dependsOn?: readonly string[] },
 ): Unit {
   const name = `${o.service}-ceph-clients`;
-  const labels = componentLabels(o.service, 'ceph-clients');
   const s = ctx.secrets as Record<string, string>;
-  const { volumes, volumeMounts } = podMounts([configMount(name)]);
   const file = (key: string, dest: string, content: string): ConfigFile => ({
     key,
     dest,
@@ -86,30 +111,20 @@ export function cephClientsUnit(
     service: o.service,
     description: `Ceph clients ${o.clients.map((c) => c.entity).join(', ')}: their keys and capabilities`,
     dependsOn: [ctx.provider('ceph'), ...(o.dependsOn ?? [])],
-    objects: [
-      secret(
-        name,
-        labels,
-        configBundle([
-          file('ceph.conf', '/etc/ceph/ceph.conf', cephClientConf(ctx)),
-          file(
-            'admin.keyring',
-            '/etc/ceph/ceph.client.admin.keyring',
-            renderKeyring([{ entity: 'client.admin', key: cephxKey(s.ceph_admin_key!), caps: {} }]),
-          ),
-          file('clients.keyring', '/etc/ceph/clients.keyring', renderKeyring(o.clients)),
-        ]),
-      ),
-      job(name, labels, {
-        volumes,
-        containers: [
-          startContainer('ceph-clients', ctx.image('ceph'), ['podstack-ceph-bootstrap'], {
-            env: [{ name: 'PODSTACK_CEPH_POOLS', value: '' }],
-            volumeMounts,
-          }),
-        ],
-      }),
-    ],
+    objects: adminJob(ctx, {
+      name,
+      labels: componentLabels(o.service, 'ceph-clients'),
+      files: [
+        file('ceph.conf', '/etc/ceph/ceph.conf', cephClientConf(ctx)),
+        file(
+          'admin.keyring',
+          '/etc/ceph/ceph.client.admin.keyring',
+          renderKeyring([{ entity: 'client.admin', key: cephxKey(s.ceph_admin_key!), caps: {} }]),
+        ),
+        file('clients.keyring', '/etc/ceph/clients.keyring', renderKeyring(o.clients)),
+      ],
+      pools: '',
+    }),
   };
 }
 
@@ -149,7 +164,6 @@ export const ceph = defineService({
     const settings = ctx.spec.services.ceph!;
     const osdGi = Number(OSD_SIZE.exec(settings.osdSize as string)![1]);
     const s = ctx.secrets;
-    const fsid = uuidFrom(s.ceph_fsid, 'fsid');
     const keys = {
       mon: cephxKey(s.ceph_mon_key),
       admin: cephxKey(s.ceph_admin_key),
@@ -163,11 +177,7 @@ export const ceph = defineService({
       mergeIni(
         {
           global: {
-            fsid,
-            // With no port, clients try msgr2 (3300), then msgr1 (6789).
-            mon_host: monAddress,
-            auth_allow_insecure_global_id_reclaim: 'false',
-            ms_bind_ipv6: 'false',
+            ...clientGlobal(ctx),
             osd_pool_default_size: 1,
             osd_pool_default_min_size: 1,
             osd_pool_default_pg_autoscale_mode: 'off',
@@ -178,9 +188,7 @@ export const ceph = defineService({
             mon_data_avail_warn: 5,
             // The manager's default modules (restful, iostat, nfs) serve nothing here.
             mgr_initial_modules: '',
-            log_to_file: 'false',
             mon_cluster_log_to_file: 'false',
-            log_to_stderr: 'true',
             err_to_stderr: 'true',
             mon_cluster_log_to_stderr: 'true',
           },
@@ -336,28 +344,17 @@ export const ceph = defineService({
         ),
       },
     ];
-    const { volumes, volumeMounts } = podMounts([configMount('ceph-bootstrap-config')]);
     units.push({
       name: 'ceph-bootstrap',
       service: 'ceph',
       description: `Ceph pools (${VOLUMES_POOL}) and settings; waits for HEALTH_OK`,
       dependsOn: ['ceph-mgr', 'ceph-osd'],
-      objects: [
-        secret(
-          'ceph-bootstrap-config',
-          label('bootstrap'),
-          configBundle([cephConf, keyring('admin.keyring', '/etc/ceph/ceph.client.admin.keyring', [admin])]),
-        ),
-        job('ceph-bootstrap', label('bootstrap'), {
-          volumes,
-          containers: [
-            startContainer('ceph-bootstrap', ctx.image('ceph'), ['podstack-ceph-bootstrap'], {
-              env: [{ name: 'PODSTACK_CEPH_POOLS', value: VOLUMES_POOL }],
-              volumeMounts,
-            }),
-          ],
-        }),
-      ],
+      objects: adminJob(ctx, {
+        name: 'ceph-bootstrap',
+        labels: label('bootstrap'),
+        files: [cephConf, keyring('admin.keyring', '/etc/ceph/ceph.client.admin.keyring', [admin])],
+        pools: VOLUMES_POOL,
+      }),
     });
     return units;
   },

@@ -1,5 +1,5 @@
-import { cephxKey, uuidFrom } from '../config/ceph.js';
-import { mergeIni, renderIni } from '../config/ini.js';
+import { cephxKey, renderKeyring, uuidFrom } from '../config/ceph.js';
+import { renderIni } from '../config/ini.js';
 import { componentLabels, secret } from '../model/objects.js';
 import { openstackService, processObjects, serviceAuth, transportUrl } from './_factory.js';
 import { configBundle } from './_pod.js';
@@ -110,12 +110,12 @@ export const cinder = openstackService({
             VOLUME_CONFIG,
             componentLabels('cinder', 'config'),
             configBundle([
-              file('cinder.conf', '/etc/cinder/cinder.conf', renderIni('cinder.conf', mergeIni(conf))),
+              file('cinder.conf', '/etc/cinder/cinder.conf', renderIni('cinder.conf', conf)),
               file('ceph.conf', '/etc/ceph/ceph.conf', cephClientConf(ctx)),
               file(
                 'ceph.client.cinder.keyring',
                 '/etc/ceph/ceph.client.cinder.keyring',
-                `[client.cinder]\n\tkey = ${key}\n`,
+                renderKeyring([{ entity: 'client.cinder', key, caps: {} }]),
               ),
             ]),
           ),

@@ -93,8 +93,10 @@ export function buildPlan(inputs: PlanInputs): Plan {
   const units: Unit[] = [];
   const services = enabledServices(spec, inputs.catalog);
   const endpoints = endpointRegistry(spec, services, inputs.target.internalAddress);
+  const provision = (capability: Capability) =>
+    services.find((s) => s.provides[capability])?.provides[capability];
   const provider = (capability: Capability) => {
-    const p = services.find((s) => s.provides[capability])?.provides[capability];
+    const p = provision(capability);
     if (!p) throw new Error(`no enabled service provides ${capability}`);
     return p.unit;
   };
@@ -111,7 +113,7 @@ export function buildPlan(inputs: PlanInputs): Plan {
       secrets,
       endpoints,
       provider,
-      provides: (capability) => services.some((s) => s.provides[capability]),
+      provides: (capability) => provision(capability) !== undefined,
       image: (name) => {
         const ref = inputs.imageRefs[name];
         if (ref === undefined)
