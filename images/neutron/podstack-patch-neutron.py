@@ -64,6 +64,16 @@ misbehaves). podstack-check-neutron.py then tests the result.
    removes only the nodes it made (their ids kept in a file of its own
    container). On Kubernetes each pod has its own hostname and nothing
    changes.
+6. The metadata agent's veth, made anew, gets a new OVS port. Its network
+   namespace goes with the agent's container (a crash, a repair), and with it
+   both ends of the veth; the next agent makes the veth again under the same
+   name, and found the old Port and Interface rows still in br-int, so it
+   added nothing. The kernel datapath follows a device by name, but the
+   userspace (netdev) datapath br-int is here kept reading the deleted
+   device: nothing the namespace sent reached OVN, no guest reached the
+   metadata service, and every guest booted after a restart of the agent
+   came up without its SSH key (measured). Patched, the agent deletes the
+   stale port before it makes the veth, and adds it fresh after.
 """
 import py_compile
 import sys
@@ -79,6 +89,7 @@ MECH = 'neutron/plugins/ml2/drivers/ovn/mech_driver/mech_driver.py'
 WSGI = 'neutron/wsgi.py'
 EVENTLET_WSGI = 'eventlet/wsgi.py'
 HASH_RING_DB = 'neutron/db/ovn_hash_ring_db.py'
+METADATA_AGENT = 'neutron/agent/ovn/metadata/agent.py'
 
 # (file, old text, new text, how many times old occurs)
 CHANGES = [
@@ -390,6 +401,21 @@ def remove_nodes_from_host(context, group_name):
                 admin_context, self.hash_ring_group, self._podstack_started)
             with open(self._PODSTACK_NODES, 'a', encoding='utf-8') as f:
                 f.write(self.node_uuid + '\\n')
+''', 1),
+    # --- 6. a veth made anew gets a new OVS port
+    (METADATA_AGENT, '''\
+            if ip1.exists():
+                ip1.link.delete()
+            ip1, ip2 = ip_lib.IPWrapper().add_veth(
+                veth_name[0], veth_name[1], namespace)
+''', '''\
+            if ip1.exists():
+                ip1.link.delete()
+            # podstack (podstack-patch-neutron.py, 6.): the port of the
+            # veth that went keeps the userspace datapath on the old device.
+            self.ovs_idl.del_port(veth_name[0], if_exists=True).execute()
+            ip1, ip2 = ip_lib.IPWrapper().add_veth(
+                veth_name[0], veth_name[1], namespace)
 ''', 1),
 ]
 

@@ -37,6 +37,7 @@ import {
   podmanNode,
   publishedUrls,
   servicesYaml,
+  sshOptions,
   until,
   uploadImage,
 } from '../_cloud-checks.js';
@@ -458,6 +459,19 @@ describe('the default cloud on podman, end to end', {
       now >= uptime + (Date.now() - since) / 1000 - 5,
       `the guest restarted: ${uptime}s, then ${now}s`,
     );
+    // The new agent made its namespace and veth again: the guest reaches the metadata service
+    // through them (the switch once kept reading the old veth, and no guest booted after a
+    // repair got its SSH key).
+    await until(`${guest.name} reaches the metadata service`, 30, 1000, async () => {
+      const r = await node.run('ssh', [
+        ...sshOptions(guest.key),
+        `root@${guest.fip}`,
+        'timeout 5 wget -q -O - http://169.254.169.254/latest/meta-data/hostname',
+      ]);
+      return r.exitCode === 0 && r.output.includes(guest.name)
+        ? undefined
+        : r.output.slice(-200) || `exit ${r.exitCode}`;
+    });
   });
 
   it('a floating IP moves to another server, and a router interface goes, without errors or stale MAC bindings', async () => {
