@@ -16,25 +16,28 @@ import { describeServer } from './_diagnose.js';
 export type OpenStack = (...args: string[]) => Promise<string>;
 
 /**
- * Every service of the default cloud (those on by default) with an API, and the test port it is
- * published on (its own port + offset).
+ * Every service of the default cloud (those on by default), and those of `also`, with an API, and
+ * the test port it is published on (its own port + offset).
  */
-export function apiPorts(offset: number): { service: string; type: string; port: number; path: string }[] {
+export function apiPorts(
+  offset: number,
+  also: readonly string[] = [],
+): { service: string; type: string; port: number; path: string }[] {
   return catalog.flatMap((s) =>
-    s.api && s.enabledByDefault
+    s.api && (s.enabledByDefault || also.includes(s.name))
       ? [{ service: s.name, type: s.api.type, port: s.api.port + offset, path: s.api.path ?? '' }]
       : [],
   );
 }
 
 /** What `up` prints, in its order: every API's public URL on `host`, then the browser pages. */
-export function publishedUrls(host: string, offset: number): string[] {
+export function publishedUrls(host: string, offset: number, also: readonly string[] = []): string[] {
   const pages = catalog.flatMap((s) =>
     Object.entries(s.pages ?? {}).map(
       ([port, path]) => `http://${host}:${(s.ports?.[port] ?? 0) + offset}${path}`,
     ),
   );
-  return [...apiPorts(offset).map((a) => `http://${host}:${a.port}${a.path}`), ...pages];
+  return [...apiPorts(offset, also).map((a) => `http://${host}:${a.port}${a.path}`), ...pages];
 }
 
 /** The dashboard's URL in a test cloud. */
@@ -64,9 +67,14 @@ export function servicesYaml(offset: number, extra: Record<string, string> = {})
 type Row = Record<string, string>;
 
 /** The Keystone catalog has public, internal and admin endpoints of every API, public ones on `host`. */
-export async function checkCatalog(openstack: OpenStack, host: string, offset: number): Promise<void> {
+export async function checkCatalog(
+  openstack: OpenStack,
+  host: string,
+  offset: number,
+  also: readonly string[] = [],
+): Promise<void> {
   const endpoints = JSON.parse(await openstack('endpoint', 'list', '-f', 'json')) as Row[];
-  for (const api of apiPorts(offset)) {
+  for (const api of apiPorts(offset, also)) {
     const of = (iface: string) =>
       endpoints.filter((e) => e['Service Type'] === api.type && e.Interface === iface);
     for (const iface of ['public', 'internal', 'admin'])

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
-import { deleteServer, fixedIp, type OpenStack } from './_cloud-checks.js';
+import { deleteServer, fixedIp, type OpenStack, until } from './_cloud-checks.js';
 
 /**
  * The dashboard as a person uses it, in a real browser: Debian's Chromium, driven by
@@ -26,6 +26,11 @@ export interface DashboardCheck {
   readonly launch: string;
   /** Names screenshots: dashboard-<label>-<step>.png. */
   readonly label: string;
+  /**
+   * Cinder is on: Launch Instance is told to make the instance a new volume from the image, to
+   * go with the instance, and the Volumes panel lists it, attached to the instance.
+   */
+  readonly volumes?: boolean;
 }
 
 export interface DashboardTimes {
@@ -45,7 +50,7 @@ const seconds = (start: number) => (Date.now() - start) / 1000;
  */
 export async function checkDashboardWith(
   openstack: OpenStack,
-  o: { url: string; password: string; server: string; label: string },
+  o: { url: string; password: string; server: string; label: string; volumes?: boolean },
 ): Promise<DashboardTimes> {
   const launch = `${o.server}-dashboard`;
   const times = await checkDashboard({
@@ -54,8 +59,21 @@ export async function checkDashboardWith(
     server: { name: o.server, ip: await fixedIp(openstack, o.server) },
     launch,
     label: o.label,
+    ...(o.volumes ? { volumes: true } : {}),
   });
+  // The volume Launch Instance made was asked to go with the instance: Cinder deletes it.
+  const attached =
+    (
+      JSON.parse(await openstack('server', 'show', launch, '-f', 'json', '-c', 'volumes_attached')) as {
+        volumes_attached?: { id: string }[];
+      }
+    ).volumes_attached ?? [];
+  assert.equal(attached.length, o.volumes ? 1 : 0, `volumes of ${launch}: ${JSON.stringify(attached)}`);
   await deleteServer(openstack, launch);
+  for (const { id } of attached)
+    await until(`the volume of ${launch} deleted with it`, 60, 1000, async () =>
+      (await openstack('volume', 'list', '-f', 'value', '-c', 'ID')).includes(id) ? 'still there' : undefined,
+    );
   return times;
 }
 
@@ -117,8 +135,18 @@ export async function checkDashboard(o: DashboardCheck): Promise<DashboardTimes>
     await page.locator('.topologyBalloon:visible', { hasText: 'router1' }).waitFor();
 
     step = 'launch';
-    const launched = await launchInstance(page, at('project/instances/'), o.launch);
+    const launched = await launchInstance(page, at('project/instances/'), o.launch, o.volumes ?? false);
     const launchToActiveSeconds = seconds(launched);
+
+    if (o.volumes) {
+      step = 'volumes';
+      await page.goto(at('project/volumes/'));
+      const volume = page.locator('#volumes tbody tr', { hasText: o.launch });
+      await volume.waitFor();
+      const said = ((await volume.textContent()) ?? '').replace(/\s+/g, ' ');
+      assert.match(said, /In-use/, `the Volumes page shows the volume of ${o.launch} as: ${said}`);
+      await page.goto(at('project/instances/'));
+    }
 
     step = 'console';
     await page.locator('#instances a', { hasText: o.launch }).click();
@@ -153,15 +181,27 @@ export async function checkDashboard(o: DashboardCheck): Promise<DashboardTimes>
 }
 
 /**
- * The Launch Instance dialog, as a person fills it: a name, then the guest image, the smallest
- * flavor and the tenant network moved to "Allocated". Returns when Launch was pressed; resolves
+ * The Launch Instance dialog, as a person fills it: a name, then (with `volume`) a new volume
+ * that goes with the instance, the guest image, the smallest flavor and the tenant network moved
+ * to "Allocated". Returns when Launch was pressed; resolves
  * once the Instances page shows the instance Active (a fault fails at once).
  */
-async function launchInstance(page: Page, instances: string, name: string): Promise<number> {
+async function launchInstance(page: Page, instances: string, name: string, volume: boolean): Promise<number> {
   await page.goto(instances);
   await page.locator('a', { hasText: 'Launch Instance' }).click();
   const dialog = page.locator('.modal-dialog');
   await dialog.locator('input[name="name"]').fill(name);
+  if (volume) {
+    // Offered only when the cloud has block storage; podstack's default is No (local_settings).
+    await dialog.getByRole('link', { name: /Source/ }).click();
+    await dialog.locator('label#vol-create', { hasText: /^\s*Yes\s*$/ }).click();
+    await dialog
+      .locator('.form-group', {
+        has: page.locator('label.control-label', { hasText: 'Delete Volume on Instance Delete' }),
+      })
+      .locator('label.btn', { hasText: /^\s*Yes\s*$/ })
+      .click();
+  }
   const allocate = async (tab: RegExp, item: string) => {
     await dialog.getByRole('link', { name: tab }).click();
     const available = dialog.locator('transfer-table .transfer-available tr', { hasText: item });

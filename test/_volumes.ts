@@ -3,8 +3,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { InMon } from './_ceph.js';
-import type { OpenStack } from './_cloud-checks.js';
-import { until } from './_cloud-checks.js';
+import type { CloudNode, OpenStack } from './_cloud-checks.js';
+import { bootServer, checkSsh, deleteServer, sshOptions, until } from './_cloud-checks.js';
 
 /**
  * Cinder on Ceph with the real openstack CLI: volumes made empty, from a snapshot and from an
@@ -147,4 +147,123 @@ export async function checkVolumes(openstack: OpenStack, inMon: InMon, dir: stri
     after.every((s) => s.State === 'up'),
     JSON.stringify(after),
   );
+}
+
+/** A guest's block device by name: its node from sysfs when the guest's /dev has none yet. */
+const device = (name: string) =>
+  `test -b /dev/${name} || mknod /dev/${name} b $(tr : ' ' < /sys/block/${name}/dev)`;
+
+/**
+ * Volumes as a guest uses them, with the real CLI: a volume attached to a running server is a
+ * new disk in the guest, which makes a file system on it and writes a file; detached and
+ * attached to a second server, the file is there. The second server boots from a volume made
+ * from the guest image; what it writes on that volume is there again for a third server booted
+ * from the same volume after the second is deleted. (The guest's root is its initramfs, so that
+ * write goes to the boot volume raw, far past the boot files.)
+ */
+export async function checkGuestVolumes(openstack: OpenStack, node: CloudNode, dir: string): Promise<void> {
+  const made: { servers: string[]; fips: string[]; volumes: string[] } = {
+    servers: [],
+    fips: [],
+    volumes: [],
+  };
+  const mark = randomBytes(8).toString('hex');
+  try {
+    made.servers.push('vol-a');
+    const a = await bootServer(openstack, dir, node, 'vol-a');
+    made.fips.push(a.fip);
+    const ssh = async (fip: string, script: string) => {
+      const r = await node.run('ssh', [...sshOptions(a.key), `root@${fip}`, script]);
+      assert.equal(r.exitCode, 0, `ssh ${fip} ${script}:\n${r.output}`);
+      return r.output;
+    };
+    const seesDisk = (fip: string, disk: string) =>
+      until(`the guest at ${fip} sees ${disk}`, 60, 1000, async () => {
+        const r = await node.run('ssh', [...sshOptions(a.key), `root@${fip}`, 'cat /proc/partitions']);
+        return r.exitCode === 0 && new RegExp(`\\s${disk}$`, 'm').test(r.output)
+          ? undefined
+          : r.output.slice(-200);
+      });
+
+    await openstack('volume', 'create', '--size', '1', 'data');
+    made.volumes.push('data');
+    await volumeStatus(openstack, 'data', 'available');
+    const attaching = Date.now();
+    await openstack('server', 'add', 'volume', 'vol-a', 'data');
+    await seesDisk(a.fip, 'vdb');
+    await volumeStatus(openstack, 'data', 'in-use');
+    console.log(
+      `    server add volume until the guest sees vdb: ${((Date.now() - attaching) / 1000).toFixed(1)}s`,
+    );
+    await ssh(
+      a.fip,
+      `${device('vdb')} && mke2fs -q /dev/vdb && mkdir -p /mnt && mount -t ext2 /dev/vdb /mnt && ` +
+        `echo ${mark} > /mnt/marker && umount /mnt && sync`,
+    );
+    await openstack('server', 'remove', 'volume', 'vol-a', 'data');
+    await volumeStatus(openstack, 'data', 'available');
+
+    // The second server, booted from a volume of the guest image.
+    await openstack('volume', 'create', '--image', 'podstack-guest', '--size', '1', 'boot');
+    made.volumes.push('boot');
+    await volumeStatus(openstack, 'boot', 'available');
+    const fromVolume = async (name: string) => {
+      made.servers.push(name);
+      await openstack(
+        'server',
+        'create',
+        '--volume',
+        'boot',
+        '--flavor',
+        'm1.nano',
+        '--network',
+        'private',
+        '--key-name',
+        'vol-a-key',
+        '--wait',
+        name,
+      );
+      const fip = (
+        await openstack('floating', 'ip', 'create', 'public', '-f', 'value', '-c', 'floating_ip_address')
+      ).trim();
+      made.fips.push(fip);
+      await openstack('server', 'add', 'floating', 'ip', name, fip);
+      await checkSsh(openstack, node, { fip, key: a.key, name });
+      return fip;
+    };
+    const b = await fromVolume('vol-b');
+    assert.match(await ssh(b, 'cat /proc/partitions'), /\svda$/m);
+    await openstack('server', 'add', 'volume', 'vol-b', 'data');
+    await seesDisk(b, 'vdb');
+    const read = await ssh(
+      b,
+      `${device('vdb')} && mkdir -p /mnt && mount -t ext2 /dev/vdb /mnt && cat /mnt/marker && umount /mnt`,
+    );
+    assert.equal(read.trim().split('\n').pop(), mark, 'the file written on the volume by the first server');
+    // On the boot volume, 512 MiB in: past the boot files (the image is a few MiB).
+    await ssh(b, `${device('vda')} && echo ${mark} | dd of=/dev/vda bs=1M seek=512 conv=fsync 2>/dev/null`);
+    await openstack('server', 'remove', 'volume', 'vol-b', 'data');
+    await volumeStatus(openstack, 'data', 'available');
+    await deleteServer(openstack, 'vol-b');
+    made.servers.splice(made.servers.indexOf('vol-b'), 1);
+    await volumeStatus(openstack, 'boot', 'available');
+
+    const c = await fromVolume('vol-c');
+    const kept = await ssh(
+      c,
+      `${device('vda')} && dd if=/dev/vda bs=1M skip=512 count=1 2>/dev/null | head -c 16`,
+    );
+    assert.equal(kept.trim().split('\n').pop(), mark, 'what the deleted server wrote on its boot volume');
+  } finally {
+    for (const name of made.servers) await deleteServer(openstack, name).catch(() => undefined);
+    for (const fip of made.fips) await openstack('floating', 'ip', 'delete', fip).catch(() => undefined);
+    for (const name of made.volumes) {
+      await until(`volume ${name} detached`, 60, 1000, async () => {
+        const status = (await openstack('volume', 'show', name, '-f', 'value', '-c', 'status')).trim();
+        return status === 'in-use' || status.endsWith('ing') ? status : undefined;
+      }).catch(() => undefined);
+      await openstack('volume', 'delete', name).catch(() => undefined);
+    }
+    await openstack('keypair', 'delete', 'vol-a-key').catch(() => undefined);
+  }
 }

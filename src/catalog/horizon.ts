@@ -57,7 +57,9 @@ export const horizon = defineService({
       OPENSTACK_ENDPOINT_TYPE: 'internalURL',
       OPENSTACK_KEYSTONE_DEFAULT_ROLE: 'member',
       DEFAULT_SERVICE_REGIONS: { '*': ctx.spec.region },
-      // podstack's cloud has no block storage: an instance boots from its image, not a new volume.
+      // An instance boots from its image, as `server create --image` does. With Cinder on, Launch
+      // Instance offers a new volume one click away; as Horizon's default it would outlive every
+      // instance and fill a small pool (and without Cinder there is nothing to offer).
       LAUNCH_INSTANCE_DEFAULTS: { create_volume: false },
       TIME_ZONE: 'UTC',
     };

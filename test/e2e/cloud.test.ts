@@ -4,8 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { exec } from '../../src/_exec.js';
+import { cloudSubnet, gatewayOf } from '../../src/engines/podman/network.js';
 import { PODMAN_LABEL } from '../../src/engines/podman/translate.js';
-import { UnitFailedError } from '../../src/errors.js';
+import { GuestRestartError, UnitFailedError } from '../../src/errors.js';
 import type { ProgressEvent } from '../../src/events.js';
 import { ensurePackages } from '../../src/host/packages.js';
 import { engineFor } from '../../src/lifecycle/engine.js';
@@ -14,6 +15,7 @@ import type { HistoryEntry } from '../../src/lifecycle/revisions.js';
 import { up } from '../../src/lifecycle/up.js';
 import { systemdRuns } from '../../src/podman/boot.js';
 import { backupPurgeRestore } from '../_backup.js';
+import { checkCluster, checkImageSurvives, checkNoKeyIn, type InMon } from '../_ceph.js';
 import {
   type Change,
   CONFIG_ROLLS,
@@ -56,6 +58,7 @@ import { keysRotateUnderTokens, type RotationHarness } from '../_key-rotation.js
 import { checkGuestSurvives, checkPartsComeBack, guestUptime, killPart } from '../_node-survival.js';
 import { rollbackAcrossSchemaMove } from '../_schema-move.js';
 import { imageRollSnapshots } from '../_snapshots.js';
+import { checkGuestVolumes, checkVolumes } from '../_volumes.js';
 
 /**
  * The default cloud, end to end, for real: podstack brings up every service of the catalog in
@@ -71,9 +74,21 @@ const isRoot = process.getuid?.() === 0;
 let dir: string;
 let file: string;
 let disk: string;
+/**
+ * Block storage, off by default, is turned on near the end, as a user turns it on in a running
+ * cloud: its checks need guests, and every check before runs without its cost.
+ */
+const BLOCK_STORAGE: Record<string, string> = {
+  ceph: '    enabled: true\n    osdSize: 4Gi',
+  cinder: '    enabled: true',
+};
+let blockStorage = false;
+/** The services section: each entry of `extra` adds lines under its service. */
+const services = (extra: Record<string, string> = {}) =>
+  servicesYaml(OFFSET, { ...(blockStorage ? BLOCK_STORAGE : {}), ...extra });
 /** The test cloud's file; `keystone` adds lines under services.keystone. */
 const cloudYaml = (keystone = '') =>
-  `name: ${CLOUD}\ndataDir: ${join(dir, 'data')}\n${servicesYaml(OFFSET, { keystone })}`;
+  `name: ${CLOUD}\ndataDir: ${join(dir, 'data')}\n${services({ keystone })}`;
 
 const events: ProgressEvent[] = [];
 const report = (e: ProgressEvent) => {
@@ -122,6 +137,12 @@ async function openstack(...args: string[]) {
 
 /** Container name -> ID of every container of the test cloud. */
 const containers = () => cloudContainers(CLOUD);
+
+/** Ceph's CLI in the monitor's container, as the monitor itself. */
+const inMon: InMon = async (argv) => {
+  const r = await exec('podman', ['exec', `${CLOUD}-ceph-mon-ceph-mon`, ...argv]);
+  return { exitCode: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr };
+};
 
 async function volumes(): Promise<string[]> {
   const r = await exec('podman', [
@@ -409,10 +430,7 @@ describe('the default cloud on podman, end to end', {
         // There and back: nova.conf's debug on, then off again, each an `up`.
         for (const nova of ['    config:\n      nova.conf:\n        DEFAULT:\n          debug: true', '']) {
           const before = await nodeContainers();
-          await writeFile(
-            file,
-            `name: ${CLOUD}\ndataDir: ${join(dir, 'data')}\n${servicesYaml(OFFSET, { nova })}`,
-          );
+          await writeFile(file, `name: ${CLOUD}\ndataDir: ${join(dir, 'data')}\n${services({ nova })}`);
           const r = await up({ file, report, installHostPackages: false });
           assert.ok(r.apply.changed.includes('nova-compute'), r.apply.changed.join(' '));
           const after = await nodeContainers();
@@ -516,8 +534,8 @@ describe('the default cloud on podman, end to end', {
   });
 
   it("a config change to every API server with a new Keystone image, nova's with a build held by its old conductor, and all back at once, roll with no failed request, public or internal, under 8 clients", async () => {
-    const write = (services: Record<string, string>) =>
-      writeFile(file, `name: ${CLOUD}\ndataDir: ${join(dir, 'data')}\n${servicesYaml(OFFSET, services)}`);
+    const write = (extra: Record<string, string>) =>
+      writeFile(file, `name: ${CLOUD}\ndataDir: ${join(dir, 'data')}\n${services(extra)}`);
     // Three ups, each rolling several services at once, as an upgrade does: every API server but
     // nova's with its own config changed and Keystone on a new image (its bootstrap Jobs run
     // again); then nova's services, whose conductor and scheduler are replaced while a server is
@@ -937,6 +955,67 @@ describe('the default cloud on podman, end to end', {
       },
     });
     console.log(`    ${printed}`);
+  });
+
+  it("block storage turned on in the running cloud: up refuses to restart its guests unasked (the node takes Ceph's key), then brings Ceph and Cinder up with --allow-guest-restart; Ceph is healthy, the monitor on the internal address; no Ceph key in what podstack printed, its plan or a daemon log", async () => {
+    blockStorage = true;
+    await writeFile(file, cloudYaml());
+    await assert.rejects(up({ file, report, installHostPackages: false }), (e: unknown) => {
+      assert.ok(e instanceof GuestRestartError, String(e));
+      assert.match(e.message, /nova-compute: .*runs \d+ guest/);
+      return true;
+    });
+    const start = Date.now();
+    const r = await up({ file, report, installHostPackages: false, allowGuestRestart: true });
+    console.log(
+      `    up turning Ceph and Cinder on (images cached): ${((Date.now() - start) / 1000).toFixed(1)}s`,
+    );
+    for (const unit of ['ceph-mon', 'ceph-osd', 'cinder-api', 'cinder-volume', 'nova-compute'])
+      assert.ok(r.apply.changed.includes(unit), r.apply.changed.join(' '));
+    await checkCatalog(openstack, '127.0.0.1', OFFSET, ['cinder']);
+    const project = await openProject({ file });
+    // The cloud's internal address: on Podman its network's gateway, where the ports are published.
+    await checkCluster(inMon, gatewayOf(cloudSubnet(CLOUD, project.spec.network.subnet)));
+    const plan = await podstack('plan', '-o', 'yaml');
+    const logs = await Promise.all(
+      ['ceph-mon', 'ceph-mgr', 'ceph-osd', 'cinder-volume'].map((u) =>
+        exec('podman', ['logs', `${CLOUD}-${u}-${u}`]),
+      ),
+    );
+    checkNoKeyIn(
+      project.secrets,
+      [JSON.stringify(events), plan.output, ...logs.map((l) => l.output)].join('\n'),
+    );
+  });
+
+  it('an RBD image reads back after SIGKILL of the OSD and the monitor, and after the monitor is made again at its address', async () => {
+    await checkImageSurvives(inMon, async () => {
+      // A new monitor pod, as after `down` and `up`: the same address, the same store.
+      const rmPod = await exec('podman', ['pod', 'rm', '-f', `${CLOUD}-ceph-mon`]);
+      assert.equal(rmPod.exitCode, 0, rmPod.output);
+      const r = await up({ file, report, installHostPackages: false });
+      assert.deepEqual(r.apply.changed, ['ceph-mon']);
+    });
+  });
+
+  it('volumes with the openstack CLI: empty, from a snapshot, from an image (its bytes in Ceph), too big (refused, with the reason), and deleted (gone from Ceph)', async () => {
+    await checkVolumes(openstack, inMon, dir);
+  });
+
+  it('a volume attached to a guest is a disk it writes a file system and a file on, which a second server reads after a detach; a server boots from a volume, and what it wrote there is there for the next server booted from it', async () => {
+    await checkGuestVolumes(openstack, node, dir);
+  });
+
+  it('the dashboard with volumes: Launch Instance makes a new volume for the instance, and the Volumes page lists it in use', async () => {
+    const project = await openProject({ file });
+    const times = await checkDashboardWith(openstack, {
+      url: dashboardUrl('127.0.0.1', OFFSET),
+      password: project.secrets.keystone_admin_password ?? assert.fail('no admin password'),
+      server: 'vm1',
+      label: 'podman-volumes',
+      volumes: true,
+    });
+    console.log(`    dashboard, an instance on a new volume: ${JSON.stringify(times)}`);
   });
 
   it('deleting a server removes it, its port and its disk', async () => {

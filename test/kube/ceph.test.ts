@@ -7,17 +7,21 @@ import { exec } from '../../src/_exec.js';
 import { connect } from '../../src/engines/kubernetes/client.js';
 import type { ProgressEvent } from '../../src/events.js';
 import { type EngineChoice, engineFor } from '../../src/lifecycle/engine.js';
+import { writeOpenrc } from '../../src/lifecycle/openrc.js';
 import { openProject } from '../../src/lifecycle/project.js';
 import { up } from '../../src/lifecycle/up.js';
 import { LABEL } from '../../src/model/objects.js';
-import { CEPH_ONLY, checkCluster, checkImageSurvives, checkNoKeyIn, type InMon } from '../_ceph.js';
+import { BLOCK_STORAGE_ONLY, checkCluster, checkImageSurvives, checkNoKeyIn, type InMon } from '../_ceph.js';
 import { until } from '../_cloud-checks.js';
+import { checkVolumes } from '../_volumes.js';
 import { type Cluster, startCluster } from '../kube-cluster/cluster.js';
 
 /**
- * Ceph on the test cluster: the same plan as on Podman, its claims from the StorageClass, the
- * monitor reached through its Service's external IP (the node's address, as the APIs' internal
- * endpoints), checked with Ceph's own CLI and crashed on purpose as on Podman.
+ * Block storage on the test cluster: the same plan as on Podman, Ceph's claims from the
+ * StorageClass, the monitor reached through its Service's external IP (the node's address, as
+ * the APIs' internal endpoints), checked with Ceph's own CLI and crashed on purpose as on
+ * Podman; then Cinder's volumes with the real openstack CLI, as on Podman. (Volumes attached to
+ * guests are checked in the Podman cloud, which has compute.)
  */
 const CLOUD = 'podstack-ceph-k8s';
 const NAMESPACE = 'podstack-ceph-e2e';
@@ -57,7 +61,7 @@ const inMon: InMon = async (argv) => {
   }
 };
 
-describe('ceph on kubernetes, end to end', {
+describe('block storage (ceph, cinder) on kubernetes, end to end', {
   skip: isRoot ? false : 'needs root (a node of its own)',
 }, () => {
   before(async () => {
@@ -72,7 +76,7 @@ describe('ceph on kubernetes, end to end', {
         `dataDir: ${join(dir, 'data')}`,
         `endpoints: {address: ${cluster.nodeIp}}`,
         `images: {prefix: ${cluster.registry}/podstack, tlsVerify: false}`,
-        `services:\n${CEPH_ONLY}\n`,
+        `services:\n${BLOCK_STORAGE_ONLY}\n`,
       ].join('\n'),
     );
     await (await kubeEngine()).destroy({ purge: true, report });
@@ -87,7 +91,9 @@ describe('ceph on kubernetes, end to end', {
   it("up brings up Ceph healthy on the cluster: one OSD up and in, the volumes pool at one replica for RBD, the monitor on the node's address", async () => {
     const start = Date.now();
     await up({ file, report, engine });
-    console.log(`    up --engine kubernetes (ceph alone): ${((Date.now() - start) / 1000).toFixed(1)}s`);
+    console.log(
+      `    up --engine kubernetes (keystone, glance, ceph, cinder): ${((Date.now() - start) / 1000).toFixed(1)}s`,
+    );
     await checkCluster(inMon, cluster.nodeIp);
   });
 
@@ -127,5 +133,18 @@ describe('ceph on kubernetes, end to end', {
         return fresh.some((p) => p.status?.phase === 'Running') ? undefined : `${now.items.length} pods`;
       });
     });
+  });
+
+  it('volumes with the openstack CLI: empty, from a snapshot, from an image (its bytes in Ceph), too big (refused, with the reason), and deleted (gone from Ceph)', async () => {
+    await writeOpenrc(await openProject({ file, engine: 'kubernetes' }));
+    await checkVolumes(
+      async (...args) => {
+        const r = await exec('openstack', args, { cwd: dir, env: { OS_CLOUD: CLOUD } });
+        assert.equal(r.exitCode, 0, `openstack ${args.join(' ')} failed:\n${r.stderr}`);
+        return r.stdout;
+      },
+      inMon,
+      dir,
+    );
   });
 });
