@@ -4,7 +4,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { InMon } from './_ceph.js';
 import type { CloudNode, OpenStack } from './_cloud-checks.js';
-import { bootServer, checkSsh, deleteServer, sshOptions, until } from './_cloud-checks.js';
+import { checkSsh, deleteServer, sshOptions, until } from './_cloud-checks.js';
 
 /**
  * Cinder on Ceph with the real openstack CLI: volumes made empty, from a snapshot and from an
@@ -154,14 +154,19 @@ const device = (name: string) =>
   `test -b /dev/${name} || mknod /dev/${name} b $(tr : ' ' < /sys/block/${name}/dev)`;
 
 /**
- * Volumes as a guest uses them, with the real CLI: a volume attached to a running server is a
- * new disk in the guest, which makes a file system on it and writes a file; detached and
- * attached to a second server, the file is there. The second server boots from a volume made
+ * Volumes as a guest uses them, with the real CLI: a volume attached to a running server (`a`,
+ * booted by an earlier check, its key pair `a.keyName`) is a new disk in the guest, which makes a
+ * file system on it and writes a file; detached and attached to a second server, the file is
+ * there. The second server boots from a volume made
  * from the guest image; what it writes on that volume is there again for a third server booted
  * from the same volume after the second is deleted. (The guest's root is its initramfs, so that
  * write goes to the boot volume raw, far past the boot files.)
  */
-export async function checkGuestVolumes(openstack: OpenStack, node: CloudNode, dir: string): Promise<void> {
+export async function checkGuestVolumes(
+  openstack: OpenStack,
+  node: CloudNode,
+  a: { name: string; fip: string; key: string; keyName: string },
+): Promise<void> {
   const made: { servers: string[]; fips: string[]; volumes: string[] } = {
     servers: [],
     fips: [],
@@ -169,9 +174,6 @@ export async function checkGuestVolumes(openstack: OpenStack, node: CloudNode, d
   };
   const mark = randomBytes(8).toString('hex');
   try {
-    made.servers.push('vol-a');
-    const a = await bootServer(openstack, dir, node, 'vol-a');
-    made.fips.push(a.fip);
     const ssh = async (fip: string, script: string) => {
       const r = await node.run('ssh', [...sshOptions(a.key), `root@${fip}`, script]);
       assert.equal(r.exitCode, 0, `ssh ${fip} ${script}:\n${r.output}`);
@@ -189,7 +191,7 @@ export async function checkGuestVolumes(openstack: OpenStack, node: CloudNode, d
     made.volumes.push('data');
     await volumeStatus(openstack, 'data', 'available');
     const attaching = Date.now();
-    await openstack('server', 'add', 'volume', 'vol-a', 'data');
+    await openstack('server', 'add', 'volume', a.name, 'data');
     await seesDisk(a.fip, 'vdb');
     await volumeStatus(openstack, 'data', 'in-use');
     console.log(
@@ -200,7 +202,7 @@ export async function checkGuestVolumes(openstack: OpenStack, node: CloudNode, d
       `${device('vdb')} && mke2fs -q /dev/vdb && mkdir -p /mnt && mount -t ext2 /dev/vdb /mnt && ` +
         `echo ${mark} > /mnt/marker && umount /mnt && sync`,
     );
-    await openstack('server', 'remove', 'volume', 'vol-a', 'data');
+    await openstack('server', 'remove', 'volume', a.name, 'data');
     await volumeStatus(openstack, 'data', 'available');
 
     // The second server, booted from a volume of the guest image.
@@ -219,7 +221,7 @@ export async function checkGuestVolumes(openstack: OpenStack, node: CloudNode, d
         '--network',
         'private',
         '--key-name',
-        'vol-a-key',
+        a.keyName,
         '--wait',
         name,
       );
@@ -264,6 +266,5 @@ export async function checkGuestVolumes(openstack: OpenStack, node: CloudNode, d
       }).catch(() => undefined);
       await openstack('volume', 'delete', name).catch(() => undefined);
     }
-    await openstack('keypair', 'delete', 'vol-a-key').catch(() => undefined);
   }
 }

@@ -1009,7 +1009,8 @@ describe('the default cloud on podman, end to end', {
   });
 
   it('a volume attached to a guest is a disk it writes a file system and a file on, which a second server reads after a detach; a server boots from a volume, and what it wrote there is there for the next server booted from it', async () => {
-    await checkGuestVolumes(openstack, node, dir);
+    assert.ok(server, 'the server of an earlier test did not boot');
+    await checkGuestVolumes(openstack, node, { name: 'vm1', keyName: 'vm1-key', ...server });
   });
 
   it('the dashboard with volumes: Launch Instance makes a new volume for the instance, and the Volumes page lists it in use', async () => {
