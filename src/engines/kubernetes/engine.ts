@@ -590,16 +590,28 @@ export class KubernetesEngine implements Engine {
         })
       : [];
     const removed = new Set<string>();
-    const doomed = [...observed.objects.values()].filter(
-      (o) => options.purge || o.kind !== 'PersistentVolumeClaim',
-    );
-    await forEachLimit(doomed, 8, async (live) => {
+    const remove = async (live: Live) => {
       await this.deleteAndWait(live);
       const unit = live.metadata.labels?.[LABEL.unit] ?? keyOf(live);
       if (!removed.has(unit)) options.report({ type: 'unit', unit, state: 'removed' });
       removed.add(unit);
-    });
+    };
+    const all = [...observed.objects.values()];
+    await forEachLimit(
+      all.filter((o) => o.kind !== 'PersistentVolumeClaim'),
+      8,
+      remove,
+    );
     await this.podsGone();
+    // The claims last, once no pod uses them: a claim in use stays (its pvc-protection finalizer)
+    // until its pods are gone, and workers waiting on claims first once held every slot while the
+    // Deployments that kept them were never deleted.
+    if (options.purge)
+      await forEachLimit(
+        all.filter((o) => o.kind === 'PersistentVolumeClaim'),
+        8,
+        remove,
+      );
     if (folders.length > 0) {
       options.report({
         type: 'step',
