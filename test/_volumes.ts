@@ -174,14 +174,16 @@ export async function checkGuestVolumes(
   };
   const mark = randomBytes(8).toString('hex');
   try {
+    const run = (fip: string, script: string) =>
+      node.run('ssh', [...sshOptions(a.key), `root@${fip}`, script]);
     const ssh = async (fip: string, script: string) => {
-      const r = await node.run('ssh', [...sshOptions(a.key), `root@${fip}`, script]);
+      const r = await run(fip, script);
       assert.equal(r.exitCode, 0, `ssh ${fip} ${script}:\n${r.output}`);
       return r.output;
     };
     const seesDisk = (fip: string, disk: string) =>
       until(`the guest at ${fip} sees ${disk}`, 60, 1000, async () => {
-        const r = await node.run('ssh', [...sshOptions(a.key), `root@${fip}`, 'cat /proc/partitions']);
+        const r = await run(fip, 'cat /proc/partitions');
         return r.exitCode === 0 && new RegExp(`\\s${disk}$`, 'm').test(r.output)
           ? undefined
           : r.output.slice(-200);

@@ -86,9 +86,11 @@ let blockStorage = false;
 /** The services section: each entry of `extra` adds lines under its service. */
 const services = (extra: Record<string, string> = {}) =>
   servicesYaml(OFFSET, { ...(blockStorage ? BLOCK_STORAGE : {}), ...extra });
+/** The test cloud's file; each entry of `extra` adds lines under its service. */
+const cloudFile = (extra: Record<string, string> = {}) =>
+  `name: ${CLOUD}\ndataDir: ${join(dir, 'data')}\n${services(extra)}`;
 /** The test cloud's file; `keystone` adds lines under services.keystone. */
-const cloudYaml = (keystone = '') =>
-  `name: ${CLOUD}\ndataDir: ${join(dir, 'data')}\n${services({ keystone })}`;
+const cloudYaml = (keystone = '') => cloudFile({ keystone });
 
 const events: ProgressEvent[] = [];
 const report = (e: ProgressEvent) => {
@@ -430,7 +432,7 @@ describe('the default cloud on podman, end to end', {
         // There and back: nova.conf's debug on, then off again, each an `up`.
         for (const nova of ['    config:\n      nova.conf:\n        DEFAULT:\n          debug: true', '']) {
           const before = await nodeContainers();
-          await writeFile(file, `name: ${CLOUD}\ndataDir: ${join(dir, 'data')}\n${services({ nova })}`);
+          await writeFile(file, cloudFile({ nova }));
           const r = await up({ file, report, installHostPackages: false });
           assert.ok(r.apply.changed.includes('nova-compute'), r.apply.changed.join(' '));
           const after = await nodeContainers();
@@ -534,8 +536,7 @@ describe('the default cloud on podman, end to end', {
   });
 
   it("a config change to every API server with a new Keystone image, nova's with a build held by its old conductor, and all back at once, roll with no failed request, public or internal, under 8 clients", async () => {
-    const write = (extra: Record<string, string>) =>
-      writeFile(file, `name: ${CLOUD}\ndataDir: ${join(dir, 'data')}\n${services(extra)}`);
+    const write = (extra: Record<string, string>) => writeFile(file, cloudFile(extra));
     // Three ups, each rolling several services at once, as an upgrade does: every API server but
     // nova's with its own config changed and Keystone on a new image (its bootstrap Jobs run
     // again); then nova's services, whose conductor and scheduler are replaced while a server is
