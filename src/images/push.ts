@@ -11,6 +11,8 @@ export interface PushOptions {
   readonly tlsVerify: boolean;
   /** How layers are compressed on the way (images.compression). */
   readonly compression: 'zstd' | 'gzip';
+  /** image name -> its parent's name: a child is pushed once its parent is in the registry. */
+  readonly parents?: Readonly<Record<string, string>>;
   readonly report: Reporter;
 }
 
@@ -20,10 +22,27 @@ export interface PushOptions {
  * so pushing an unchanged set is quick. The rootfs is only ever a parent, never run.
  */
 export async function pushImages(o: PushOptions): Promise<string[]> {
-  // All at once: each push is mostly a round trip per layer the registry already has, and
-  // shared parent layers uploaded twice at the same time are stored once.
+  // Each image once its parent is pushed: a push compresses every layer the registry lacks, so
+  // fourteen images pushed at once into an empty registry compressed the shared base layers
+  // fourteen times over (on 2 cores, 55 s against 48 s parents first, and 110 s in a cold up).
+  // Once the parent is there, its layers are a round trip each.
   const entries = Object.entries(o.refs).filter(([name]) => name !== ROOTFS);
-  await Promise.all(entries.map(([name, ref]) => pushOne(o, name, ref)));
+  const pushed = new Map<string, Promise<void>>();
+  const push = (name: string, ref: string): Promise<void> => {
+    let p = pushed.get(name);
+    if (!p) {
+      const parent = o.parents?.[name];
+      const parentRef = parent !== undefined ? o.refs[parent] : undefined;
+      const before =
+        parent !== undefined && parentRef !== undefined && parent !== ROOTFS
+          ? push(parent, parentRef)
+          : undefined;
+      p = (before ?? Promise.resolve()).then(() => pushOne(o, name, ref));
+      pushed.set(name, p);
+    }
+    return p;
+  };
+  await Promise.all(entries.map(([name, ref]) => push(name, ref)));
   return entries.map(([, ref]) => ref);
 }
 

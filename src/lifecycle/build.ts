@@ -56,6 +56,12 @@ export async function pushProject(project: Project, report: Reporter): Promise<s
     refs: project.imageRefs,
     tlsVerify: project.spec.images.tlsVerify,
     compression: project.spec.images.compression,
+    parents: parentsOf(project),
     report,
   });
+}
+
+/** Each of the cloud's images by name -> its parent's name (the push order). */
+export function parentsOf(project: Pick<Project, 'imageWaves'>): Record<string, string> {
+  return Object.fromEntries(project.imageWaves.flat().map((r) => [r.name, r.parent]));
 }

@@ -14,7 +14,7 @@ import type { Podman } from '../podman/runner.js';
 import { describeChanges, type RevisionRecord } from '../revisions/record.js';
 import type { StoredRevision } from '../revisions/store.js';
 import { readInputFile } from '../spec/files.js';
-import { localImages } from './build.js';
+import { localImages, parentsOf } from './build.js';
 import { type EngineChoice, engineFor } from './engine.js';
 import { openProject, type ProjectOptions } from './project.js';
 import { RevisionInProgress, secretsHash } from './revisions.js';
@@ -129,6 +129,7 @@ export async function rollback(o: RollbackOptions): Promise<RollbackResult> {
       refs,
       tlsVerify: project.spec.images.tlsVerify,
       compression: project.spec.images.compression,
+      parents: parentsOf(project),
       report: o.report,
     });
   }

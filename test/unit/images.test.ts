@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { catalog } from '../../src/catalog/index.js';
+import { pushImages } from '../../src/images/push.js';
 import { imageRefs, imagesFor } from '../../src/images/recipes.js';
+import { Podman, type RunResult } from '../../src/podman/runner.js';
 
 describe('image graph', () => {
   it('builds parents before children, only what the services need', () => {
@@ -45,5 +47,59 @@ describe('image graph', () => {
       mirror: 'http://n.example/debian',
     });
     assert.notEqual(otherMirror.base, after.base);
+  });
+});
+
+describe('pushing images', () => {
+  /** Podman whose pushes take `ms` each, recording when each reference started and ended. */
+  class TimedPodman extends Podman {
+    readonly times = new Map<string, { start: number; end: number }>();
+    override async run(args: readonly string[]): Promise<RunResult> {
+      const ref = args.at(-1)!;
+      const start = performance.now();
+      await new Promise((r) => setTimeout(r, 30));
+      this.times.set(ref, { start, end: performance.now() });
+      return { stdout: '', stderr: '', exitCode: 0 };
+    }
+  }
+
+  it('pushes an image once its parent is pushed, siblings together, and never the rootfs', async () => {
+    const podman = new TimedPodman();
+    const refs = {
+      rootfs: 'r/rootfs:1',
+      base: 'r/base:1',
+      'openstack-base': 'r/openstack-base:1',
+      mariadb: 'r/mariadb:1',
+      keystone: 'r/keystone:1',
+      glance: 'r/glance:1',
+    };
+    const parents = {
+      base: 'rootfs',
+      'openstack-base': 'base',
+      mariadb: 'base',
+      keystone: 'openstack-base',
+      glance: 'openstack-base',
+    };
+    const pushed = await pushImages({
+      podman,
+      refs,
+      parents,
+      tlsVerify: false,
+      compression: 'zstd',
+      report: () => {},
+    });
+    assert.deepEqual(
+      pushed.sort(),
+      Object.values(refs)
+        .filter((r) => r !== refs.rootfs)
+        .sort(),
+    );
+    assert.equal(podman.times.has(refs.rootfs), false);
+    const t = (name: keyof typeof refs) => podman.times.get(refs[name])!;
+    for (const [child, parent] of Object.entries(parents) as [keyof typeof refs, keyof typeof refs][])
+      if (parent !== 'rootfs')
+        assert.ok(t(child).start >= t(parent).end, `${child} started before ${parent} ended`);
+    // Siblings overlap: the order costs no concurrency.
+    assert.ok(t('glance').start < t('keystone').end && t('mariadb').start < t('openstack-base').end);
   });
 });
