@@ -15,7 +15,7 @@ import type { HistoryEntry } from '../../src/lifecycle/revisions.js';
 import { up } from '../../src/lifecycle/up.js';
 import { systemdRuns } from '../../src/podman/boot.js';
 import { backupPurgeRestore } from '../_backup.js';
-import { checkCluster, checkImageSurvives, checkNoKeyIn, type InMon } from '../_ceph.js';
+import { BLOCK_STORAGE, checkCluster, checkImageSurvives, checkNoKeyIn, type InMon } from '../_ceph.js';
 import {
   type Change,
   CONFIG_ROLLS,
@@ -58,6 +58,7 @@ import { keysRotateUnderTokens, type RotationHarness } from '../_key-rotation.js
 import { checkGuestSurvives, checkPartsComeBack, guestUptime, killPart } from '../_node-survival.js';
 import { rollbackAcrossSchemaMove } from '../_schema-move.js';
 import { imageRollSnapshots } from '../_snapshots.js';
+import { runTempest, smokeOf, TEMPEST_PACKAGES } from '../_tempest.js';
 import { checkGuestVolumes, checkVolumes } from '../_volumes.js';
 
 /**
@@ -74,14 +75,7 @@ const isRoot = process.getuid?.() === 0;
 let dir: string;
 let file: string;
 let disk: string;
-/**
- * Block storage, off by default, is turned on near the end, as a user turns it on in a running
- * cloud: its checks need guests, and every check before runs without its cost.
- */
-const BLOCK_STORAGE: Record<string, string> = {
-  ceph: '    enabled: true\n    osdSize: 4Gi',
-  cinder: '    enabled: true',
-};
+/** Block storage (off by default) is turned on near the end: see BLOCK_STORAGE. */
 let blockStorage = false;
 /** The services section: each entry of `extra` adds lines under its service. */
 const services = (extra: Record<string, string> = {}) =>
@@ -283,7 +277,7 @@ describe('the default cloud on podman, end to end', {
     dir = await mkdtemp(join(tmpdir(), 'podstack-e2e-'));
     file = join(dir, 'cloud.yaml');
     await writeFile(file, cloudYaml());
-    await ensurePackages([...CHECK_PACKAGES, ...BROWSER_PACKAGES], report);
+    await ensurePackages([...CHECK_PACKAGES, ...BROWSER_PACKAGES, ...TEMPEST_PACKAGES], report);
     disk = await makeDiskImage(dir);
     // A cloud left behind by an interrupted run would make the first assertions lie.
     await podstack('down', '--purge');
@@ -1024,6 +1018,39 @@ describe('the default cloud on podman, end to end', {
       volumes: true,
     });
     console.log(`    dashboard, an instance on a new volume: ${JSON.stringify(times)}`);
+  });
+
+  it("Tempest's volume smoke tests pass, run from the host as operators run it (Debian's tempest, dynamic credentials)", async () => {
+    const project = await openProject({ file });
+    const authUrl = (
+      await openstack(
+        'endpoint',
+        'list',
+        '--service',
+        'identity',
+        '--interface',
+        'public',
+        '-f',
+        'value',
+        '-c',
+        'URL',
+      )
+    ).trim();
+    const r = await runTempest({
+      dir,
+      openstack,
+      authUrl,
+      adminPassword: project.secrets.keystone_admin_password ?? assert.fail('no admin password'),
+      cinder: true,
+      regex: smokeOf('volume'),
+    });
+    console.log(
+      `    tempest volume smoke: ${r.passed.length} passed, ${r.failed.length} failed, ${r.skipped.length} skipped, in ${r.seconds.toFixed(0)} s`,
+    );
+    assert.deepEqual(r.failed, [], r.output.slice(-4000));
+    // Tempest 33's five: versions, list, create/get/update/delete (empty and from an image), and
+    // attach to a server and detach.
+    assert.ok(r.passed.length >= 5, `only ${r.passed.length} passed:\n${r.output.slice(-4000)}`);
   });
 
   it('deleting a server removes it, its port and its disk', async () => {
