@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { exec } from '../src/_exec.js';
 import { renderIni } from '../src/config/ini.js';
 import type { OpenStack } from './_cloud-checks.js';
@@ -46,15 +46,31 @@ const idOf = async (openstack: OpenStack, ...args: string[]) =>
 /** Writes a workspace and its tempest.conf (mode 0600: it holds the admin password), and runs it. */
 export async function runTempest(o: TempestOptions): Promise<TempestResult> {
   const workspace = join(o.dir, 'tempest');
+  // Tempest registers each workspace by name in ~/.tempest: one of the test's own, removed after.
+  const name = `podstack-${basename(o.dir)}`;
   await rm(workspace, { recursive: true, force: true });
-  const init = await exec('tempest', ['init', workspace]);
+  await exec('tempest', ['workspace', 'remove', '--name', name]);
+  const init = await exec('tempest', ['init', '--name', name, workspace]);
   assert.equal(init.exitCode, 0, `tempest init: ${init.output}`);
+  try {
+    return await run(o, workspace);
+  } finally {
+    await exec('tempest', ['workspace', 'remove', '--name', name]);
+  }
+}
+
+async function run(o: TempestOptions, workspace: string): Promise<TempestResult> {
   const image = await idOf(o.openstack, 'image', 'show', 'podstack-guest');
   const [flavor, flavorAlt] = [
     await idOf(o.openstack, 'flavor', 'show', 'm1.nano'),
     await idOf(o.openstack, 'flavor', 'show', 'm1.micro'),
   ];
   const publicNet = await idOf(o.openstack, 'network', 'show', 'public');
+  // Neutron's extensions as the cloud has them (devstack writes them too): Tempest's default, all,
+  // expects those of the agents ML2/OVN replaces (l3_agent_scheduler, dhcp_agent_scheduler, dvr).
+  const extensions = (await o.openstack('extension', 'list', '--network', '-f', 'value', '-c', 'Alias'))
+    .split('\n')
+    .filter(Boolean);
   const conf = renderIni('tempest.conf', {
     DEFAULT: { log_dir: join(workspace, 'logs'), log_file: 'tempest.log' },
     auth: {
@@ -74,6 +90,7 @@ export async function runTempest(o: TempestOptions): Promise<TempestResult> {
       build_timeout: 300,
     },
     network: { public_network_id: publicNet, floating_network_name: 'public' },
+    'network-feature-enabled': { api_extensions: extensions },
     validation: { run_validation: false },
     service_available: {
       cinder: o.cinder,
