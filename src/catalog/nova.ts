@@ -79,6 +79,9 @@ function withoutSections(conf: IniOverrides, drop: readonly string[]): IniOverri
 /** libvirtd on the node pod's loopback (images/nova-compute/libvirtd.conf). */
 const LIBVIRT_URI = 'qemu+tcp://127.0.0.1/system';
 
+/** The hypervisor node's unit: its pod runs libvirt, nova-compute and the node's OVN and OVS. */
+export const NODE_UNIT = 'nova-compute';
+
 export const nova = defineService({
   name: 'nova',
   description: 'Nova, the Compute service: servers on libvirt/QEMU',
@@ -109,7 +112,7 @@ export const nova = defineService({
   // libvirt's suspend stops the vCPUs with the disk's writes done: the copy is what a power
   // cut at that instant would leave, which a guest's file system recovers from.
   guestDisks: {
-    unit: 'nova-compute',
+    unit: NODE_UNIT,
     container: 'libvirt',
     volume: 'instances',
     list: ['virsh', '-c', LIBVIRT_URI, 'list', '--name', '--state-running'],

@@ -22,6 +22,8 @@ export const NODE_OVSDB = 'tcp:127.0.0.1:6640';
 
 /** The unit of OVN's databases and northd, its container, and its claim (the databases' files). */
 export const OVN_CENTRAL = 'ovn-central';
+/** The node pod's container that makes br-ex, the external network's bridge (and runs ovs-vsctl). */
+export const EXTERNAL_BRIDGE_CONTAINER = 'ovn-controller';
 export const OVN_CENTRAL_CLAIM = 'ovn-central-data';
 
 export const ovn = defineService({
@@ -107,7 +109,7 @@ export const ovn = defineService({
           // network and nothing else would say so): status and up name the port.
           readinessProbe: { exec: { command: ['podstack-ovs-ports'] }, periodSeconds: 5 },
         }),
-        container('ovn-controller', ['podstack-ovn-controller'], {
+        container(EXTERNAL_BRIDGE_CONTAINER, ['podstack-ovn-controller'], {
           securityContext: { privileged: true },
           // Ready once connected to the southbound database, not merely started: its script
           // waits (for the name, the bridges, SB_Global) before ovn-controller runs, and a

@@ -18,7 +18,9 @@ export const HOST_PACKAGES = [
   // Name resolution between pods on the CNI network backend (Podman 4.3 on Debian 12).
   'golang-github-containernetworking-plugin-dnsname',
   'dnsmasq-base',
+  // The host's link to the external network: a veth pair, and the rules that fence it.
   'iptables',
+  'iproute2',
   'uidmap',
 ] as const;
 

@@ -1,4 +1,7 @@
+import { NODE_UNIT } from '../catalog/nova.js';
+import { EXTERNAL_BRIDGE_CONTAINER } from '../catalog/ovn.js';
 import type { ClusterTarget } from '../engines/kubernetes/client.js';
+import { hostLinkOf } from '../engines/podman/host-link.js';
 import { cloudSubnet } from '../engines/podman/network.js';
 import { registryProblems } from '../engines/registry.js';
 import type { Engine } from '../engines/types.js';
@@ -63,6 +66,12 @@ export async function engineFor(
       cloud: project.spec.name,
       stateDir: project.stateDir,
       subnet: cloudSubnet(project.spec.name, project.spec.network.subnet),
+      hostLink: {
+        link: hostLinkOf(project.spec.name, project.spec.network.external),
+        enabled: project.spec.network.hostLink,
+        unit: NODE_UNIT,
+        container: EXTERNAL_BRIDGE_CONTAINER,
+      },
     }),
     podman,
   };

@@ -243,6 +243,12 @@ export function buildCloudSchema(catalog: readonly ServiceOptions[]) {
           tenant: subnet
             .default('10.0.0.0/24')
             .describe('The subnet of the tenant network podstack creates for a first server (`private`)'),
+          hostLink: z
+            .boolean()
+            .default(true)
+            .describe(
+              "Podman: give this host the external network's second address, on an interface podstack makes, so floating IPs answer ping and SSH here; it lets in replies only, and forwards nothing. false: floating IPs answer in the node pod only",
+            ),
         })
         .prefault({}),
       images: z
@@ -353,7 +359,12 @@ export interface CloudSpec {
   readonly release: 'zed';
   readonly region: string;
   readonly endpoints: { readonly address: string; readonly bind: string; readonly internal: string };
-  readonly network: { readonly subnet: string; readonly external: string; readonly tenant: string };
+  readonly network: {
+    readonly subnet: string;
+    readonly external: string;
+    readonly tenant: string;
+    readonly hostLink: boolean;
+  };
   readonly images: {
     readonly prefix: string;
     readonly tlsVerify: boolean;

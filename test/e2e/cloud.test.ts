@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { exec } from '../../src/_exec.js';
+import { hostLinkOf } from '../../src/engines/podman/host-link.js';
 import { cloudSubnet, gatewayOf } from '../../src/engines/podman/network.js';
 import { PODMAN_LABEL } from '../../src/engines/podman/translate.js';
 import { UnitFailedError } from '../../src/errors.js';
@@ -54,6 +55,7 @@ import {
   type Guest,
   soakGuests,
 } from '../_guest-network.js';
+import { checkHostLink, checkHostLinkGone } from '../_host-link.js';
 import { keysRotateUnderTokens, type RotationHarness } from '../_key-rotation.js';
 import { checkGuestSurvives, checkPartsComeBack, guestUptime, killPart } from '../_node-survival.js';
 import { rollbackAcrossSchemaMove } from '../_schema-move.js';
@@ -363,6 +365,22 @@ describe('the default cloud on podman, end to end', {
     // libvirtd chose the virtualisation type by booting a guest under KVM, and said which.
     const libvirt = await exec('podman', ['logs', `${CLOUD}-nova-compute-libvirt`]);
     assert.match(libvirt.output, /podstack-virt-type: (kvm|qemu): /);
+  });
+
+  it('a floating IP answers ping and SSH from the host, through the link up made to the external network; a guest opens no connection to the host through it, and nothing is forwarded', async () => {
+    assert.ok(server, 'the server of the previous test did not boot');
+    const project = await openProject({ file });
+    const printed = await checkHostLink({
+      openstack,
+      cloud: CLOUD,
+      link: hostLinkOf(CLOUD, project.spec.network.external),
+      guest: server,
+      otherHostAddress: gatewayOf(cloudSubnet(CLOUD, project.spec.network.subnet)),
+      up: async () => {
+        await up({ file, report, installHostPackages: false });
+      },
+    });
+    console.log(`    ${printed}`);
   });
 
   it('the dashboard, in a browser: log in, see the server, launch an instance, open its console, log out', async () => {
@@ -1072,5 +1090,6 @@ describe('the default cloud on podman, end to end', {
     await engine.destroy({ purge: true, report });
     assert.deepEqual(await containers(), {});
     assert.deepEqual(await volumes(), []);
+    await checkHostLinkGone(CLOUD, hostLinkOf(CLOUD, project.spec.network.external));
   });
 });

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { exec } from '../../src/_exec.js';
 import { PodmanEngine } from '../../src/engines/podman/engine.js';
+import { hostLinkOf } from '../../src/engines/podman/host-link.js';
 import { silent } from '../../src/events.js';
 import { podmanForHost } from '../../src/podman/host.js';
 
@@ -46,7 +47,18 @@ describe('down --purge on podman', { skip: isRoot ? false : 'needs root (rootful
 
   it("removes its own cloud's volumes and no other cloud's", async () => {
     const { podman } = await podmanForHost(dir);
-    const engine = new PodmanEngine({ podman, cloud: CLOUDS[0]!, stateDir: dir, subnet: '10.89.250.0/24' });
+    const engine = new PodmanEngine({
+      podman,
+      cloud: CLOUDS[0]!,
+      stateDir: dir,
+      subnet: '10.89.250.0/24',
+      hostLink: {
+        link: hostLinkOf(CLOUDS[0]!, '172.24.4.0/24'),
+        enabled: false,
+        unit: 'nova-compute',
+        container: 'ovn-controller',
+      },
+    });
     await engine.destroy({ purge: true, report: silent });
     assert.equal(await exists(volume(CLOUDS[0]!)), false, 'its own volume is still there');
     assert.equal(await exists(volume(CLOUDS[1]!)), true, "another cloud's volume was deleted");

@@ -11,6 +11,7 @@ import { LIMITS } from '../shared/limits.js';
 import { runGraph } from '../shared/schedule.js';
 import type { ApplyOptions, ApplyResult, DataAccess, Engine, ExecResult, UnitStatus } from '../types.js';
 import { configDiffers, writeConfig } from './config.js';
+import { ensureHostLink, type HostLink, removeHostLink } from './host-link.js';
 import { gatewayOf } from './network.js';
 import { WorkloadRunner } from './run.js';
 import { classify, configChange, isCurrent, type PsEntry, podActions, workloadChange } from './state.js';
@@ -38,6 +39,13 @@ export interface PodmanEngineOptions {
   readonly stateDir: string;
   /** The cloud network's subnet: the plan publishes internal endpoints on its gateway. */
   readonly subnet: string;
+  /** The host's link to the external network, and the node pod's container that has br-ex. */
+  readonly hostLink: {
+    readonly link: HostLink;
+    readonly enabled: boolean;
+    readonly unit: string;
+    readonly container: string;
+  };
 }
 
 /**
@@ -51,6 +59,7 @@ export class PodmanEngine implements Engine {
   private readonly cloud: string;
   private readonly stateDir: string;
   private readonly subnet: string;
+  private readonly hostLink: PodmanEngineOptions['hostLink'];
   private readonly runner: WorkloadRunner;
   private network: Promise<void> | undefined;
   private volumes: Promise<Set<string>> | undefined;
@@ -60,6 +69,7 @@ export class PodmanEngine implements Engine {
     this.cloud = o.cloud;
     this.stateDir = o.stateDir;
     this.subnet = o.subnet;
+    this.hostLink = o.hostLink;
     this.names = {
       cloud: o.cloud,
       network: `${o.cloud}`,
@@ -247,7 +257,29 @@ export class PodmanEngine implements Engine {
     );
     const removed = await this.prune(plan, observed);
     for (const r of removed) o.report({ type: 'unit', unit: r, state: 'removed' });
+    await this.linkHost(plan, o.report);
     return { changed, unchanged, removed };
+  }
+
+  /** The host's link to the external network, made (again) once the node pod runs; see host-link.ts. */
+  private async linkHost(plan: Plan, report: Reporter): Promise<void> {
+    const { link, enabled, unit, container } = this.hostLink;
+    if (!enabled || !plan.units.some((u) => u.name === unit)) {
+      await removeHostLink(this.cloud, link);
+      return;
+    }
+    const why = await ensureHostLink({
+      podman: this.podman,
+      cloud: this.cloud,
+      link,
+      container: `${this.cloud}-${unit}-${container}`,
+      report,
+    });
+    if (why)
+      report({
+        type: 'step',
+        message: `warning: floating IPs answer in the node pod only, not on this host: ${why}`,
+      });
   }
 
   /**
@@ -426,6 +458,7 @@ export class PodmanEngine implements Engine {
     ]);
     for (const p of pods) await this.podman.run(['pod', 'rm', '-f', p.Name]);
     await this.podman.run(['network', 'rm', '-f', this.names.network]);
+    await removeHostLink(this.cloud, this.hostLink.link);
     await rm(join(this.stateDir, 'objects'), { recursive: true, force: true });
     // The pods' emptyDirs go with the pods (one label filter: see existingVolumes).
     const scratch = await this.podman.json<{ Name: string; Labels: Record<string, string> | null }[]>([
