@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import { type Browser, chromium, type Locator, type Page } from 'playwright-core';
 import { deleteServer, fixedIp, type OpenStack, until } from './_cloud-checks.js';
 
 /**
@@ -186,22 +186,36 @@ export async function checkDashboard(o: DashboardCheck): Promise<DashboardTimes>
  * to "Allocated". Returns when Launch was pressed; resolves
  * once the Instances page shows the instance Active (a fault fails at once).
  */
+/** The Source step's "Yes" buttons that give an instance a new volume, deleted with it. */
+function volumeToggles(page: Page, dialog: Locator): [string, Locator][] {
+  const yes = /^\s*Yes\s*$/;
+  return [
+    ['Create New Volume', dialog.locator('label#vol-create', { hasText: yes })],
+    [
+      'Delete Volume on Instance Delete',
+      dialog
+        .locator('.form-group', {
+          has: page.locator('label.control-label', { hasText: 'Delete Volume on Instance Delete' }),
+        })
+        .locator('label.btn', { hasText: yes }),
+    ],
+  ];
+}
+
+/** Waits until a toggle button shows as chosen (Angular's `active`), naming it if it never does. */
+async function expectActive(button: Locator, name: string): Promise<void> {
+  for (let i = 0; i < 20; i++) {
+    if (((await button.getAttribute('class')) ?? '').split(/\s+/).includes('active')) return;
+    await button.page().waitForTimeout(250);
+  }
+  throw new Error(`"${name}: Yes" did not stay chosen in Launch Instance`);
+}
+
 async function launchInstance(page: Page, instances: string, name: string, volume: boolean): Promise<number> {
   await page.goto(instances);
   await page.locator('a', { hasText: 'Launch Instance' }).click();
   const dialog = page.locator('.modal-dialog');
   await dialog.locator('input[name="name"]').fill(name);
-  if (volume) {
-    // Offered only when the cloud has block storage; podstack's default is No (local_settings).
-    await dialog.getByRole('link', { name: /Source/ }).click();
-    await dialog.locator('label#vol-create', { hasText: /^\s*Yes\s*$/ }).click();
-    await dialog
-      .locator('.form-group', {
-        has: page.locator('label.control-label', { hasText: 'Delete Volume on Instance Delete' }),
-      })
-      .locator('label.btn', { hasText: /^\s*Yes\s*$/ })
-      .click();
-  }
   const allocate = async (tab: RegExp, item: string) => {
     await dialog.getByRole('link', { name: tab }).click();
     const available = dialog.locator('transfer-table .transfer-available tr', { hasText: item });
@@ -209,8 +223,22 @@ async function launchInstance(page: Page, instances: string, name: string, volum
     await dialog.locator('transfer-table .transfer-allocated tr', { hasText: item }).first().waitFor();
   };
   await allocate(/Source/, 'podstack-guest');
+  if (volume) {
+    // Offered only when the cloud has block storage; podstack's default is No (local_settings).
+    // Chosen once the step has loaded its sources: chosen before, the step's own default (No)
+    // was once set over it as it finished loading, and the instance booted from its image.
+    for (const [group, button] of volumeToggles(page, dialog)) {
+      await button.click();
+      await expectActive(button, group);
+    }
+  }
   await allocate(/Flavor/, 'm1.nano');
   await allocate(/Networks/, 'private');
+  if (volume) {
+    // Still chosen after the other steps, as the instance is launched.
+    await dialog.getByRole('link', { name: /Source/ }).click();
+    for (const [group, button] of volumeToggles(page, dialog)) await expectActive(button, group);
+  }
   const start = Date.now();
   await dialog.locator('button', { hasText: 'Launch Instance' }).click();
   await dialog.waitFor({ state: 'detached' });
