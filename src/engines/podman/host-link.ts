@@ -3,6 +3,7 @@ import { PodstackError } from '../../errors.js';
 import type { Reporter } from '../../events.js';
 import { hashOf } from '../../model/hash.js';
 import type { Podman } from '../../podman/runner.js';
+import { addressIn } from './network.js';
 
 /**
  * The host's link to the cloud's external network, as devstack's br-ex gives the host an address
@@ -31,11 +32,8 @@ const BRIDGE = 'br-ex';
 
 /** The link of a cloud whose external network is `subnet`: its name from the cloud's. */
 export function hostLinkOf(cloud: string, subnet: string): HostLink {
-  const [network, bits] = subnet.split('/') as [string, string];
-  const value = network.split('.').reduce((n, o) => n * 256 + Number(o), 0);
-  const mask = Number(bits) === 0 ? 0 : (0xffffffff << (32 - Number(bits))) >>> 0;
-  const second = ((value & mask) >>> 0) + 2;
-  const address = [24, 16, 8, 0].map((s) => (second >>> s) & 255).join('.');
+  const bits = subnet.split('/')[1];
+  const address = addressIn(subnet, 2);
   return { device: `psx${hashOf(cloud).slice(0, 8)}`, address: `${address}/${bits}`, subnet };
 }
 

@@ -15,9 +15,14 @@ export function cloudSubnet(cloud: string, configured: string): string {
 
 /** The first address of a subnet: the bridge's, the host's address on the network. */
 export function gatewayOf(subnet: string): string {
+  return addressIn(subnet, 1);
+}
+
+/** The n-th address of a subnet (1 is the first after the network's own). */
+export function addressIn(subnet: string, n: number): string {
   const [address, bits] = subnet.split('/') as [string, string];
-  const value = address.split('.').reduce((n, o) => n * 256 + Number(o), 0);
+  const value = address.split('.').reduce((v, o) => v * 256 + Number(o), 0);
   const mask = Number(bits) === 0 ? 0 : (0xffffffff << (32 - Number(bits))) >>> 0;
-  const first = ((value & mask) >>> 0) + 1;
-  return [24, 16, 8, 0].map((s) => (first >>> s) & 255).join('.');
+  const nth = ((value & mask) >>> 0) + n;
+  return [24, 16, 8, 0].map((s) => (nth >>> s) & 255).join('.');
 }
