@@ -8,7 +8,7 @@ export type ProgressEvent =
   | {
       readonly type: 'image';
       readonly image: string;
-      readonly state: 'cached' | 'building' | 'built' | 'failed' | 'pushing' | 'pushed';
+      readonly state: 'cached' | 'building' | 'built' | 'failed' | 'pushing' | 'pushed' | 'in registry';
       readonly seconds?: number;
       readonly detail?: string;
     }

@@ -20,12 +20,20 @@ export type Answer = { readonly status: number } | { readonly error: string; rea
 export type Getter = (url: string, verifyTls: boolean) => Promise<Answer>;
 
 /** One GET, no redirects followed, no body read beyond what ends the request. */
-export const getOnce: Getter = (url, verifyTls) =>
-  new Promise((resolve) => {
+export const getOnce: Getter = (url, verifyTls) => ask(url, verifyTls, 'GET');
+
+/** One request; a HEAD's answer carries the headers too. */
+function ask(
+  url: string,
+  verifyTls: boolean,
+  method: 'GET' | 'HEAD',
+  headers: Record<string, string> = {},
+): Promise<Answer & { readonly headers?: Record<string, string | string[] | undefined> }> {
+  return new Promise((resolve) => {
     const request = url.startsWith('https:') ? httpsRequest : httpRequest;
-    const req = request(url, { method: 'GET', timeout: 5000, rejectUnauthorized: verifyTls }, (res) => {
+    const req = request(url, { method, headers, timeout: 5000, rejectUnauthorized: verifyTls }, (res) => {
       res.resume();
-      resolve({ status: res.statusCode ?? 0 });
+      resolve({ status: res.statusCode ?? 0, headers: res.headers });
     });
     req.on('timeout', () => req.destroy(new Error('no answer within 5 s')));
     req.on('error', (e: NodeJS.ErrnoException) =>
@@ -33,6 +41,35 @@ export const getOnce: Getter = (url, verifyTls) =>
     );
     req.end();
   });
+}
+
+/** The manifest types a push writes (OCI with zstd; Docker's schema 2 with gzip), and lists of them. */
+const MANIFESTS = [
+  'application/vnd.oci.image.manifest.v1+json',
+  'application/vnd.docker.distribution.manifest.v2+json',
+  'application/vnd.oci.image.index.v1+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json',
+].join(', ');
+
+/**
+ * The digest of the manifest the registry holds for an image reference now, asked with one HEAD
+ * of /v2/<repository>/manifests/<tag>, over HTTPS as tlsVerify says (without it, unverified HTTPS
+ * then plain HTTP, as Podman pushes). Undefined when the registry has none, wants a login, or
+ * does not answer: the caller then pushes, as it would have anyway.
+ */
+export async function manifestDigest(ref: string, tlsVerify: boolean): Promise<string | undefined> {
+  const registry = registryOf(ref);
+  const colon = ref.lastIndexOf(':');
+  if (registry === undefined || colon <= ref.lastIndexOf('/')) return undefined;
+  const path = `/v2/${ref.slice(registry.length + 1, colon)}/manifests/${ref.slice(colon + 1)}`;
+  for (const scheme of tlsVerify ? ['https'] : ['https', 'http']) {
+    const a = await ask(`${scheme}://${registry}${path}`, tlsVerify, 'HEAD', { Accept: MANIFESTS });
+    if (!('status' in a)) continue;
+    const digest = a.headers?.['docker-content-digest'];
+    return a.status === 200 && typeof digest === 'string' ? digest : undefined;
+  }
+  return undefined;
+}
 
 /** The Docker registry API answers /v2/ with 200, or 401 when it wants a login: either way, it is there. */
 const isRegistry = (a: Answer) => 'status' in a && (a.status === 200 || a.status === 401);

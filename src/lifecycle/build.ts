@@ -1,7 +1,9 @@
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { manifestDigest } from '../engines/registry.js';
 import type { Reporter } from '../events.js';
 import { type BuildResult, buildImages } from '../images/build.js';
-import { pushImages } from '../images/push.js';
+import { type PushRecord, pushImages } from '../images/push.js';
 import { podmanForHost } from '../podman/host.js';
 import type { Podman } from '../podman/runner.js';
 import type { Project } from './project.js';
@@ -51,14 +53,47 @@ export async function buildProject(
 /** Pushes the cloud's images to the registry images.prefix names. */
 export async function pushProject(project: Project, report: Reporter): Promise<string[]> {
   const { podman } = await podmanForHost(project.stateDir);
-  return pushImages({
+  return pushRefs(project, podman, project.imageRefs, report);
+}
+
+/**
+ * Pushes these references of the project's images (image name -> reference), each unless the
+ * registry still has what this host pushed under it before: pushed.json in the cloud's state
+ * folder keeps, per reference, the image ID pushed and the manifest digest the registry gave it.
+ */
+export async function pushRefs(
+  project: Project,
+  podman: Podman,
+  refs: Readonly<Record<string, string>>,
+  report: Reporter,
+): Promise<string[]> {
+  const file = join(project.stateDir, 'pushed.json');
+  const pushed = await readFile(file, 'utf8').then(
+    (t) => JSON.parse(t) as Record<string, PushRecord>,
+    () => ({}),
+  );
+  const { byRef } = await localImages(podman);
+  const ids: Record<string, string> = {};
+  for (const [name, ref] of Object.entries(refs)) {
+    const id = byRef.get(ref);
+    if (id) ids[name] = id;
+  }
+  const { tlsVerify, compression } = project.spec.images;
+  const r = await pushImages({
     podman,
-    refs: project.imageRefs,
-    tlsVerify: project.spec.images.tlsVerify,
-    compression: project.spec.images.compression,
+    refs,
+    tlsVerify,
+    compression,
     parents: parentsOf(project),
+    pushed,
+    ids,
+    digestOf: (ref) => manifestDigest(ref, tlsVerify),
     report,
   });
+  // Written whole and renamed into place: a torn file would only cost pushes, but costs nothing to avoid.
+  await writeFile(`${file}.new`, `${JSON.stringify({ ...pushed, ...r.records }, null, 2)}\n`);
+  await rename(`${file}.new`, file);
+  return r.refs;
 }
 
 /** Each of the cloud's images by name -> its parent's name (the push order). */

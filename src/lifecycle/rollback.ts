@@ -6,7 +6,6 @@ import { writeFileAtomic } from '../_fs.js';
 import type { ApplyResult, Engine } from '../engines/types.js';
 import { PodstackError } from '../errors.js';
 import type { Reporter } from '../events.js';
-import { pushImages } from '../images/push.js';
 import { ROOTFS } from '../images/recipes.js';
 import type { Plan } from '../model/unit.js';
 import { podmanForHost } from '../podman/host.js';
@@ -14,7 +13,7 @@ import type { Podman } from '../podman/runner.js';
 import { describeChanges, type RevisionRecord } from '../revisions/record.js';
 import type { StoredRevision } from '../revisions/store.js';
 import { readInputFile } from '../spec/files.js';
-import { localImages, parentsOf } from './build.js';
+import { localImages, pushRefs } from './build.js';
 import { type EngineChoice, engineFor } from './engine.js';
 import { openProject, type ProjectOptions } from './project.js';
 import { RevisionInProgress, secretsHash } from './revisions.js';
@@ -124,14 +123,7 @@ export async function rollback(o: RollbackOptions): Promise<RollbackResult> {
         .filter(([name]) => name !== ROOTFS)
         .map(([name, i]) => [name, i.ref]),
     );
-    await pushImages({
-      podman,
-      refs,
-      tlsVerify: project.spec.images.tlsVerify,
-      compression: project.spec.images.compression,
-      parents: parentsOf(project),
-      report: o.report,
-    });
+    await pushRefs(project, podman, refs, o.report);
   }
   const pending = await RevisionInProgress.rollback(store, target, plan);
   let apply: ApplyResult;

@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { catalog } from '../../src/catalog/index.js';
+import { manifestDigest } from '../../src/engines/registry.js';
 import { pushImages } from '../../src/images/push.js';
 import { imageRefs, imagesFor } from '../../src/images/recipes.js';
 import { Podman, type RunResult } from '../../src/podman/runner.js';
@@ -58,6 +61,9 @@ describe('pushing images', () => {
       const ref = args.at(-1)!;
       const start = performance.now();
       await new Promise((r) => setTimeout(r, 30));
+      // As podman push --digestfile does: the digest of the manifest the registry took.
+      const digestFile = args.find((a) => a.startsWith('--digestfile='))?.slice('--digestfile='.length);
+      if (digestFile) await writeFile(digestFile, `sha256:pushed-${ref}`);
       this.times.set(ref, { start, end: performance.now() });
       return { stdout: '', stderr: '', exitCode: 0 };
     }
@@ -89,7 +95,7 @@ describe('pushing images', () => {
       report: () => {},
     });
     assert.deepEqual(
-      pushed.sort(),
+      pushed.refs.sort(),
       Object.values(refs)
         .filter((r) => r !== refs.rootfs)
         .sort(),
@@ -101,5 +107,70 @@ describe('pushing images', () => {
         assert.ok(t(child).start >= t(parent).end, `${child} started before ${parent} ended`);
     // Siblings overlap: the order costs no concurrency.
     assert.ok(t('glance').start < t('keystone').end && t('mariadb').start < t('openstack-base').end);
+  });
+
+  it('pushes an image again only when its ID changed or the registry no longer has what was pushed', async () => {
+    const refs = { base: 'r/base:1', keystone: 'r/keystone:1', glance: 'r/glance:1', nova: 'r/nova:1' };
+    const ids = { base: 'id-base', keystone: 'id-keystone', glance: 'id-glance-new', nova: 'id-nova' };
+    const pushed = {
+      'r/base:1': { id: 'id-base', digest: 'sha256:base' },
+      'r/keystone:1': { id: 'id-keystone', digest: 'sha256:keystone' },
+      // Pushed before with other content under the same tag (a rebuild with the same inputs).
+      'r/glance:1': { id: 'id-glance-old', digest: 'sha256:glance' },
+      // The registry lost it (a new cluster): its manifest is not there.
+      'r/nova:1': { id: 'id-nova', digest: 'sha256:nova' },
+    };
+    const registry: Record<string, string> = {
+      'r/base:1': 'sha256:base',
+      'r/keystone:1': 'sha256:keystone',
+      'r/glance:1': 'sha256:glance',
+    };
+    const states: string[] = [];
+    const podman = new TimedPodman();
+    const r = await pushImages({
+      podman,
+      refs,
+      parents: { keystone: 'base', glance: 'base', nova: 'base' },
+      tlsVerify: false,
+      compression: 'zstd',
+      pushed,
+      ids,
+      digestOf: async (ref) => registry[ref],
+      report: (e) => {
+        if (e.type === 'image') states.push(`${e.image} ${e.state}`);
+      },
+    });
+    assert.deepEqual([...podman.times.keys()].sort(), ['r/glance:1', 'r/nova:1']);
+    assert.ok(states.includes('base in registry') && states.includes('keystone in registry'));
+    // What the new pushes gave is recorded, for the next up to skip them.
+    assert.deepEqual(r.records['r/glance:1'], { id: 'id-glance-new', digest: 'sha256:pushed-r/glance:1' });
+    assert.deepEqual(r.records['r/nova:1'], { id: 'id-nova', digest: 'sha256:pushed-r/nova:1' });
+    assert.deepEqual(r.records['r/base:1'], pushed['r/base:1']);
+    assert.deepEqual(r.refs.sort(), Object.values(refs).sort());
+  });
+
+  it("asks a registry for a manifest's digest with one HEAD, falling back to plain HTTP without tlsVerify", async (t) => {
+    const asked: string[] = [];
+    const server = createServer((req, res) => {
+      asked.push(
+        `${req.method} ${req.url} ${req.headers.accept?.includes('oci.image.manifest') ? 'oci' : '-'}`,
+      );
+      if (req.url === '/v2/podstack/keystone/manifests/abc123') {
+        res.writeHead(200, { 'Docker-Content-Digest': 'sha256:0123' });
+      } else res.writeHead(404);
+      res.end();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    t.after(() => server.close());
+    const at = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+    assert.equal(await manifestDigest(`${at}/podstack/keystone:abc123`, false), 'sha256:0123');
+    assert.equal(await manifestDigest(`${at}/podstack/glance:abc123`, false), undefined);
+    // HTTPS only with tlsVerify: a plain-HTTP registry gives no digest, so everything is pushed.
+    assert.equal(await manifestDigest(`${at}/podstack/keystone:abc123`, true), undefined);
+    assert.equal(await manifestDigest('podstack/keystone:abc123', false), undefined);
+    assert.deepEqual(asked, [
+      'HEAD /v2/podstack/keystone/manifests/abc123 oci',
+      'HEAD /v2/podstack/glance/manifests/abc123 oci',
+    ]);
   });
 });
