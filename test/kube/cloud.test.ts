@@ -254,11 +254,14 @@ describe('the default cloud on kubernetes, end to end', {
     await checkInternalFromHost(openstack);
   });
 
-  it('up again with nothing changed writes no object and restarts nothing', async () => {
+  it('up again with nothing changed pushes no image, writes no object and restarts nothing', async () => {
     const before = await runningPods();
+    const from = events.length;
     const start = process.hrtime.bigint();
     const r = await up({ file, report, engine, installHostPackages: false });
     console.log(`    up --engine kubernetes (nothing changed): ${seconds(start).toFixed(2)}s`);
+    const pushes = events.slice(from).filter((e) => e.type === 'image' && e.state === 'pushing');
+    assert.deepEqual(pushes, [], 'the registry has every image as the first up pushed it');
     assert.equal(r.apply.written, 0);
     assert.deepEqual(r.apply.changed, []);
     assert.deepEqual(await runningPods(), before);
