@@ -72,6 +72,8 @@ export const ANNOTATION = {
   configHash: 'podstack.dev/config-hash',
   /** Hash of the unit an object belongs to: engines compare it to decide what changed. */
   unitHash: 'podstack.dev/unit-hash',
+  /** Hash of the object as the Kubernetes engine last applied it (see writes.ts upToDate). */
+  applied: 'podstack.dev/applied-hash',
   /**
    * On a workload whose pod runs guests (the value: the container that runs them): replacing the pod
    * stops them, so engines replace its changed containers alone, and replace the pod only when

@@ -101,6 +101,53 @@ describe('kubernetes engine against kube-apiserver (no node)', { skip: !isRoot &
     assert.equal(r.written, 0);
   });
 
+  it('re-applying the unchanged plan sends nothing for objects only podstack writes', async () => {
+    const cluster = connect({ kubeconfig, namespace: NAMESPACE });
+    const sent: string[] = [];
+    const patch = cluster.objects.patch.bind(cluster.objects);
+    cluster.objects.patch = ((o, ...rest) => {
+      sent.push(`${o.kind}/${o.metadata?.name}`);
+      return patch(o, ...rest);
+    }) as typeof cluster.objects.patch;
+    const r = await new KubernetesEngine({ cluster, cloud: CLOUD }).apply(plan, {
+      report,
+      wait: false,
+      jobTimeout: 60,
+    });
+    assert.equal(r.written, 0);
+    // Only what another writer holds a field of is applied again: the token controller's list of
+    // a ServiceAccount's secrets, a claim's binding.
+    assert.ok(
+      sent.every((k) => /^(ServiceAccount|PersistentVolumeClaim)\//.test(k)),
+      `applied again: ${sent.join(', ')}`,
+    );
+  });
+
+  it('a field another writer changed (as kubectl edit does) is put back by the next apply', async () => {
+    const cluster = connect({ kubeconfig, namespace: NAMESPACE });
+    const key = {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'keystone-api', namespace: NAMESPACE },
+    };
+    const planned = plan.units
+      .flatMap((u) => u.objects)
+      .find((o) => o.kind === 'Deployment' && o.metadata.name === 'keystone-api');
+    const replicas = (planned as { spec: { replicas?: number } }).spec.replicas ?? 1;
+    await cluster.objects.patch(
+      { ...key, spec: { replicas: replicas + 2 } },
+      undefined,
+      undefined,
+      'kubectl-edit',
+      undefined,
+      PatchStrategy.MergePatch,
+    );
+    const r = await apply(plan);
+    assert.equal(r.written, 1);
+    const live = (await cluster.objects.read(key)) as { spec: { replicas: number } };
+    assert.equal(live.spec.replicas, replicas);
+  });
+
   it('diff is empty for the applied plan and names the fields a config change touches', async () => {
     assert.deepEqual(
       (await engine.diff(plan)).filter((c) => c.action !== 'unchanged'),

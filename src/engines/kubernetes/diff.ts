@@ -1,3 +1,5 @@
+import { ANNOTATION } from '../../model/objects.js';
+
 /**
  * Which fields differ between a live object and what applying the plan would
  * make of it (the server's own dry-run answer), as dotted paths. Pure, so the
@@ -22,6 +24,9 @@ const SERVER_METADATA = new Set([
 const CONTROLLER_ANNOTATIONS = new Set([
   'deployment.kubernetes.io/revision',
   'deprecated.daemonset.template.generation',
+  // podstack's record of its own last apply: it moves whenever something else does, and says
+  // nothing a reader could use (an object applied before it existed gains it once, unseen).
+  ANNOTATION.applied,
 ]);
 
 export function changedFields(live: unknown, desired: unknown, limit = 20): string[] {

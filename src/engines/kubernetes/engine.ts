@@ -23,6 +23,7 @@ import { clusterFacts, clusterProblems } from './preflight.js';
 import { SecretRevisionStore } from './revisions.js';
 import { HealthWatch, probeMessage, readLog, type WaitOptions } from './watch.js';
 import {
+  appliedHash,
   FIELD_MANAGER,
   gone,
   isImmutableChange,
@@ -30,6 +31,7 @@ import {
   sameKey,
   sameWrite,
   unitOf,
+  upToDate,
 } from './writes.js';
 
 export { FIELD_MANAGER, sameWrite } from './writes.js';
@@ -154,6 +156,7 @@ export class KubernetesEngine implements Engine {
     if (isWorkload(o))
       out.metadata.annotations = { ...o.metadata.annotations, [ANNOTATION.unitHash]: unit.hash };
     withoutEmptyEnv(out);
+    out.metadata.annotations = { ...out.metadata.annotations, [ANNOTATION.applied]: appliedHash(out) };
     return out;
   }
 
@@ -189,6 +192,7 @@ export class KubernetesEngine implements Engine {
       await this.serverSideApply(o);
       return 'replaced';
     }
+    if (upToDate(o, live)) return 'unchanged';
     try {
       const result = await this.serverSideApply(o);
       if (!live) return 'created';
@@ -299,6 +303,7 @@ export class KubernetesEngine implements Engine {
     if (!live) return 'create';
     if (desired.kind === 'Job')
       return sameKey(desired, live) ? undefined : 'replace (its inputs changed: runs again)';
+    if (upToDate(desired, live)) return undefined;
     try {
       const fields = changedFields(live, await this.serverSideApply(desired, true));
       return fields.length > 0 ? fields.join(', ') : undefined;

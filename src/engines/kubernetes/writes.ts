@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { PodstackError } from '../../errors.js';
 import { ANNOTATION, LABEL } from '../../model/objects.js';
 import { messageOf, statusOf } from './client.js';
@@ -62,4 +63,34 @@ export function refusedReplacement(o: Live, e: unknown): PodstackError {
 
 export function isImmutableChange(e: unknown): boolean {
   return statusOf(e) === 422 && /immutable/i.test(messageOf(e));
+}
+
+/**
+ * The hash of an object as podstack applies it, recorded on the object (ANNOTATION.applied): the
+ * same hash on the live object means podstack's last apply sent exactly this.
+ */
+export function appliedHash(desired: Live): string {
+  const { [ANNOTATION.applied]: _, ...annotations } = desired.metadata.annotations ?? {};
+  const o = { ...desired, metadata: { ...desired.metadata, annotations } };
+  return createHash('sha256').update(JSON.stringify(o)).digest('hex').slice(0, 16);
+}
+
+/**
+ * Whether applying `desired` can be skipped: podstack's last apply sent exactly it, and no other
+ * writer has taken a field outside status and metadata since (a `kubectl edit` of the spec, a
+ * controller's binding of a claim). Then an apply would change nothing, and a no-op `up` need not
+ * send seventy of them (about 0.8 s of a 2.8 s no-op up on the test cluster). Anything else is
+ * applied, so a field someone changed by hand is put back as before.
+ */
+export function upToDate(desired: Live, live: Live | undefined): boolean {
+  if (!live) return false;
+  const hash = desired.metadata.annotations?.[ANNOTATION.applied];
+  if (hash === undefined || live.metadata.annotations?.[ANNOTATION.applied] !== hash) return false;
+  return (live.metadata.managedFields ?? []).every(
+    (f) =>
+      f.manager === FIELD_MANAGER ||
+      Object.keys((f.fieldsV1 ?? {}) as Record<string, unknown>).every(
+        (k) => k === 'f:status' || k === 'f:metadata',
+      ),
+  );
 }
