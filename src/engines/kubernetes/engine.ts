@@ -534,8 +534,18 @@ export class KubernetesEngine implements Engine {
     const pods = () =>
       this.cluster.core.listNamespacedPod({ namespace: this.namespace, labelSelector: this.selector });
     if (await waitFor(async () => (await pods()).items.length === 0, timeoutMs, 1000)) return;
-    const left = (await pods()).items.length;
-    throw new PodstackError(`${left} pod(s) of ${this.cloud} still there after ${timeoutMs / 1000}s`);
+    // Named, with what the kubelet last said of each: a pod that will not go is a node's problem
+    // (a container that ignores SIGTERM, a volume that will not unmount), which its name points at.
+    const left = (await pods()).items.map(
+      (p) =>
+        `${p.metadata?.name} (${p.status?.phase ?? 'unknown'}${p.metadata?.deletionTimestamp ? ', terminating' : ''})`,
+    );
+    throw new PodstackError(
+      `${left.length} pod(s) of ${this.cloud} still there after ${timeoutMs / 1000}s: ${left.join(', ')}`,
+      {
+        hint: `Run \`kubectl -n ${this.namespace} describe pod\` on them; run down again once they are gone.`,
+      },
+    );
   }
 
   async status(plan: Plan): Promise<UnitStatus[]> {
