@@ -42,18 +42,31 @@ export async function buildProject(
     report,
   });
   const { byRef } = await localImages(podman);
-  const ids: Record<string, string> = {};
-  for (const [name, ref] of Object.entries(project.imageRefs)) {
-    const id = byRef.get(ref);
-    if (id) ids[name] = id;
-  }
-  return { ...result, ids };
+  return { ...result, ids: idsOf(byRef, project.imageRefs) };
 }
 
 /** Pushes the cloud's images to the registry images.prefix names. */
-export async function pushProject(project: Project, report: Reporter): Promise<string[]> {
+export async function pushProject(
+  project: Project,
+  report: Reporter,
+  /** Each image's ID, when the caller has just asked Podman (buildProject's ids). */
+  ids?: Readonly<Record<string, string>>,
+): Promise<string[]> {
   const { podman } = await podmanForHost(project.stateDir);
-  return pushRefs(project, podman, project.imageRefs, report);
+  return pushRefs(project, podman, project.imageRefs, report, ids);
+}
+
+/** Image name -> the ID its reference names on this host, for the references the host has. */
+function idsOf(
+  byRef: ReadonlyMap<string, string>,
+  refs: Readonly<Record<string, string>>,
+): Record<string, string> {
+  const ids: Record<string, string> = {};
+  for (const [name, ref] of Object.entries(refs)) {
+    const id = byRef.get(ref);
+    if (id) ids[name] = id;
+  }
+  return ids;
 }
 
 /**
@@ -66,18 +79,14 @@ export async function pushRefs(
   podman: Podman,
   refs: Readonly<Record<string, string>>,
   report: Reporter,
+  known?: Readonly<Record<string, string>>,
 ): Promise<string[]> {
   const file = join(project.stateDir, 'pushed.json');
-  const pushed = await readFile(file, 'utf8').then(
-    (t) => JSON.parse(t) as Record<string, PushRecord>,
-    () => ({}),
-  );
-  const { byRef } = await localImages(podman);
-  const ids: Record<string, string> = {};
-  for (const [name, ref] of Object.entries(refs)) {
-    const id = byRef.get(ref);
-    if (id) ids[name] = id;
-  }
+  // A missing or unreadable record only costs pushes.
+  const pushed = await readFile(file, 'utf8')
+    .then((t) => JSON.parse(t) as Record<string, PushRecord>)
+    .catch(() => ({}));
+  const ids = known ?? idsOf((await localImages(podman)).byRef, refs);
   const { tlsVerify, compression } = project.spec.images;
   const r = await pushImages({
     podman,
@@ -90,7 +99,7 @@ export async function pushRefs(
     digestOf: (ref) => manifestDigest(ref, tlsVerify),
     report,
   });
-  // Written whole and renamed into place: a torn file would only cost pushes, but costs nothing to avoid.
+  // Written whole and renamed into place, so a later read sees one record or the other.
   await writeFile(`${file}.new`, `${JSON.stringify({ ...pushed, ...r.records }, null, 2)}\n`);
   await rename(`${file}.new`, file);
   return r.refs;

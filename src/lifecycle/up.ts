@@ -63,7 +63,7 @@ export async function up(o: UpOptions): Promise<UpResult> {
   try {
     build = await buildProject(project, o.report);
     await pending.built(build.ids);
-    if (kubernetes) await pushProject(project, o.report);
+    if (kubernetes) await pushProject(project, o.report, build.ids);
     // Last before the apply: the dump holds everything written until the migrations run.
     const migrations = migrationsAhead(project.plan, pending.deployedBefore);
     if (migrations.length > 0)
