@@ -6,7 +6,7 @@
 // one folder. Why each setting is what it is: ../../../shared/reference/kubernetes-single-node.md
 // has the facts this follows (no CAP_SYS_RESOURCE, no dummy links, no registry to pull from).
 import { spawn } from 'node:child_process';
-import { existsSync, openSync, readFileSync } from 'node:fs';
+import { existsSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { get as httpsGet } from 'node:https';
 import { join } from 'node:path';
@@ -22,7 +22,7 @@ import { stringify } from 'yaml';
 import { exec } from '../../src/_exec.js';
 import { ensurePackages } from '../../src/host/packages.js';
 import { binaryCache, CLUSTER_PACKAGES, ensureKubernetesBinaries, type Report } from './binaries.js';
-import { ensurePki, NODE_NAME, writeKubeconfig } from './pki.js';
+import { ensureNodePki, ensurePki, NODE_NAME, writeKubeconfig } from './pki.js';
 
 export type Tier = 'api' | 'full';
 
@@ -34,6 +34,8 @@ export interface Cluster {
   readonly nodeIp: string;
   readonly stateDir: string;
   readonly tier: Tier;
+  /** The nodes' names, the first (this host's network namespace) first. */
+  readonly nodes: readonly string[];
 }
 
 export interface StartOptions {
@@ -47,6 +49,12 @@ export interface StartOptions {
    * asks for false asks for true again at its end.
    */
   readonly storage?: boolean;
+  /**
+   * 2: a second node (full tier only), tainted podstack.dev/hypervisor=true:NoSchedule so that
+   * only what tolerates it (podstack's node pods) runs there. A running one-node cluster gains
+   * it; asking for 1 leaves a running second node alone (stopSecondNode removes it).
+   */
+  readonly nodes?: 1 | 2;
 }
 
 export const DEFAULT_STATE_DIR = '/var/tmp/podstack-kube';
@@ -64,13 +72,56 @@ const PAUSE_IMAGE = 'localhost/pause:3.4.1-debian';
 
 const CONTROL_PLANE = ['etcd', 'kube-apiserver', 'kube-controller-manager'] as const;
 const NODE = ['kube-scheduler', 'containerd', 'docker-registry', 'dnsmasq', 'cluster-feeder', 'kubelet', 'kube-proxy'] as const; // biome-ignore format: one list
-type Daemon = (typeof CONTROL_PLANE)[number] | (typeof NODE)[number];
+/** The second node's own daemons (the -2 is dropped to find the process). */
+const SECOND_NODE = ['docker-registry-2', 'containerd-2', 'kubelet-2', 'kube-proxy-2'] as const;
+type Daemon = (typeof CONTROL_PLANE)[number] | (typeof NODE)[number] | (typeof SECOND_NODE)[number];
+
+/**
+ * A node of the test cluster. The first is this host's own network namespace; the second has
+ * one of its own (a veth to the host, routes between the two pod subnets), its own containerd,
+ * kubelet and kube-proxy, and its own cgroup root, /var/log and /var/lib/kubelet (a mount
+ * namespace of its containerd and kubelet): two kubelets that share those delete each other's
+ * pod logs and kill each other's pods' cgroups as orphans.
+ */
+interface NodeSpec {
+  readonly name: string;
+  readonly ip: string;
+  readonly podCidr: string;
+  /** The pod bridge's address, the pods' gateway. */
+  readonly gateway: string;
+  readonly bridge: string;
+  /** containerd, kubelet, cni and kube-proxy state live under it. */
+  readonly dir: string;
+  /** Absent: the host's. */
+  readonly netns?: string;
+  /** The suffix of its daemons' names ('' or '-2'). */
+  readonly suffix: '' | '-2';
+}
+
+/** The second node's name, and the taint on it that keeps all but podstack's node pods off. */
+export const SECOND_NODE_NAME = 'podstack-node2';
+export const HYPERVISOR_TAINT = {
+  key: 'podstack.dev/hypervisor',
+  value: 'true',
+  effect: 'NoSchedule',
+} as const;
+const SECOND_NETNS = 'podstack-k8s-n2';
+/** The host's end of the second node's veth; the node's own end is its eth0. */
+const SECOND_LINK = 'podstack-k8s-n2';
+const SECOND_LINK_HOST_IP = '10.244.255.1';
+const SECOND_NODE_IP = '10.244.255.2';
+const SECOND_POD_CIDR = '10.244.1.0/24';
+/** The registry the second node pulls from: the first's storage, read-only, on the node address. */
+const NODE_REGISTRY = `${NODE_IP}:15501`;
+const SECOND_CGROUP = 'podstack-node2';
 
 interface State {
   tier: Tier;
   pids: Partial<Record<Daemon, number>>;
   /** Absent: true (a state file from before the option). */
   storage?: boolean;
+  /** Absent: 1. */
+  nodes?: number;
 }
 
 const quiet: Report = () => {};
@@ -79,7 +130,7 @@ function alive(pid: number | undefined, daemon: string): boolean {
   if (!pid) return false;
   try {
     return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(
-      daemon === 'cluster-feeder' ? 'feeder' : daemon,
+      daemon === 'cluster-feeder' ? 'feeder' : daemon.replace(/-2$/, ''),
     );
   } catch {
     return false;
@@ -94,13 +145,41 @@ async function readState(stateDir: string): Promise<State | undefined> {
   }
 }
 
-const clusterOf = (stateDir: string, tier: Tier): Cluster => ({
+const clusterOf = (stateDir: string, tier: Tier, nodes: number): Cluster => ({
   kubeconfig: join(stateDir, 'admin.kubeconfig'),
   registry: REGISTRY,
   nodeIp: NODE_IP,
   stateDir,
   tier,
+  nodes: nodes > 1 ? [NODE_NAME, SECOND_NODE_NAME] : [NODE_NAME],
 });
+
+const firstNode = (dir: string): NodeSpec => ({
+  name: NODE_NAME,
+  ip: NODE_IP,
+  podCidr: POD_CIDR,
+  gateway: NODE_IP,
+  bridge: BRIDGE,
+  dir,
+  suffix: '',
+});
+
+const secondNode = (dir: string): NodeSpec => ({
+  name: SECOND_NODE_NAME,
+  ip: SECOND_NODE_IP,
+  podCidr: SECOND_POD_CIDR,
+  gateway: '10.244.1.1',
+  bridge: 'podstack-k8s1',
+  dir: join(dir, 'node2'),
+  netns: SECOND_NETNS,
+  suffix: '-2',
+});
+
+/** The daemons a cluster of a tier and a number of nodes runs. */
+function daemonsOf(tier: Tier, nodes: number): readonly Daemon[] {
+  if (tier === 'api') return CONTROL_PLANE;
+  return [...CONTROL_PLANE, ...NODE, ...(nodes > 1 ? SECOND_NODE : [])];
+}
 
 /**
  * Starts the cluster, or returns the running one. A running 'api' cluster asked for 'full' gains
@@ -112,11 +191,11 @@ export async function startCluster(options: StartOptions = {}): Promise<Cluster>
   const report = options.report ?? quiet;
   const storage = options.storage ?? true;
   const state = await readState(stateDir);
-  const want: readonly Daemon[] = tier === 'full' ? [...CONTROL_PLANE, ...NODE] : CONTROL_PLANE;
-  const have = state ? want.filter((d) => alive(state.pids[d], d)) : [];
-  if (state && have.length === want.length) {
+  const nodes = Math.max(options.nodes ?? 1, state?.nodes ?? 1);
+  if (nodes > 1 && tier !== 'full') throw new Error('a second node needs the full tier');
+  if (state && daemonsOf(tier, nodes).every((d) => alive(state.pids[d], d))) {
     await new Starter(stateDir, join(binaryCache(), 'bin'), report, state).ensureStorage(storage);
-    return clusterOf(stateDir, state.tier === 'full' ? 'full' : tier);
+    return clusterOf(stateDir, state.tier === 'full' ? 'full' : tier, nodes);
   }
   const controlPlaneUp = state && CONTROL_PLANE.every((d) => alive(state.pids[d], d));
   if (state && !controlPlaneUp) await stopCluster(stateDir);
@@ -132,11 +211,14 @@ export async function startCluster(options: StartOptions = {}): Promise<Cluster>
   );
   if (!controlPlaneUp) await s.controlPlane();
   else await s.ensureStorage(storage);
-  if (tier === 'full') await s.node(home);
+  await s.nodes(tier, nodes, home);
   s.state.tier = tier;
+  s.state.nodes = nodes;
   await s.save();
-  report(`cluster (${tier}) up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  return clusterOf(stateDir, tier);
+  report(
+    `cluster (${tier}, ${nodes} node${nodes > 1 ? 's' : ''}) up in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+  );
+  return clusterOf(stateDir, tier, nodes);
 }
 
 class Starter {
@@ -154,10 +236,12 @@ class Starter {
     await writeFile(join(this.dir, 'cluster.json'), JSON.stringify(this.state, null, 2));
   }
 
-  private async daemon(name: Daemon, file: string, args: string[]): Promise<void> {
+  /** `wrap`: a command line that ends by exec-ing file (a namespace to enter first). */
+  private async daemon(name: Daemon, file: string, args: string[], wrap: string[] = []): Promise<void> {
     await mkdir(join(this.dir, 'logs'), { recursive: true });
     const log = openSync(join(this.dir, 'logs', `${name}.log`), 'a');
-    const child = spawn(file, args, {
+    const [command, ...pre] = [...wrap, file];
+    const child = spawn(command!, [...pre, ...args], {
       detached: true,
       stdio: ['ignore', log, log],
     });
@@ -333,6 +417,13 @@ class Starter {
     }
   }
 
+  /** The nodes' daemons that are not running; only the second node missing leaves the first alone. */
+  async nodes(tier: Tier, nodes: number, home: string): Promise<void> {
+    const firstUp = daemonsOf('full', 1).every((d) => alive(this.state.pids[d], d));
+    if (tier === 'full' && !firstUp) await this.node(home);
+    if (nodes > 1) await this.secondNode(home);
+  }
+
   async node(home: string): Promise<void> {
     const { dir, bin } = this;
     const running = (d: Daemon) => alive(this.state.pids[d], d);
@@ -371,14 +462,6 @@ class Starter {
       await this.until('docker-registry', async () => (await fetch(`http://${REGISTRY}/v2/`)).ok);
     }
 
-    const containerdSock = join(dir, 'containerd', 'containerd.sock');
-    if (!running('containerd')) {
-      await removeHostPortRules(); // left by a cluster that was not stopped cleanly
-      await this.startContainerd(containerdSock);
-      await this.importPause(home, containerdSock);
-      this.report('cluster: containerd ready, pause image imported');
-    }
-
     // Cluster DNS without CoreDNS (Debian has none): dnsmasq on the node address, fed a hosts file
     // of Services by the feeder; no upstream servers, so no name is ever forwarded off the host.
     const hosts = join(dir, 'dns', 'hosts.d');
@@ -411,78 +494,136 @@ class Starter {
     }
     await this.kubeDns(admin.core);
 
-    if (!running('kubelet')) {
-      await this.startKubelet(containerdSock);
+    if (!running('containerd')) await removeHostPortRules(); // left by a cluster not stopped cleanly
+    await this.nodeDaemons(firstNode(dir), home);
+  }
+
+  /** The second node: its namespace and link, its registry, containerd, kubelet and kube-proxy. */
+  async secondNode(home: string): Promise<void> {
+    const node = secondNode(this.dir);
+    const running = (d: Daemon) => alive(this.state.pids[d], d);
+    await mkdir(node.dir, { recursive: true });
+    await ensureNodePki(this.pki, node.name, node.ip);
+    const server = `https://${NODE_IP}:${API_PORT}`;
+    await writeKubeconfig(join(node.dir, 'kubelet.kubeconfig'), this.pki, `kubelet-${node.name}`, server);
+    if (!running('docker-registry-2')) {
+      // The same storage as the first's registry, read-only, where the second node can reach it:
+      // the first's listens on loopback, which is the host's alone.
+      const config = join(node.dir, 'registry.yml');
+      await writeFile(
+        config,
+        stringify({
+          version: 0.1,
+          log: { level: 'warn' },
+          storage: {
+            filesystem: { rootdirectory: join(this.dir, 'registry', 'data') },
+            maintenance: { readonly: { enabled: true } },
+          },
+          http: { addr: NODE_REGISTRY },
+        }),
+      );
+      await this.daemon('docker-registry-2', 'docker-registry', ['serve', config]);
+      await this.until('docker-registry-2', async () => (await fetch(`http://${NODE_REGISTRY}/v2/`)).ok);
+    }
+    if (!running('containerd-2')) await prepareSecondNode(node);
+    await this.nodeDaemons(node, home);
+  }
+
+  /** A node's containerd (with the pause image), kubelet (until Ready) and kube-proxy. */
+  private async nodeDaemons(node: NodeSpec, home: string): Promise<void> {
+    const admin = this.client();
+    const running = (d: Daemon) => alive(this.state.pids[d], d);
+    const daemon = (d: 'containerd' | 'kubelet' | 'kube-proxy') => `${d}${node.suffix}` as Daemon;
+    const containerdSock = join(node.dir, 'containerd', 'containerd.sock');
+    if (!running(daemon('containerd'))) {
+      await this.startContainerd(node, containerdSock);
+      await this.importPause(home, containerdSock);
+      this.report(`cluster: ${node.name}: containerd ready, pause image imported`);
+    }
+    if (!running(daemon('kubelet'))) {
+      await this.startKubelet(node, containerdSock);
       await this.until(
-        'kubelet',
+        daemon('kubelet'),
         async () => {
-          const node = await admin.core.readNode({ name: NODE_NAME });
-          if (!node.spec?.podCIDR) {
+          const found = await admin.core.readNode({ name: node.name });
+          if (!found.spec?.podCIDR) {
             await admin.core.patchNode(
-              { name: NODE_NAME, body: { spec: { podCIDR: POD_CIDR, podCIDRs: [POD_CIDR] } } },
+              { name: node.name, body: { spec: { podCIDR: node.podCidr, podCIDRs: [node.podCidr] } } },
               setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
             );
           }
-          return node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+          return found.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
         },
         90_000,
       );
-      this.report('cluster: node Ready');
+      this.report(`cluster: ${node.name} Ready`);
     }
-
-    if (!running('kube-proxy')) {
-      const config = join(dir, 'kube-proxy', 'config.yaml');
-      await mkdir(join(dir, 'kube-proxy'), { recursive: true });
+    if (!running(daemon('kube-proxy'))) {
+      const config = join(node.dir, 'kube-proxy', 'config.yaml');
+      await mkdir(join(node.dir, 'kube-proxy'), { recursive: true });
       await writeFile(
         config,
         stringify({
           apiVersion: 'kubeproxy.config.k8s.io/v1alpha1',
           kind: 'KubeProxyConfiguration',
-          clientConnection: { kubeconfig: join(dir, 'kube-proxy.kubeconfig') },
+          clientConnection: { kubeconfig: join(this.dir, 'kube-proxy.kubeconfig') },
           mode: 'iptables',
           clusterCIDR: '10.244.0.0/16',
-          hostnameOverride: NODE_NAME,
+          hostnameOverride: node.name,
           bindAddress: '0.0.0.0',
           healthzBindAddress: '127.0.0.1:10256',
           metricsBindAddress: '127.0.0.1:10249',
           // NodePorts only on the node address, never on the host's outside interface.
-          nodePortAddresses: [`${NODE_IP}/32`],
+          nodePortAddresses: [`${node.ip}/32`],
           // Zero leaves the host's conntrack sysctls alone.
           conntrack: { maxPerCore: 0, min: 0, tcpEstablishedTimeout: '0s', tcpCloseWaitTimeout: '0s' },
         }),
       );
-      await this.daemon('kube-proxy', join(bin, 'kube-proxy'), [`--config=${config}`]);
-      await this.until('kube-proxy', async () => (await fetch('http://127.0.0.1:10256/healthz')).ok);
+      await this.daemon(
+        daemon('kube-proxy'),
+        join(this.bin, 'kube-proxy'),
+        [`--config=${config}`],
+        netnsOf(node),
+      );
+      await this.until(daemon('kube-proxy'), async () =>
+        node.netns
+          ? (await exec('nsenter', [`--net=/run/netns/${node.netns}`, 'iptables', '-t', 'nat', '-S', 'KUBE-SERVICES'])).exitCode === 0 // biome-ignore format: one call
+          : (await fetch('http://127.0.0.1:10256/healthz')).ok,
+      );
     }
   }
 
-  private async startContainerd(sock: string): Promise<void> {
-    const c = join(this.dir, 'containerd');
+  private async startContainerd(node: NodeSpec, sock: string): Promise<void> {
+    const c = join(node.dir, 'containerd');
+    // Images are named for the registry on the host's loopback; a node in a namespace of its
+    // own pulls them from the read-only one on the node address.
+    const from = node.netns ? NODE_REGISTRY : REGISTRY;
     await mkdir(join(c, 'certs.d', REGISTRY), { recursive: true });
     await writeFile(
       join(c, 'certs.d', REGISTRY, 'hosts.toml'),
-      `server = "http://${REGISTRY}"\n\n[host."http://${REGISTRY}"]\n  capabilities = ["pull", "resolve"]\n`,
+      `server = "http://${from}"\n\n[host."http://${from}"]\n  capabilities = ["pull", "resolve"]\n`,
     );
-    await mkdir(join(this.dir, 'cni', 'net.d'), { recursive: true });
+    const cni = join(node.dir, 'cni');
+    await mkdir(join(cni, 'net.d'), { recursive: true });
     // Pods get routes to the pod and service ranges only: nothing in the cluster can reach
     // beyond this host. portmap publishes hostPorts (how podstack exposes its APIs).
     await writeFile(
-      join(this.dir, 'cni', 'net.d', '10-podstack.conflist'),
+      join(cni, 'net.d', '10-podstack.conflist'),
       JSON.stringify({
         cniVersion: '0.4.0',
         name: NETWORK,
         plugins: [
           {
             type: 'bridge',
-            bridge: BRIDGE,
+            bridge: node.bridge,
             isGateway: true,
             ipMasq: false,
             hairpinMode: true,
             ipam: {
               type: 'host-local',
-              ranges: [[{ subnet: POD_CIDR, gateway: NODE_IP }]],
+              ranges: [[{ subnet: node.podCidr, gateway: node.gateway }]],
               routes: [{ dst: '10.244.0.0/16' }, { dst: SERVICE_CIDR }],
-              dataDir: join(this.dir, 'cni', 'ipam'),
+              dataDir: join(cni, 'ipam'),
             },
           },
           { type: 'portmap', capabilities: { portMappings: true } },
@@ -516,15 +657,16 @@ state = "${c}/state"
           SystemdCgroup = false
     [plugins."io.containerd.grpc.v1.cri".cni]
       bin_dir = "/usr/lib/cni"
-      conf_dir = "${this.dir}/cni/net.d"
+      conf_dir = "${cni}/net.d"
     [plugins."io.containerd.grpc.v1.cri".registry]
       config_path = "${c}/certs.d"
   [plugins."io.containerd.internal.v1.opt"]
     path = "${c}/opt"
 `,
     );
-    await this.daemon('containerd', 'containerd', ['--config', join(c, 'config.toml')]);
-    await this.until('containerd', async () => (await ctr(sock, ['version'])).exitCode === 0);
+    const name = `containerd${node.suffix}` as Daemon;
+    await this.daemon(name, 'containerd', ['--config', join(c, 'config.toml')], node.netns ? privateMounts(node) : []); // biome-ignore format: one call
+    await this.until(name, async () => (await ctr(sock, ['version'])).exitCode === 0);
   }
 
   /** The sandbox image, compiled from the Kubernetes source's pause.c: there is no registry to pull it from. */
@@ -555,11 +697,14 @@ state = "${c}/state"
       { name: 'dns', port: 53, protocol: 'UDP' },
       { name: 'dns-tcp', port: 53, protocol: 'TCP' },
     ];
+    // A Service that exists is refused for its address (422) before its name (409).
     const create = async (fn: () => Promise<unknown>) => {
       try {
         await fn();
       } catch (e) {
-        if ((e as { code?: number }).code !== 409) throw e;
+        const code = (e as { code?: number }).code;
+        if (code !== 409 && !(code === 422 && /already allocated/.test(String((e as Error).message))))
+          throw e;
       }
     };
     await create(() =>
@@ -576,8 +721,9 @@ state = "${c}/state"
     );
   }
 
-  private async startKubelet(sock: string): Promise<void> {
-    const k = join(this.dir, 'kubelet');
+  private async startKubelet(node: NodeSpec, sock: string): Promise<void> {
+    const k = join(node.dir, 'kubelet');
+    const pki = (f: string) => join(this.pki, node.netns ? f.replace(/^kubelet-server/, `kubelet-server-${node.name}`) : f); // biome-ignore format: one line
     await mkdir(k, { recursive: true });
     await writeFile(join(k, 'resolv.conf'), 'nameserver 127.0.0.1\noptions ndots:1\n');
     await writeFile(
@@ -585,13 +731,13 @@ state = "${c}/state"
       stringify({
         apiVersion: 'kubelet.config.k8s.io/v1beta1',
         kind: 'KubeletConfiguration',
-        address: NODE_IP,
+        address: node.ip,
         port: 10250,
         readOnlyPort: 0,
         healthzBindAddress: '127.0.0.1',
         healthzPort: 10248,
-        tlsCertFile: join(this.pki, 'kubelet-server.crt'),
-        tlsPrivateKeyFile: join(this.pki, 'kubelet-server.key'),
+        tlsCertFile: pki('kubelet-server.crt'),
+        tlsPrivateKeyFile: pki('kubelet-server.key'),
         authentication: {
           anonymous: { enabled: false },
           webhook: { enabled: true },
@@ -599,6 +745,7 @@ state = "${c}/state"
         },
         authorization: { mode: 'Webhook' },
         cgroupDriver: 'cgroupfs',
+        ...(node.netns ? { cgroupRoot: `/${SECOND_CGROUP}` } : {}),
         failSwapOn: false,
         clusterDomain: 'cluster.local',
         clusterDNS: [DNS_IP],
@@ -628,17 +775,178 @@ state = "${c}/state"
         serverTLSBootstrap: false,
       }),
     );
-    await this.daemon('kubelet', join(this.bin, 'kubelet'), [
-      `--config=${k}/config.yaml`,
-      `--kubeconfig=${this.dir}/kubelet.kubeconfig`,
-      `--root-dir=${k}/root`,
-      `--cert-dir=${k}/pki`,
-      '--container-runtime=remote',
-      `--container-runtime-endpoint=unix://${sock}`,
-      `--hostname-override=${NODE_NAME}`,
-      `--node-ip=${NODE_IP}`,
-    ]);
+    const name = `kubelet${node.suffix}` as Daemon;
+    // The second node's kubelet shares its containerd's mount namespace: the volumes it mounts
+    // for a pod must be where runc looks for them.
+    const containerd = this.state.pids[`containerd${node.suffix}` as Daemon];
+    const wrap = node.netns
+      ? ['nsenter', `--mount=/proc/${containerd}/ns/mnt`, `--net=/run/netns/${node.netns}`, '--']
+      : [];
+    await this.daemon(
+      name,
+      join(this.bin, 'kubelet'),
+      [
+        `--config=${k}/config.yaml`,
+        `--kubeconfig=${node.netns ? join(node.dir, 'kubelet.kubeconfig') : join(this.dir, 'kubelet.kubeconfig')}`,
+        `--root-dir=${k}/root`,
+        `--cert-dir=${k}/pki`,
+        '--container-runtime=remote',
+        `--container-runtime-endpoint=unix://${sock}`,
+        `--hostname-override=${node.name}`,
+        `--node-ip=${node.ip}`,
+        ...(node.netns
+          ? [
+              `--register-with-taints=${HYPERVISOR_TAINT.key}=${HYPERVISOR_TAINT.value}:${HYPERVISOR_TAINT.effect}`,
+            ]
+          : []),
+      ],
+      wrap,
+    );
   }
+}
+
+/** The command line that runs a daemon in a node's network namespace (none for the first). */
+function netnsOf(node: NodeSpec): string[] {
+  return node.netns ? ['nsenter', `--net=/run/netns/${node.netns}`, '--'] : [];
+}
+
+/**
+ * The second node's containerd starts in a mount namespace of its own, with its own /var/log
+ * and /var/lib/kubelet bound over the host's (its kubelet joins it): kubelet 1.20 keeps pod logs
+ * in /var/log/pods and its device-plugin socket in /var/lib/kubelet whatever its root dir, and
+ * deletes what it does not know there. Slave propagation: the host's mounts still show inside.
+ */
+function privateMounts(node: NodeSpec): string[] {
+  const own = (d: string) => join(node.dir, 'host', d.replaceAll('/', '-').slice(1));
+  const script = [
+    'set -e',
+    ...['/var/log', '/var/lib/kubelet'].map((d) => `mkdir -p ${own(d)} ${d} && mount --bind ${own(d)} ${d}`),
+    `exec nsenter --net=/run/netns/${node.netns} -- "$@"`,
+  ].join('\n');
+  return ['unshare', '--mount', '--propagation', 'slave', '--', 'sh', '-c', script, 'sh'];
+}
+
+/** The cgroup hierarchies (cgroup v1) the second node's pods live under, at /podstack-node2. */
+function secondCgroups(): string[] {
+  return readdirSync('/sys/fs/cgroup')
+    .filter((c) => c !== 'unified')
+    .map((c) => join('/sys/fs/cgroup', c, SECOND_CGROUP));
+}
+
+/**
+ * The second node's network namespace, its veth to the host (the host end 10.244.255.1, the
+ * node's 10.244.255.2), routes between the two pod subnets (and to the service range, which its
+ * kube-proxy translates), forwarding inside it, and its cgroup root. Made afresh: anything left
+ * of an earlier one (its pods' sandboxes) went with its containerd.
+ */
+async function prepareSecondNode(node: NodeSpec): Promise<void> {
+  const ns = node.netns!;
+  const inside = (args: string[]) => must('nsenter', [`--net=/run/netns/${ns}`, ...args]);
+  await exec('ip', ['netns', 'delete', ns]);
+  await must('ip', ['netns', 'add', ns]);
+  await must('ip', ['link', 'add', SECOND_LINK, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
+  await must('ip', ['addr', 'add', `${SECOND_LINK_HOST_IP}/30`, 'dev', SECOND_LINK]);
+  await must('ip', ['link', 'set', SECOND_LINK, 'up']);
+  await must('ip', ['route', 'replace', node.podCidr, 'via', node.ip]);
+  await inside(['ip', 'link', 'set', 'lo', 'up']);
+  await inside(['ip', 'addr', 'add', `${node.ip}/30`, 'dev', 'eth0']);
+  await inside(['ip', 'link', 'set', 'eth0', 'up']);
+  // No default route: the node reaches the cluster's ranges and nothing else.
+  await inside(['ip', 'route', 'add', '10.244.0.0/16', 'via', SECOND_LINK_HOST_IP]);
+  await inside(['ip', 'route', 'add', SERVICE_CIDR, 'via', SECOND_LINK_HOST_IP]);
+  await inside(['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+  await exec('nsenter', [`--net=/run/netns/${ns}`, 'sysctl', '-qw', 'net.bridge.bridge-nf-call-iptables=1']);
+  for (const dir of secondCgroups()) {
+    await mkdir(dir, { recursive: true });
+    // A new cpuset cgroup has no CPUs or memory nodes of its own; its parent's are every one.
+    if (dir.includes('/cpuset/')) {
+      for (const f of ['cpuset.cpus', 'cpuset.mems']) {
+        await writeFile(join(dir, f), await readFile(join(dir, '..', f), 'utf8'));
+      }
+    }
+  }
+}
+
+/** Removes the second node's cgroups (its pods' first, deepest first) once their tasks are gone. */
+async function removeSecondCgroups(): Promise<void> {
+  for (const dir of secondCgroups()) {
+    if (existsSync(dir)) await exec('find', [dir, '-depth', '-type', 'd', '-exec', 'rmdir', '{}', ';']);
+  }
+}
+
+/**
+ * Stops the second node as a lost machine stops: its kubelet and kube-proxy, every container
+ * of its pods, its containerd. Its Node object stays (NotReady, as the API server sees a node
+ * that went away). `startCluster({ nodes: 2 })` brings it back with the same name.
+ */
+export async function stopSecondNode(stateDir = DEFAULT_STATE_DIR, report: Report = quiet): Promise<void> {
+  const state = await readState(stateDir);
+  if (!state) return;
+  const pid = (d: Daemon) => (alive(state.pids[d], d) ? state.pids[d] : undefined);
+  await stopDaemons(pid, ['kubelet-2', 'kube-proxy-2']);
+  const sock = join(secondNode(stateDir).dir, 'containerd', 'containerd.sock');
+  if (pid('containerd-2')) await killTasks(sock);
+  await stopDaemons(pid, ['containerd-2']);
+  const shims = await exec('pgrep', ['-f', `containerd-shim.*${secondNode(stateDir).dir}`]);
+  for (const p of shims.stdout.split('\n').filter(Boolean)) {
+    try {
+      process.kill(Number(p), 'SIGKILL');
+    } catch {}
+  }
+  await sleep(200);
+  await removeSecondCgroups();
+  await exec('ip', ['netns', 'delete', SECOND_NETNS]);
+  await exec('ip', ['route', 'del', SECOND_POD_CIDR]);
+  report(`cluster: ${SECOND_NODE_NAME} stopped (kubelet, pods, containerd)`);
+}
+
+/**
+ * Takes the second node out of the cluster for good: stopped, its Node object deleted (its pods
+ * go with it), and the cluster back to one node.
+ */
+export async function removeSecondNode(stateDir = DEFAULT_STATE_DIR, report: Report = quiet): Promise<void> {
+  await stopSecondNode(stateDir, report);
+  const state = await readState(stateDir);
+  if (!state) return;
+  const s = new Starter(stateDir, join(binaryCache(), 'bin'), report, state);
+  const { core } = s.client();
+  try {
+    await core.deleteNode({ name: SECOND_NODE_NAME });
+  } catch (e) {
+    if ((e as { code?: number }).code !== 404) throw e;
+  }
+  // Its pods' objects would wait for the pod garbage collector; their containers are gone.
+  const pods = await core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${SECOND_NODE_NAME}` });
+  for (const pod of pods.items) {
+    await core
+      .deleteNamespacedPod({
+        name: pod.metadata!.name!,
+        namespace: pod.metadata!.namespace!,
+        gracePeriodSeconds: 0,
+      })
+      .catch((e: { code?: number }) => {
+        if (e.code !== 404) throw e;
+      });
+  }
+  state.nodes = 1;
+  await s.save();
+  report(`cluster: ${SECOND_NODE_NAME} removed`);
+}
+
+async function stopDaemons(pid: (d: Daemon) => number | undefined, names: readonly Daemon[]): Promise<void> {
+  const running = names.flatMap((d) => (pid(d) ? [{ d, p: pid(d)! }] : []));
+  for (const { p } of running) process.kill(p, 'SIGTERM');
+  const deadline = Date.now() + 10_000;
+  const left = () => running.filter(({ d, p }) => alive(p, d));
+  while (left().length > 0 && Date.now() < deadline) await sleep(100);
+  for (const { p } of left()) process.kill(p, 'SIGKILL');
+}
+
+async function killTasks(sock: string): Promise<void> {
+  const tasks = (await ctr(sock, ['-n', 'k8s.io', 'tasks', 'ls', '-q'])).stdout.split('\n').filter(Boolean);
+  for (const id of tasks) await ctr(sock, ['-n', 'k8s.io', 'tasks', 'kill', '-s', 'SIGKILL', id]);
+  await sleep(500);
+  for (const id of tasks) await ctr(sock, ['-n', 'k8s.io', 'tasks', 'delete', '-f', id]);
 }
 
 /** The controller-manager answers its health check (its own self-signed certificate). */
@@ -687,29 +995,14 @@ async function podNetworkNamespaces(sock: string): Promise<string[]> {
 export async function stopCluster(stateDir = DEFAULT_STATE_DIR, report: Report = quiet): Promise<void> {
   const state = await readState(stateDir);
   const pid = (d: Daemon) => (state && alive(state.pids[d], d) ? state.pids[d] : undefined);
-  const stop = async (names: readonly Daemon[]) => {
-    const running = names.flatMap((d) => (pid(d) ? [{ d, p: pid(d)! }] : []));
-    for (const { p } of running) process.kill(p, 'SIGTERM');
-    const deadline = Date.now() + 10_000;
-    const left = () => running.filter(({ d, p }) => alive(p, d));
-    while (left().length > 0 && Date.now() < deadline) await sleep(100);
-    for (const { p } of left()) process.kill(p, 'SIGKILL');
-  };
-  await stop(['kubelet', 'kube-proxy', 'kube-scheduler', 'cluster-feeder', 'dnsmasq', 'docker-registry']);
+  const stop = (names: readonly Daemon[]) => stopDaemons(pid, names);
+  await stopSecondNode(stateDir);
+  await stop(['kubelet', 'kube-proxy', 'kube-scheduler', 'cluster-feeder', 'dnsmasq', 'docker-registry', 'docker-registry-2']); // biome-ignore format: one list
   const sock = join(stateDir, 'containerd', 'containerd.sock');
   // The pods' network namespaces, bind-mounted under /run/netns by containerd: nothing removes
   // them once the tasks are killed rather than torn down by the kubelet (35 had piled up here).
   const netns = pid('containerd') ? await podNetworkNamespaces(sock) : [];
-  if (pid('containerd')) {
-    const tasks = await ctr(sock, ['-n', 'k8s.io', 'tasks', 'ls', '-q']);
-    for (const id of tasks.stdout.split('\n').filter(Boolean)) {
-      await ctr(sock, ['-n', 'k8s.io', 'tasks', 'kill', '-s', 'SIGKILL', id]);
-    }
-    await sleep(500);
-    for (const id of tasks.stdout.split('\n').filter(Boolean)) {
-      await ctr(sock, ['-n', 'k8s.io', 'tasks', 'delete', '-f', id]);
-    }
-  }
+  if (pid('containerd')) await killTasks(sock);
   await stop(['containerd', 'kube-controller-manager', 'kube-apiserver', 'etcd']);
   // Shims outlive containerd by design; ours are the ones pointing at our socket.
   const shims = await exec('pgrep', ['-f', `containerd-shim.*${stateDir}`]);

@@ -80,6 +80,28 @@ export async function ensurePki(dir: string, nodeIp: string): Promise<void> {
   await writeFile(join(dir, 'done'), '');
 }
 
+/**
+ * A further node's kubelet identities (its client certificate, whose name the API server's
+ * NodeRestriction checks, and its serving certificate for its address), unless already made.
+ */
+export async function ensureNodePki(dir: string, name: string, ip: string): Promise<void> {
+  if (existsSync(join(dir, `kubelet-${name}.crt`)) && existsSync(join(dir, `kubelet-server-${name}.crt`)))
+    return;
+  await Promise.all([
+    sign(dir, {
+      name: `kubelet-${name}`,
+      subject: `/O=system:nodes/CN=system:node:${name}`,
+      usage: 'clientAuth',
+    }),
+    sign(dir, {
+      name: `kubelet-server-${name}`,
+      subject: `/CN=${name}`,
+      usage: 'serverAuth',
+      san: `IP:${ip},DNS:${name}`,
+    }),
+  ]);
+}
+
 /** A kubeconfig for one of the PKI's client identities, certificates embedded. */
 export async function writeKubeconfig(
   file: string,
