@@ -245,6 +245,13 @@ export function deployment(
 }
 
 /**
+ * The taint of a node kept for guests (`kubectl taint node N podstack.dev/hypervisor=true:NoSchedule`):
+ * the node pods tolerate it, nothing else of the cloud does, so its API servers and databases
+ * stay off the hypervisors.
+ */
+export const HYPERVISOR_TAINT_KEY = 'podstack.dev/hypervisor';
+
+/**
  * A pod on every node that runs servers (nova-compute and its hypervisor, the node's switch): what
  * openstack-helm and kolla run per host. On Podman, with one host, it is one pod.
  */
@@ -257,7 +264,14 @@ export function daemonSet(name: string, labels: Record<string, string>, pod: V1P
       selector: { matchLabels: labels },
       // The old pod goes before the new one starts: two hypervisors on one node would fight over its guests.
       updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1 } },
-      template: { metadata: { labels }, spec: { ...pod, restartPolicy: 'Always' } },
+      template: {
+        metadata: { labels },
+        spec: {
+          ...pod,
+          restartPolicy: 'Always',
+          tolerations: [{ key: HYPERVISOR_TAINT_KEY, operator: 'Exists', effect: 'NoSchedule' }],
+        },
+      },
     },
   };
 }
