@@ -93,7 +93,11 @@ export const neutron = defineService({
           ...ovn,
           ovn_l3_scheduler: 'leastloaded',
           ovn_metadata_enabled: true,
-          enable_distributed_floating_ip: false,
+          // Many nodes: a floating IP is NATed on its guest's own node and answers on that
+          // node's external bridge, so losing a node takes only its own guests' addresses. Its
+          // router's gateway (SNAT) stays on one chassis, and OVN gives it up on a chassis that
+          // can reach no other, so with two gateway nodes the loss of either stops SNAT.
+          enable_distributed_floating_ip: ctx.manyNodes,
         },
       },
       ctx.overrides('ml2_conf.ini'),

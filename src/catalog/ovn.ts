@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { V1Container } from '@kubernetes/client-node';
 import { componentLabels, deployment, persistentVolumeClaim, service } from '../model/objects.js';
 import { podMounts, readinessTcp } from './_pod.js';
@@ -25,6 +26,12 @@ export const OVN_CENTRAL = 'ovn-central';
 /** The node pod's container that makes br-ex, the external network's bridge (and runs ovs-vsctl). */
 export const EXTERNAL_BRIDGE_CONTAINER = 'ovn-controller';
 export const OVN_CENTRAL_CLAIM = 'ovn-central-data';
+
+/** A locally administered unicast MAC of the cloud's own (02:xx:...). */
+function anycastMac(cloud: string): string {
+  const bytes = createHash('sha256').update(`podstack external gateway ${cloud}`).digest().subarray(0, 5);
+  return ['02', ...[...bytes].map((b) => b.toString(16).padStart(2, '0'))].join(':');
+}
 
 export const ovn = defineService({
   name: 'ovn',
@@ -128,6 +135,20 @@ export const ovn = defineService({
             },
             { name: 'PODSTACK_EXTERNAL_CIDR', value: `${gateway}/${prefix}` },
             { name: 'PODSTACK_OVN_BRIDGE_MAPPINGS', value: 'physnet1:br-ex' },
+            // Geneve between nodes: the userspace datapath sends a tunnel's packets only from an
+            // address on one of its own bridges, so the pod's address moves onto br-phy, with
+            // the pod's interface as that bridge's port (Open vSwitch's userspace tunnelling
+            // how-to). One host has no tunnels, and its pod keeps its plain interface.
+            ...(ctx.manyNodes
+              ? [
+                  { name: 'PODSTACK_OVN_UNDERLAY_BRIDGE', value: 'br-phy' },
+                  { name: 'PODSTACK_OVN_ENCAP_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+                  // Every node's br-ex is the external network's gateway address with one MAC
+                  // (an anycast gateway): the router learns that address's MAC once, cloud-wide,
+                  // and a floating IP NATed on any node answers through its own node's bridge.
+                  { name: 'PODSTACK_EXTERNAL_MAC', value: anycastMac(ctx.spec.name) },
+                ]
+              : []),
             // The external network ends in the node pod: guests reach nothing beyond it.
             { name: 'PODSTACK_FORWARDING', value: '0' },
           ],

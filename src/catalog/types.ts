@@ -76,6 +76,8 @@ export interface RenderContext<S extends string = string, F extends string = str
   readonly endpoints: EndpointRegistry;
   /** The containers other services run on every hypervisor node (see NodePart). */
   nodeParts(): readonly NodePart[];
+  /** The cloud may span many nodes (Kubernetes), not one host (Podman): see PlanTarget. */
+  readonly manyNodes: boolean;
 }
 
 /**

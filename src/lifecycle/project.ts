@@ -150,11 +150,13 @@ export function planTarget(spec: CloudSpec, engine: EngineName): PlanTarget {
     return {
       internalAddress: spec.endpoints.internal || spec.endpoints.address,
       inClusterWaits: true,
+      manyNodes: true,
       // Kubernetes only: on Podman a claim is a named volume, and the setting would only change hashes.
       ...(spec.kubernetes.storageClass ? { storageClass: spec.kubernetes.storageClass } : {}),
     };
   return {
     internalAddress: spec.endpoints.internal || gatewayOf(cloudSubnet(spec.name, spec.network.subnet)),
     inClusterWaits: false,
+    manyNodes: false,
   };
 }

@@ -32,6 +32,11 @@ export interface PlanTarget {
    */
   readonly inClusterWaits: boolean;
   /**
+   * The cloud may span many nodes (Kubernetes): guests' networks cross between nodes in
+   * Geneve tunnels. Podman's one host needs none.
+   */
+  readonly manyNodes: boolean;
+  /**
    * Kubernetes: the StorageClass every PersistentVolumeClaim names (kubernetes.storageClass).
    * Unset: claims name none, and the cluster's default StorageClass provisions them.
    */
@@ -130,6 +135,7 @@ export function buildPlan(inputs: PlanInputs): Plan {
           ? ((spec.services[def.name]?.config[file] ?? {}) as PythonSettings)
           : {},
       nodeParts: () => nodeParts,
+      manyNodes: inputs.target.manyNodes,
     };
     return [def, ctx] as const;
   });

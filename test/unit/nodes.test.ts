@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { EngineName } from '../../src/lifecycle/project.js';
+import { type DaemonSet, HYPERVISOR_TAINT_KEY, type Secret } from '../../src/model/objects.js';
+import { planOf } from './_fixtures.js';
+
+// One host (Podman) against many nodes (Kubernetes): what the node pod and Neutron do differently.
+
+const objects = (yaml: string, engine: EngineName) => planOf(yaml, engine).units.flatMap((u) => u.objects);
+
+function controllerEnv(yaml: string, engine: EngineName): Record<string, string> {
+  const ds = objects(yaml, engine).find((o): o is DaemonSet => o.kind === 'DaemonSet')!;
+  const c = ds.spec!.template.spec!.containers.find((x) => x.name === 'ovn-controller')!;
+  return Object.fromEntries(
+    (c.env ?? []).map((e) => [e.name, e.value ?? `from ${e.valueFrom?.fieldRef?.fieldPath ?? '?'}`]),
+  );
+}
+
+/** The value of `key` in whichever of the plan's Secrets has it (ml2_conf.ini's). */
+function setting(yaml: string, engine: EngineName, key: string): string | undefined {
+  for (const o of objects(yaml, engine)) {
+    if (o.kind !== 'Secret') continue;
+    for (const v of Object.values((o as Secret).data ?? {})) {
+      const m = new RegExp(`^${key} = (.*)$`, 'm').exec(Buffer.from(v, 'base64').toString());
+      if (m) return m[1];
+    }
+  }
+  return undefined;
+}
+
+describe('one host or many nodes', () => {
+  it('on Kubernetes the node pod tunnels from its own address on br-phy, its br-ex has the cloud-wide gateway MAC, and it tolerates the hypervisor taint', () => {
+    const env = controllerEnv('name: a', 'kubernetes');
+    assert.equal(env.PODSTACK_OVN_UNDERLAY_BRIDGE, 'br-phy');
+    assert.equal(env.PODSTACK_OVN_ENCAP_IP, 'from status.podIP');
+    const mac = env.PODSTACK_EXTERNAL_MAC ?? '';
+    // Locally administered, unicast: 02 in the first octet.
+    assert.match(mac, /^02(:[0-9a-f]{2}){5}$/);
+    assert.equal(
+      controllerEnv('name: a', 'kubernetes').PODSTACK_EXTERNAL_MAC,
+      mac,
+      'not the same for one cloud',
+    );
+    assert.notEqual(controllerEnv('name: b', 'kubernetes').PODSTACK_EXTERNAL_MAC, mac, 'two clouds share it');
+    const ds = objects('', 'kubernetes').find((o): o is DaemonSet => o.kind === 'DaemonSet')!;
+    assert.deepEqual(ds.spec!.template.spec!.tolerations, [
+      { key: HYPERVISOR_TAINT_KEY, operator: 'Exists', effect: 'NoSchedule' },
+    ]);
+    for (const o of objects('', 'kubernetes')) {
+      if (o.kind === 'Deployment')
+        assert.equal(o.spec?.template.spec?.tolerations, undefined, `${o.metadata.name} tolerates it`);
+    }
+  });
+
+  it('floating IPs are NATed on their guest’s node on Kubernetes, on the one host on Podman', () => {
+    assert.equal(setting('', 'kubernetes', 'enable_distributed_floating_ip'), 'true');
+    assert.equal(setting('', 'podman', 'enable_distributed_floating_ip'), 'false');
+  });
+
+  it('on Podman, with one host, the node pod keeps its plain interface and no tunnel settings', () => {
+    const env = controllerEnv('', 'podman');
+    for (const key of ['PODSTACK_OVN_UNDERLAY_BRIDGE', 'PODSTACK_OVN_ENCAP_IP', 'PODSTACK_EXTERNAL_MAC'])
+      assert.equal(env[key], undefined, key);
+  });
+});
