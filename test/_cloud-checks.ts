@@ -235,16 +235,29 @@ export function podmanNode(cloud: string): CloudNode {
   );
 }
 
-/** The node pod of a cloud on Kubernetes (containerd): found from the host by the pod's address. */
-export function kubernetesNode(kubeconfig: string, namespace: string, cloud: string): CloudNode {
+/**
+ * The node pod of a cloud on Kubernetes (containerd): found from the host by the pod's address.
+ * `nodeName`: the pod on that node (with two nodes); by default the first running one.
+ */
+export function kubernetesNode(
+  kubeconfig: string,
+  namespace: string,
+  cloud: string,
+  nodeName?: string,
+): CloudNode {
   const c = connect({ kubeconfig, namespace });
   const pod = async () => {
     const pods = await c.core.listNamespacedPod({
       namespace,
       labelSelector: `${LABEL.instance}=${cloud},${LABEL.unit}=nova-compute`,
     });
-    const running = pods.items.find((p) => p.status?.phase === 'Running');
-    assert.ok(running?.metadata?.name && running.status?.podIP, 'the nova-compute pod is not running');
+    const running = pods.items.find(
+      (p) => p.status?.phase === 'Running' && (nodeName === undefined || p.spec?.nodeName === nodeName),
+    );
+    assert.ok(
+      running?.metadata?.name && running.status?.podIP,
+      `the nova-compute pod${nodeName ? ` on ${nodeName}` : ''} is not running`,
+    );
     return { name: running.metadata.name, ip: running.status.podIP };
   };
   return nsenterNode(
@@ -361,6 +374,8 @@ export interface BootOptions {
   readonly key?: ServerKey;
   /** Console polls between tries (a batch of servers booting at once polls less often). */
   readonly pollMs?: number;
+  /** The hypervisor to boot on (`--availability-zone nova:<host>`, an admin's choice). */
+  readonly host?: string;
 }
 
 /**
@@ -391,6 +406,7 @@ export async function bootServer(
       'private',
       '--key-name',
       key.name,
+      ...(options.host ? ['--availability-zone', `nova:${options.host}`] : []),
       '--wait',
       '-f',
       'json',

@@ -62,8 +62,9 @@ import { keysRotateUnderTokens } from '../_key-rotation.js';
 import { checkGuestSurvives, checkPartsComeBack } from '../_node-survival.js';
 import { rollbackAcrossSchemaMove } from '../_schema-move.js';
 import { imageRollSnapshots } from '../_snapshots.js';
+import { checkTwoNodes, forgetNode } from '../_two-nodes.js';
 import { checkGuestVolumes, checkVolumes } from '../_volumes.js';
-import { type Cluster, startCluster } from '../kube-cluster/cluster.js';
+import { type Cluster, removeSecondNode, startCluster, stopSecondNode } from '../kube-cluster/cluster.js';
 import { objectsOf } from './_objects.js';
 
 /**
@@ -376,6 +377,33 @@ describe('the default cloud on kubernetes, end to end', {
     await deleteGuests(openstack, [{ ...to, fip: from.fip }]);
     await deleteGuests(openstack, kept.slice(2));
     await openstack('server', 'delete', '--wait', from.name);
+  });
+
+  it("a second node joins: two hypervisors and two chassis; a server on each node, on one tenant network, answers on its floating IP and pings and SSHes to the other over Geneve; the second node lost, the first node's guest keeps running and nova says the second is down; back, its guest runs again", async () => {
+    const say = (line: string) => console.log(`    ${line}`);
+    const joined = Date.now();
+    const two = await startCluster({ tier: 'full', nodes: 2, report: (line) => process.stderr.write(`    ${line}\n`) }); // biome-ignore format: one call
+    const [first, second] = two.nodes as [string, string];
+    say(`${second} joined the cluster in ${((Date.now() - joined) / 1000).toFixed(1)} s`);
+    const guests: Guest[] = [];
+    try {
+      await checkTwoNodes({
+        openstack,
+        dir,
+        names: [first, second],
+        node: (name) => kubernetesNode(cluster.kubeconfig, NAMESPACE, CLOUD, name),
+        loseSecond: () => stopSecondNode(cluster.stateDir),
+        bringBackSecond: async () => {
+          await startCluster({ tier: 'full', nodes: 2 });
+        },
+        say,
+        made: guests,
+      });
+    } finally {
+      await deleteGuests(openstack, guests).catch(() => {});
+      await removeSecondNode(cluster.stateDir);
+      await forgetNode(openstack, second);
+    }
   });
 
   it("a config change to each API server rolls only its service's Deployments, one server at a time, with no failed request, public or internal, under 8 clients (and a new Keystone image, in npm run soak)", async () => {

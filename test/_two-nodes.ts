@@ -1,0 +1,143 @@
+// Two hypervisors: a second node joins a running cloud, guests on the two nodes talk over
+// Geneve, and the second node is lost and comes back. What #19 asks of "multi-host networking".
+import assert from 'node:assert/strict';
+import {
+  bootServer,
+  type CloudNode,
+  checkServerBack,
+  fixedIp,
+  makeKey,
+  type OpenStack,
+  sshOptions,
+  until,
+} from './_cloud-checks.js';
+import type { Guest } from './_guest-network.js';
+import { guestUptime, pingLoop } from './_node-survival.js';
+
+type Row = Record<string, unknown>;
+
+export interface TwoNodes {
+  readonly openstack: OpenStack;
+  readonly dir: string;
+  /** The two nodes' names, the first (the one the cloud started on) first. */
+  readonly names: readonly [string, string];
+  /** The node pod on a node. */
+  readonly node: (name: string) => CloudNode;
+  /** The second node goes as a lost machine goes (kubelet, its pods' containers, runtime)... */
+  readonly loseSecond: () => Promise<void>;
+  /** ...and comes back under the same name. */
+  readonly bringBackSecond: () => Promise<void>;
+  /** What the test printed, for its numbers. */
+  readonly say: (line: string) => void;
+  /** The guests it boots go here as they boot (for the caller to delete, whatever happens). */
+  readonly made: Guest[];
+}
+
+/** Both nodes are hypervisors that are up, and both are OVN chassis that are alive. */
+export async function checkTwoHypervisors(o: TwoNodes): Promise<void> {
+  await until('two hypervisors up', 60, 3000, async () => {
+    const h = JSON.parse(await o.openstack('hypervisor', 'list', '-f', 'json')) as Row[];
+    const up = h.filter((x) => x.State === 'up').map((x) => String(x['Hypervisor Hostname']));
+    return o.names.every((n) => up.includes(n)) ? undefined : JSON.stringify(h);
+  });
+  await until('a chassis on each node, alive', 40, 3000, async () => {
+    const agents = JSON.parse(await o.openstack('network', 'agent', 'list', '-f', 'json')) as Row[];
+    const controllers = agents.filter((a) => /OVN Controller/.test(String(a['Agent Type'])));
+    return o.names.every((n) => controllers.some((a) => a.Host === n && a.Alive === true))
+      ? undefined
+      : JSON.stringify(controllers.map((a) => [a.Host, a.Alive]));
+  });
+}
+
+/** SSH from `via`'s node pod to `to`'s fixed address through `via` (on its floating IP): Geneve. */
+async function sshAcross(node: CloudNode, via: Guest, to: { name: string; ip: string }, key: string) {
+  const jump = ['ssh', ...sshOptions(key), '-W', '%h:%p', `root@${via.fip}`].join(' ');
+  await until(`ssh ${to.name} (${to.ip}) through ${via.name}`, 15, 2000, async () => {
+    const ping = await node.run('ssh', [...sshOptions(key), `root@${via.fip}`, `ping -c 3 -W 2 ${to.ip}`]);
+    if (ping.exitCode !== 0) return `${via.name} cannot ping ${to.ip}: ${ping.output.slice(-300)}`;
+    const r = await node.run('ssh', [...sshOptions(key), '-o', `ProxyCommand=${jump}`, `root@${to.ip}`, 'hostname']); // biome-ignore format: one call
+    return r.exitCode === 0 && r.output.trim().split('\n').pop() === to.name
+      ? undefined
+      : r.output.slice(-300);
+  });
+}
+
+/**
+ * A server on each node, on one tenant network: each answers ping and SSH on its floating IP
+ * (NAT on its own node: floating IPs are distributed on Kubernetes), and each reaches the other's fixed address, ping and SSH, through
+ * the tunnel between the nodes. Then the second node is lost: the first node's guest keeps
+ * running and answering, nova says the second compute service is down; the node comes back and
+ * so does its guest. The guests are the caller's to delete (o.made).
+ */
+export async function checkTwoNodes(o: TwoNodes): Promise<void> {
+  const [first, second] = o.names;
+  await checkTwoHypervisors(o);
+  // Each node's external bridge is its own (no shared external network on the test cluster):
+  // a guest's floating IP answers in its own node's pod.
+  const nodeOf = { 'on-first': o.node(first), 'on-second': o.node(second) };
+  const key = await makeKey(o.openstack, o.dir, 'two-nodes-key');
+  const guests = o.made;
+  for (const [name, host] of [
+    ['on-first', first],
+    ['on-second', second],
+  ] as const) {
+    const t = await bootServer(o.openstack, o.dir, nodeOf[name], name, { key, host });
+    const where = (
+      await o.openstack('server', 'show', name, '-f', 'value', '-c', 'OS-EXT-SRV-ATTR:host')
+    ).trim();
+    assert.equal(where, host, `${name} was to boot on ${host}`);
+    o.say(`${name} on ${host}: ACTIVE in ${t.activeSeconds.toFixed(1)} s, SSH on ${t.fip} ${t.sshSeconds.toFixed(1)} s after`); // biome-ignore format: one line
+    guests.push({ name, fip: t.fip, key: key.file });
+  }
+  const [a, b] = guests as [Guest, Guest];
+  await sshAcross(nodeOf['on-first'], a, { name: b.name, ip: await fixedIp(o.openstack, b.name) }, key.file);
+  await sshAcross(nodeOf['on-second'], b, { name: a.name, ip: await fixedIp(o.openstack, a.name) }, key.file);
+  o.say('each guest pings and SSHes to the other over Geneve between the nodes');
+
+  // The second node is lost.
+  const firstNode = nodeOf['on-first'];
+  const before = await guestUptime(firstNode, a);
+  const loop = pingLoop(firstNode, a.fip);
+  const lost = Date.now();
+  await o.loseSecond();
+  await until(`nova-compute on ${second} reported down`, 60, 5000, async () => {
+    const services = JSON.parse(await o.openstack('compute', 'service', 'list', '--service', 'nova-compute', '-f', 'json')) as Row[]; // biome-ignore format: one call
+    const state = services.find((s) => s.Host === second)?.State;
+    return state === 'down' ? undefined : `${second}: ${String(state)}`;
+  });
+  const downAfter = (Date.now() - lost) / 1000;
+  const after = await guestUptime(firstNode, a);
+  const { gap, lost: unanswered } = await loop.stop();
+  assert.ok(
+    after > before,
+    `${a.name} restarted while ${second} was lost (uptime ${before} s, then ${after} s)`,
+  );
+  assert.ok(gap < 5, `${a.name} on its floating IP went unanswered for ${gap.toFixed(1)} s while ${second} was lost`); // biome-ignore format: one line
+  o.say(`${second} lost: its nova-compute reported down after ${downAfter.toFixed(0)} s; ${a.name} kept running (uptime ${before.toFixed(0)} -> ${after.toFixed(0)} s), longest ping gap ${gap.toFixed(1)} s, ${unanswered} unanswered`); // biome-ignore format: one line
+
+  const back = new Date();
+  await o.bringBackSecond();
+  await checkServerBack(o.openstack, o.node(second), b.name, back);
+  await until(`ssh ${b.name} on ${b.fip} after ${second} came back`, 60, 3000, async () => {
+    const r = await o.node(second).run('ssh', [...sshOptions(b.key), `root@${b.fip}`, 'hostname']);
+    return r.exitCode === 0 && r.output.trim().split('\n').pop() === b.name
+      ? undefined
+      : r.output.slice(-200);
+  });
+  o.say(`${second} back: ${b.name} answered SSH again ${((Date.now() - back.getTime()) / 1000).toFixed(0)} s later`); // biome-ignore format: one line
+}
+
+/**
+ * A node that left for good leaves records: its compute service (with its hypervisor) and its
+ * network agents, which would count as down from then on. An operator removes them so.
+ */
+export async function forgetNode(openstack: OpenStack, name: string): Promise<void> {
+  const services = JSON.parse(await openstack('compute', 'service', 'list', '-f', 'json')) as Row[];
+  for (const s of services.filter((x) => x.Host === name)) {
+    await openstack('compute', 'service', 'delete', String(s.ID));
+  }
+  const agents = JSON.parse(await openstack('network', 'agent', 'list', '-f', 'json')) as Row[];
+  for (const a of agents.filter((x) => x.Host === name)) {
+    await openstack('network', 'agent', 'delete', String(a.ID));
+  }
+}
