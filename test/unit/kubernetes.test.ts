@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import type { V1Pod } from '@kubernetes/client-node';
 import { changedFields } from '../../src/engines/kubernetes/diff.js';
 import { chooseVersions } from '../../src/engines/kubernetes/discovery.js';
+import { endedPods } from '../../src/engines/kubernetes/engine.js';
 import { type Live, type Observed, podProblem, unitHealth } from '../../src/engines/kubernetes/health.js';
 import { ANNOTATION } from '../../src/model/objects.js';
 import { planOf } from './_fixtures.js';
@@ -194,5 +195,34 @@ describe('kubernetes: unit health from cluster state', () => {
     assert.ok(!crash(1).fatal);
     assert.ok(crash(3).fatal);
     assert.deepEqual(crash(3).logOf, { pod: 'p1', container: 'keystone-api', previous: true });
+  });
+});
+
+describe('kubernetes: down removes the objects of pods that have ended', () => {
+  const pod = (
+    name: string,
+    deleting: boolean,
+    states: ('running' | 'terminated' | 'waiting')[],
+    init: ('running' | 'terminated')[] = [],
+  ): V1Pod => ({
+    // biome-ignore format: one signature
+    metadata: { name, ...(deleting ? { deletionTimestamp: new Date() } : {}) },
+    status: {
+      initContainerStatuses: init.map((s, i) => ({ name: `i${i}`, image: 'x', imageID: '', ready: false, restartCount: 0, state: { [s]: {} } })), // biome-ignore format: one line
+      containerStatuses: states.map((s, i) => ({ name: `c${i}`, image: 'x', imageID: '', ready: false, restartCount: 0, state: { [s]: {} } })), // biome-ignore format: one line
+    },
+  });
+
+  it('only a deleted pod whose every container, init containers too, has terminated', () => {
+    assert.deepEqual(
+      endedPods([
+        pod('ended', true, ['terminated', 'terminated'], ['terminated']),
+        pod('one-still-running', true, ['terminated', 'running']),
+        pod('init-running', true, ['waiting'], ['running']),
+        pod('not-deleted', false, ['terminated']),
+        pod('no-statuses-yet', true, []),
+      ]),
+      ['ended'],
+    );
   });
 });

@@ -1,4 +1,4 @@
-import { PatchStrategy, type V1PodSpec } from '@kubernetes/client-node';
+import { PatchStrategy, type V1Pod, type V1PodSpec } from '@kubernetes/client-node';
 import { GuestRestartError, NotRunningError, PodstackError } from '../../errors.js';
 import type { Reporter } from '../../events.js';
 import { ANNOTATION, isWorkload, type KubeObject, LABEL, NODE_DATA_ROOT } from '../../model/objects.js';
@@ -529,11 +529,27 @@ export class KubernetesEngine implements Engine {
     return nodes.flatMap((n) => [...paths].map((path) => ({ node: n.metadata!.name!, path, image: image! })));
   }
 
-  /** `down` returns when the cloud's pods are gone, not merely asked to go. */
+  /**
+   * `down` returns when the cloud's pods are gone, not merely asked to go. A deleted pod whose
+   * every container the kubelet reports ended is removed at once (grace 0): nothing of it runs,
+   * and kubelet 1.20 removes such objects only at its next 10-second status sync (down waited
+   * about 40 s for them). One with a container still running is left to the kubelet.
+   */
   private async podsGone(timeoutMs = 120_000): Promise<void> {
     const pods = () =>
       this.cluster.core.listNamespacedPod({ namespace: this.namespace, labelSelector: this.selector });
-    if (await waitFor(async () => (await pods()).items.length === 0, timeoutMs, 1000)) return;
+    const gone = async () => {
+      const left = (await pods()).items;
+      for (const name of endedPods(left)) {
+        await this.cluster.core
+          .deleteNamespacedPod({ name, namespace: this.namespace, gracePeriodSeconds: 0 })
+          .catch((e: unknown) => {
+            if (statusOf(e) !== 404) throw e;
+          });
+      }
+      return left.length === 0;
+    };
+    if (await waitFor(gone, timeoutMs, 1000)) return;
     // Named, with what the kubelet last said of each: a pod that will not go is a node's problem
     // (a container that ignores SIGTERM, a volume that will not unmount), which its name points at.
     const left = (await pods()).items.map(
@@ -643,6 +659,22 @@ export class KubernetesEngine implements Engine {
       await removeNamespaceIfEmpty(this.cluster, await this.apiVersions(), KINDS, options.report);
     return { removed: [...removed] };
   }
+}
+
+/**
+ * The deleted pods (deletionTimestamp set) of which the kubelet reports every container ended:
+ * at least one container status, and each one terminated. A pod with no statuses yet (never
+ * started, or not reported) is not among them: its containers may still be coming.
+ */
+export function endedPods(pods: readonly V1Pod[]): string[] {
+  return pods.flatMap((p) => {
+    const statuses = [...(p.status?.initContainerStatuses ?? []), ...(p.status?.containerStatuses ?? [])];
+    const ended =
+      p.metadata?.deletionTimestamp !== undefined &&
+      (p.status?.containerStatuses?.length ?? 0) > 0 &&
+      statuses.every((c) => c.state?.terminated !== undefined && c.state.running === undefined);
+    return ended && p.metadata?.name ? [p.metadata.name] : [];
+  });
 }
 
 /**
