@@ -12,7 +12,7 @@ import {
   sharedSections,
   transportUrl,
 } from './_factory.js';
-import { configBundle, configMount, podMounts } from './_pod.js';
+import { configBundle, configMount, NODE_SHUTDOWN, podMounts } from './_pod.js';
 import { NODE_OVSDB } from './ovn.js';
 import { defineService, type RenderContext } from './types.js';
 
@@ -238,6 +238,7 @@ function metadataAgentSecret(ctx: RenderContext) {
   const ovn = ovnConnections(ctx.endpoints.address('ovn'));
   const [metadataHost, metadataPort] = ctx.endpoints.address('metadata').split(':');
   const agent = mergeIni(
+    NODE_SHUTDOWN,
     {
       DEFAULT: {
         nova_metadata_host: metadataHost!,

@@ -23,7 +23,7 @@ import {
   transportUrl,
   uwsgiIni,
 } from './_factory.js';
-import { configBundle, configMount, podMounts, readinessHttp } from './_pod.js';
+import { configBundle, configMount, NODE_SHUTDOWN, podMounts, readinessHttp } from './_pod.js';
 import { cephClientConf } from './ceph.js';
 import { rbdSecretUuid } from './cinder.js';
 import { defineService, type RenderContext } from './types.js';
@@ -253,7 +253,7 @@ export const nova = defineService({
               file(
                 'nova.conf',
                 '/etc/nova/nova.conf',
-                renderIni('nova.conf', withoutSections(conf, NOT_ON_THE_NODE)),
+                renderIni('nova.conf', mergeIni(NODE_SHUTDOWN, withoutSections(conf, NOT_ON_THE_NODE))),
               ),
             ]),
           ),

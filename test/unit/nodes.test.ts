@@ -63,3 +63,27 @@ describe('one host or many nodes', () => {
       assert.equal(env[key], undefined, key);
   });
 });
+
+describe('the node pod stops within its grace', () => {
+  const secretText = (name: string) => {
+    const s = objects('', 'podman').find((o) => o.kind === 'Secret' && o.metadata.name === name) as Secret;
+    assert.ok(s, `no Secret ${name}`);
+    return Object.values(s.data ?? {})
+      .map((v) => Buffer.from(v, 'base64').toString())
+      .join('\n');
+  };
+
+  it("nova-compute and the metadata agent wait 5 s for oslo.service's graceful stop, the API servers the default", () => {
+    for (const name of ['nova-compute-config', 'neutron-metadata-config'])
+      assert.match(secretText(name), /^graceful_shutdown_timeout = 5$/m, name);
+    assert.doesNotMatch(secretText('nova-config'), /graceful_shutdown_timeout/);
+  });
+
+  it("the user's own setting wins", () => {
+    const yaml =
+      'services:\n  nova:\n    config:\n      nova.conf:\n        DEFAULT: {graceful_shutdown_timeout: 20}\n';
+    const s = objects(yaml, 'podman').find((o) => o.kind === 'Secret' && o.metadata.name === 'nova-compute-config') as Secret; // biome-ignore format: one line
+    const text = Object.values(s.data ?? {}).map((v) => Buffer.from(v, 'base64').toString()).join('\n'); // biome-ignore format: one line
+    assert.match(text, /^graceful_shutdown_timeout = 20$/m);
+  });
+});
