@@ -29,6 +29,8 @@ export interface TwoNodes {
   readonly bringBackSecond: () => Promise<void>;
   /** What the test printed, for its numbers. */
   readonly say: (line: string) => void;
+  /** A guest that runs on the first node, answering SSH on its floating IP (it is left running). */
+  readonly onFirst: Guest;
   /** The guests it boots go here as they boot (for the caller to delete, whatever happens). */
   readonly made: Guest[];
 }
@@ -50,12 +52,16 @@ export async function checkTwoHypervisors(o: TwoNodes): Promise<void> {
 }
 
 /** SSH from `via`'s node pod to `to`'s fixed address through `via` (on its floating IP): Geneve. */
-async function sshAcross(node: CloudNode, via: Guest, to: { name: string; ip: string }, key: string) {
-  const jump = ['ssh', ...sshOptions(key), '-W', '%h:%p', `root@${via.fip}`].join(' ');
+async function sshAcross(node: CloudNode, via: Guest, to: Guest & { ip: string }) {
+  const jump = ['ssh', ...sshOptions(via.key), '-W', '%h:%p', `root@${via.fip}`].join(' ');
   await until(`ssh ${to.name} (${to.ip}) through ${via.name}`, 15, 2000, async () => {
-    const ping = await node.run('ssh', [...sshOptions(key), `root@${via.fip}`, `ping -c 3 -W 2 ${to.ip}`]);
+    const ping = await node.run('ssh', [
+      ...sshOptions(via.key),
+      `root@${via.fip}`,
+      `ping -c 3 -W 2 ${to.ip}`,
+    ]);
     if (ping.exitCode !== 0) return `${via.name} cannot ping ${to.ip}: ${ping.output.slice(-300)}`;
-    const r = await node.run('ssh', [...sshOptions(key), '-o', `ProxyCommand=${jump}`, `root@${to.ip}`, 'hostname']); // biome-ignore format: one call
+    const r = await node.run('ssh', [...sshOptions(to.key), '-o', `ProxyCommand=${jump}`, `root@${to.ip}`, 'hostname']); // biome-ignore format: one call
     return r.exitCode === 0 && r.output.trim().split('\n').pop() === to.name
       ? undefined
       : r.output.slice(-300);
@@ -63,8 +69,9 @@ async function sshAcross(node: CloudNode, via: Guest, to: { name: string; ip: st
 }
 
 /**
- * A server on each node, on one tenant network: each answers ping and SSH on its floating IP
- * (NAT on its own node: floating IPs are distributed on Kubernetes), and each reaches the other's fixed address, ping and SSH, through
+ * A server on each node (o.onFirst, and one it boots on the second), on one tenant network:
+ * each answers ping and SSH on its floating IP (NATed on its own node: floating IPs are
+ * distributed on Kubernetes), and each reaches the other's fixed address, ping and SSH, through
  * the tunnel between the nodes. Then the second node is lost: the first node's guest keeps
  * running and answering, nova says the second compute service is down; the node comes back and
  * so does its guest. The guests are the caller's to delete (o.made).
@@ -74,28 +81,23 @@ export async function checkTwoNodes(o: TwoNodes): Promise<void> {
   await checkTwoHypervisors(o);
   // Each node's external bridge is its own (no shared external network on the test cluster):
   // a guest's floating IP answers in its own node's pod.
-  const nodeOf = { 'on-first': o.node(first), 'on-second': o.node(second) };
-  const key = await makeKey(o.openstack, o.dir, 'two-nodes-key');
-  const guests = o.made;
-  for (const [name, host] of [
-    ['on-first', first],
-    ['on-second', second],
-  ] as const) {
-    const t = await bootServer(o.openstack, o.dir, nodeOf[name], name, { key, host });
-    const where = (
-      await o.openstack('server', 'show', name, '-f', 'value', '-c', 'OS-EXT-SRV-ATTR:host')
-    ).trim();
-    assert.equal(where, host, `${name} was to boot on ${host}`);
-    o.say(`${name} on ${host}: ACTIVE in ${t.activeSeconds.toFixed(1)} s, SSH on ${t.fip} ${t.sshSeconds.toFixed(1)} s after`); // biome-ignore format: one line
-    guests.push({ name, fip: t.fip, key: key.file });
-  }
-  const [a, b] = guests as [Guest, Guest];
-  await sshAcross(nodeOf['on-first'], a, { name: b.name, ip: await fixedIp(o.openstack, b.name) }, key.file);
-  await sshAcross(nodeOf['on-second'], b, { name: a.name, ip: await fixedIp(o.openstack, a.name) }, key.file);
-  o.say('each guest pings and SSHes to the other over Geneve between the nodes');
+  const nodeOf = { first: o.node(first), second: o.node(second) };
+  const a = o.onFirst;
+  const key = await makeKey(o.openstack, o.dir, 'on-second-key');
+  const t = await bootServer(o.openstack, o.dir, nodeOf.second, 'on-second', { key, host: second });
+  const b: Guest = { name: 'on-second', fip: t.fip, key: key.file };
+  o.made.push(b);
+  const where = (
+    await o.openstack('server', 'show', b.name, '-f', 'value', '-c', 'OS-EXT-SRV-ATTR:host')
+  ).trim();
+  assert.equal(where, second, `${b.name} was to boot on ${second}`);
+  o.say(`${b.name} on ${second}: ACTIVE in ${t.activeSeconds.toFixed(1)} s, SSH on ${t.fip} ${t.sshSeconds.toFixed(1)} s after`); // biome-ignore format: one line
+  await sshAcross(nodeOf.first, a, { ...b, ip: await fixedIp(o.openstack, b.name) });
+  await sshAcross(nodeOf.second, b, { ...a, ip: await fixedIp(o.openstack, a.name) });
+  o.say(`${a.name} on ${first} and ${b.name} on ${second} ping and SSH to each other over Geneve`);
 
   // The second node is lost.
-  const firstNode = nodeOf['on-first'];
+  const firstNode = nodeOf.first;
   const before = await guestUptime(firstNode, a);
   const loop = pingLoop(firstNode, a.fip);
   const lost = Date.now();

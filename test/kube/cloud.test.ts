@@ -379,11 +379,12 @@ describe('the default cloud on kubernetes, end to end', {
     await openstack('server', 'delete', '--wait', from.name);
   });
 
-  it("a second node joins: two hypervisors and two chassis; a server on each node, on one tenant network, answers on its floating IP and pings and SSHes to the other over Geneve; the second node lost, the first node's guest keeps running and nova says the second is down; back, its guest runs again", async () => {
+  it("a second node joins: two hypervisors and two chassis; vm1 on the first node and a server booted on the second, on one tenant network, each answer on their floating IP and ping and SSH to each other over Geneve; the second node lost, the first node's guest keeps running and nova says the second is down; back, its guest runs again", async () => {
     const say = (line: string) => console.log(`    ${line}`);
     const joined = Date.now();
     const two = await startCluster({ tier: 'full', nodes: 2, report: (line) => process.stderr.write(`    ${line}\n`) }); // biome-ignore format: one call
     const [first, second] = two.nodes as [string, string];
+    assert.ok(server, 'the first server (vm1) did not boot');
     say(`${second} joined the cluster in ${((Date.now() - joined) / 1000).toFixed(1)} s`);
     const guests: Guest[] = [];
     try {
@@ -397,6 +398,7 @@ describe('the default cloud on kubernetes, end to end', {
           await startCluster({ tier: 'full', nodes: 2 });
         },
         say,
+        onFirst: server!,
         made: guests,
       });
     } finally {
@@ -761,7 +763,10 @@ describe('the default cloud on kubernetes, end to end', {
     });
   });
 
-  it('volumes with the openstack CLI: empty, from a snapshot, from an image (its bytes in Ceph), too big (refused, with the reason), and deleted (gone from Ceph)', async () => {
+  // The same Cinder API calls as on Podman, in CI there: here only in npm run soak (CI's budget).
+  it('volumes with the openstack CLI: empty, from a snapshot, from an image (its bytes in Ceph), too big (refused, with the reason), and deleted (gone from Ceph)', {
+    skip: SOAK_ONLY,
+  }, async () => {
     await checkVolumes(openstack, inMon, dir);
   });
 
