@@ -55,7 +55,7 @@ import {
   type Guest,
   soakGuests,
 } from '../_guest-network.js';
-import { checkHostLink, checkHostLinkGone } from '../_host-link.js';
+import { checkHostLink, checkHostLinkGone, routeIsTheLink } from '../_host-link.js';
 import { keysRotateUnderTokens, type RotationHarness } from '../_key-rotation.js';
 import { checkGuestSurvives, checkPartsComeBack, guestUptime, killPart } from '../_node-survival.js';
 import { rollbackAcrossSchemaMove } from '../_schema-move.js';
@@ -1069,6 +1069,45 @@ describe('the default cloud on podman, end to end', {
     // Tempest 33's five: versions, list, create/get/update/delete (empty and from an image), and
     // attach to a server and detach.
     assert.ok(r.passed.length >= 5, `only ${r.passed.length} passed:\n${r.output.slice(-4000)}`);
+  });
+
+  it("Tempest's identity, image, compute and network smoke tests and its smoke scenarios pass from the host, reaching the servers they boot by SSH on floating IPs through the host link (npm run soak)", {
+    skip: process.env.PODSTACK_SOAK ? false : 'in npm run soak (about 20 minutes)',
+  }, async () => {
+    const project = await openProject({ file });
+    // Every floating IP is in the external subnet: Tempest may send to one only over the link.
+    const [net] = project.spec.network.external.split('/');
+    await routeIsTheLink(net!.replace(/\d+$/, '200'), hostLinkOf(CLOUD, project.spec.network.external));
+    const authUrl = (
+      await openstack(
+        'endpoint',
+        'list',
+        '--service',
+        'identity',
+        '--interface',
+        'public',
+        '-f',
+        'value',
+        '-c',
+        'URL',
+      )
+    ).trim();
+    const r = await runTempest({
+      dir,
+      openstack,
+      authUrl,
+      adminPassword: project.secrets.keystone_admin_password ?? assert.fail('no admin password'),
+      cinder: blockStorage,
+      regex: `(${smokeOf('identity', 'image', 'compute', 'network')})|(^tempest\\.scenario\\..*\\[.*\\bsmoke\\b)`,
+      validation: true,
+      // Tempest 33 changes an EC2 credential's project and type, which Debian's Keystone 22 refuses
+      // (400, its credential update schema allows the blob alone): the two releases disagree.
+      exclude: 'test_credentials_create_get_update_delete',
+    });
+    console.log(
+      `    tempest identity/image/compute/network smoke and scenarios: ${r.passed.length} passed, ${r.failed.length} failed, ${r.skipped.length} skipped, in ${r.seconds.toFixed(0)} s`,
+    );
+    assert.deepEqual(r.failed, [], r.output.slice(-4000));
   });
 
   it('deleting a server removes it, its port and its disk', async () => {
