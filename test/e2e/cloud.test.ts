@@ -133,6 +133,12 @@ async function openstack(...args: string[]) {
   return r.stdout;
 }
 
+/** Keystone's public URL, as the catalog gives it (Tempest's identity uri_v3). */
+async function identityUrl(): Promise<string> {
+  const args = ['--service', 'identity', '--interface', 'public', '-f', 'value', '-c', 'URL'];
+  return (await openstack('endpoint', 'list', ...args)).trim();
+}
+
 /** Container name -> ID of every container of the test cloud. */
 const containers = () => cloudContainers(CLOUD);
 
@@ -1040,20 +1046,7 @@ describe('the default cloud on podman, end to end', {
 
   it("Tempest's volume smoke tests pass, run from the host as operators run it (Debian's tempest, dynamic credentials)", async () => {
     const project = await openProject({ file });
-    const authUrl = (
-      await openstack(
-        'endpoint',
-        'list',
-        '--service',
-        'identity',
-        '--interface',
-        'public',
-        '-f',
-        'value',
-        '-c',
-        'URL',
-      )
-    ).trim();
+    const authUrl = await identityUrl();
     const r = await runTempest({
       dir,
       openstack,
@@ -1078,20 +1071,7 @@ describe('the default cloud on podman, end to end', {
     // Every floating IP is in the external subnet: Tempest may send to one only over the link.
     const [net] = project.spec.network.external.split('/');
     await routeIsTheLink(net!.replace(/\d+$/, '200'), hostLinkOf(CLOUD, project.spec.network.external));
-    const authUrl = (
-      await openstack(
-        'endpoint',
-        'list',
-        '--service',
-        'identity',
-        '--interface',
-        'public',
-        '-f',
-        'value',
-        '-c',
-        'URL',
-      )
-    ).trim();
+    const authUrl = await identityUrl();
     const r = await runTempest({
       dir,
       openstack,

@@ -444,22 +444,8 @@ class Starter {
 
     // A plain-http registry on loopback: podstack pushes its images here and containerd pulls them.
     if (!running('docker-registry')) {
-      const config = join(dir, 'registry', 'config.yml');
       await mkdir(join(dir, 'registry', 'data'), { recursive: true });
-      await writeFile(
-        config,
-        stringify({
-          version: 0.1,
-          log: { level: 'warn' },
-          storage: {
-            filesystem: { rootdirectory: join(dir, 'registry', 'data') },
-            delete: { enabled: true },
-          },
-          http: { addr: REGISTRY },
-        }),
-      );
-      await this.daemon('docker-registry', 'docker-registry', ['serve', config]);
-      await this.until('docker-registry', async () => (await fetch(`http://${REGISTRY}/v2/`)).ok);
+      await this.registry('docker-registry', join(dir, 'registry', 'config.yml'), REGISTRY, { delete: { enabled: true } }); // biome-ignore format: one call
     }
 
     // Cluster DNS without CoreDNS (Debian has none): dnsmasq on the node address, fed a hosts file
@@ -506,27 +492,27 @@ class Starter {
     await ensureNodePki(this.pki, node.name, node.ip);
     const server = `https://${NODE_IP}:${API_PORT}`;
     await writeKubeconfig(join(node.dir, 'kubelet.kubeconfig'), this.pki, `kubelet-${node.name}`, server);
-    if (!running('docker-registry-2')) {
-      // The same storage as the first's registry, read-only, where the second node can reach it:
-      // the first's listens on loopback, which is the host's alone.
-      const config = join(node.dir, 'registry.yml');
-      await writeFile(
-        config,
-        stringify({
-          version: 0.1,
-          log: { level: 'warn' },
-          storage: {
-            filesystem: { rootdirectory: join(this.dir, 'registry', 'data') },
-            maintenance: { readonly: { enabled: true } },
-          },
-          http: { addr: NODE_REGISTRY },
-        }),
-      );
-      await this.daemon('docker-registry-2', 'docker-registry', ['serve', config]);
-      await this.until('docker-registry-2', async () => (await fetch(`http://${NODE_REGISTRY}/v2/`)).ok);
-    }
+    // The same storage as the first's registry, read-only, where the second node can reach it:
+    // the first's listens on loopback, which is the host's alone.
+    if (!running('docker-registry-2'))
+      await this.registry('docker-registry-2', join(node.dir, 'registry.yml'), NODE_REGISTRY, { maintenance: { readonly: { enabled: true } } }); // biome-ignore format: one call
     if (!running('containerd-2')) await prepareSecondNode(node);
     await this.nodeDaemons(node, home);
+  }
+
+  /** A docker-registry over the cluster's image storage, listening on `addr`; `storage`: its options. */
+  private async registry(name: Daemon, config: string, addr: string, storage: object): Promise<void> {
+    await writeFile(
+      config,
+      stringify({
+        version: 0.1,
+        log: { level: 'warn' },
+        storage: { filesystem: { rootdirectory: join(this.dir, 'registry', 'data') }, ...storage },
+        http: { addr },
+      }),
+    );
+    await this.daemon(name, 'docker-registry', ['serve', config]);
+    await this.until(name, async () => (await fetch(`http://${addr}/v2/`)).ok);
   }
 
   /** A node's containerd (with the pause image), kubelet (until Ready) and kube-proxy. */
