@@ -76,7 +76,7 @@ export interface RenderContext<S extends string = string, F extends string = str
   readonly endpoints: EndpointRegistry;
   /** The containers other services run on every hypervisor node (see NodePart). */
   nodeParts(): readonly NodePart[];
-  /** The cloud may span many nodes (Kubernetes), not one host (Podman): see PlanTarget. */
+  /** Geneve between nodes (Kubernetes with network.tunnels): see PlanTarget. */
   readonly manyNodes: boolean;
 }
 

@@ -150,7 +150,7 @@ export function planTarget(spec: CloudSpec, engine: EngineName): PlanTarget {
     return {
       internalAddress: spec.endpoints.internal || spec.endpoints.address,
       inClusterWaits: true,
-      manyNodes: true,
+      manyNodes: spec.network.tunnels,
       // Kubernetes only: on Podman a claim is a named volume, and the setting would only change hashes.
       ...(spec.kubernetes.storageClass ? { storageClass: spec.kubernetes.storageClass } : {}),
     };

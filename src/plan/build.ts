@@ -32,8 +32,8 @@ export interface PlanTarget {
    */
   readonly inClusterWaits: boolean;
   /**
-   * The cloud may span many nodes (Kubernetes): guests' networks cross between nodes in
-   * Geneve tunnels. Podman's one host needs none.
+   * Guests' networks cross between nodes in Geneve tunnels (Kubernetes with network.tunnels).
+   * Podman's one host needs none.
    */
   readonly manyNodes: boolean;
   /**

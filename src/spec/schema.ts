@@ -243,6 +243,12 @@ export function buildCloudSchema(catalog: readonly ServiceOptions[]) {
           tenant: subnet
             .default('10.0.0.0/24')
             .describe('The subnet of the tenant network podstack creates for a first server (`private`)'),
+          tunnels: z
+            .boolean()
+            .default(false)
+            .describe(
+              "Kubernetes: Geneve between nodes' node pods, so that guests on different nodes share their networks and floating IPs are NATed on their guest's node. The node pod's address moves onto an Open vSwitch bridge (br-phy), so its own network then depends on ovs-vswitchd: a crash of it cuts the pod off until it is back. false: every node's guests are on their own",
+            ),
           hostLink: z
             .boolean()
             .default(true)
@@ -363,6 +369,7 @@ export interface CloudSpec {
     readonly subnet: string;
     readonly external: string;
     readonly tenant: string;
+    readonly tunnels: boolean;
     readonly hostLink: boolean;
   };
   readonly images: {

@@ -4,7 +4,9 @@ import type { EngineName } from '../../src/lifecycle/project.js';
 import { type DaemonSet, HYPERVISOR_TAINT_KEY, type Secret } from '../../src/model/objects.js';
 import { planOf } from './_fixtures.js';
 
-// One host (Podman) against many nodes (Kubernetes): what the node pod and Neutron do differently.
+// One host (Podman) against many nodes (Kubernetes with network.tunnels): what the node pod and
+// Neutron do differently.
+const TUNNELS = 'network: {tunnels: true}\n';
 
 const objects = (yaml: string, engine: EngineName) => planOf(yaml, engine).units.flatMap((u) => u.objects);
 
@@ -29,19 +31,19 @@ function setting(yaml: string, engine: EngineName, key: string): string | undefi
 }
 
 describe('one host or many nodes', () => {
-  it('on Kubernetes the node pod tunnels from its own address on br-phy, its br-ex has the cloud-wide gateway MAC, and it tolerates the hypervisor taint', () => {
-    const env = controllerEnv('name: a', 'kubernetes');
+  it('on Kubernetes with network.tunnels the node pod tunnels from its own address on br-phy, its br-ex has the cloud-wide gateway MAC, and it tolerates the hypervisor taint', () => {
+    const env = controllerEnv(`name: a\n${TUNNELS}`, 'kubernetes');
     assert.equal(env.PODSTACK_OVN_UNDERLAY_BRIDGE, 'br-phy');
     assert.equal(env.PODSTACK_OVN_ENCAP_IP, 'from status.podIP');
     const mac = env.PODSTACK_EXTERNAL_MAC ?? '';
     // Locally administered, unicast: 02 in the first octet.
     assert.match(mac, /^02(:[0-9a-f]{2}){5}$/);
     assert.equal(
-      controllerEnv('name: a', 'kubernetes').PODSTACK_EXTERNAL_MAC,
+      controllerEnv(`name: a\n${TUNNELS}`, 'kubernetes').PODSTACK_EXTERNAL_MAC,
       mac,
       'not the same for one cloud',
     );
-    assert.notEqual(controllerEnv('name: b', 'kubernetes').PODSTACK_EXTERNAL_MAC, mac, 'two clouds share it');
+    assert.notEqual(controllerEnv(`name: b\n${TUNNELS}`, 'kubernetes').PODSTACK_EXTERNAL_MAC, mac, 'two clouds share it'); // biome-ignore format: one call
     const ds = objects('', 'kubernetes').find((o): o is DaemonSet => o.kind === 'DaemonSet')!;
     assert.deepEqual(ds.spec!.template.spec!.tolerations, [
       { key: HYPERVISOR_TAINT_KEY, operator: 'Exists', effect: 'NoSchedule' },
@@ -52,15 +54,22 @@ describe('one host or many nodes', () => {
     }
   });
 
-  it('floating IPs are NATed on their guest’s node on Kubernetes, on the one host on Podman', () => {
-    assert.equal(setting('', 'kubernetes', 'enable_distributed_floating_ip'), 'true');
+  it('floating IPs are NATed on their guest’s node with tunnels, at the router’s gateway without', () => {
+    assert.equal(setting(TUNNELS, 'kubernetes', 'enable_distributed_floating_ip'), 'true');
+    assert.equal(setting('', 'kubernetes', 'enable_distributed_floating_ip'), 'false');
     assert.equal(setting('', 'podman', 'enable_distributed_floating_ip'), 'false');
   });
 
-  it('on Podman, with one host, the node pod keeps its plain interface and no tunnel settings', () => {
-    const env = controllerEnv('', 'podman');
-    for (const key of ['PODSTACK_OVN_UNDERLAY_BRIDGE', 'PODSTACK_OVN_ENCAP_IP', 'PODSTACK_EXTERNAL_MAC'])
-      assert.equal(env[key], undefined, key);
+  it('without network.tunnels (the default), and on Podman even with it, the node pod keeps its plain interface', () => {
+    for (const [yaml, engine] of [
+      ['', 'kubernetes'],
+      ['', 'podman'],
+      [TUNNELS, 'podman'],
+    ] as const) {
+      const env = controllerEnv(yaml, engine);
+      for (const key of ['PODSTACK_OVN_UNDERLAY_BRIDGE', 'PODSTACK_OVN_ENCAP_IP', 'PODSTACK_EXTERNAL_MAC'])
+        assert.equal(env[key], undefined, `${engine} ${yaml}: ${key}`);
+    }
   });
 });
 
