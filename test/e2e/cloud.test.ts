@@ -60,7 +60,7 @@ import { keysRotateUnderTokens, type RotationHarness } from '../_key-rotation.js
 import { checkGuestSurvives, checkPartsComeBack, guestUptime, killPart } from '../_node-survival.js';
 import { rollbackAcrossSchemaMove } from '../_schema-move.js';
 import { imageRollSnapshots } from '../_snapshots.js';
-import { runTempest, smokeOf, TEMPEST_PACKAGES } from '../_tempest.js';
+import { runTempest, smokeOf, TEMPEST_PACKAGES, type TempestOptions } from '../_tempest.js';
 import { checkGuestVolumes, checkVolumes } from '../_volumes.js';
 
 /**
@@ -133,10 +133,17 @@ async function openstack(...args: string[]) {
   return r.stdout;
 }
 
-/** Keystone's public URL, as the catalog gives it (Tempest's identity uri_v3). */
-async function identityUrl(): Promise<string> {
+/** Tempest from the host against the test cloud, as its admin, at Keystone's public URL. */
+async function tempestOnCloud(o: Pick<TempestOptions, 'cinder' | 'regex' | 'validation' | 'exclude'>) {
+  const project = await openProject({ file });
   const args = ['--service', 'identity', '--interface', 'public', '-f', 'value', '-c', 'URL'];
-  return (await openstack('endpoint', 'list', ...args)).trim();
+  return runTempest({
+    dir,
+    openstack,
+    authUrl: (await openstack('endpoint', 'list', ...args)).trim(),
+    adminPassword: project.secrets.keystone_admin_password ?? assert.fail('no admin password'),
+    ...o,
+  });
 }
 
 /** Container name -> ID of every container of the test cloud. */
@@ -1045,16 +1052,7 @@ describe('the default cloud on podman, end to end', {
   });
 
   it("Tempest's volume smoke tests pass, run from the host as operators run it (Debian's tempest, dynamic credentials)", async () => {
-    const project = await openProject({ file });
-    const authUrl = await identityUrl();
-    const r = await runTempest({
-      dir,
-      openstack,
-      authUrl,
-      adminPassword: project.secrets.keystone_admin_password ?? assert.fail('no admin password'),
-      cinder: true,
-      regex: smokeOf('volume'),
-    });
+    const r = await tempestOnCloud({ cinder: true, regex: smokeOf('volume') });
     console.log(
       `    tempest volume smoke: ${r.passed.length} passed, ${r.failed.length} failed, ${r.skipped.length} skipped, in ${r.seconds.toFixed(0)} s`,
     );
@@ -1071,12 +1069,7 @@ describe('the default cloud on podman, end to end', {
     // Every floating IP is in the external subnet: Tempest may send to one only over the link.
     const [net] = project.spec.network.external.split('/');
     await routeIsTheLink(net!.replace(/\d+$/, '200'), hostLinkOf(CLOUD, project.spec.network.external));
-    const authUrl = await identityUrl();
-    const r = await runTempest({
-      dir,
-      openstack,
-      authUrl,
-      adminPassword: project.secrets.keystone_admin_password ?? assert.fail('no admin password'),
+    const r = await tempestOnCloud({
       cinder: blockStorage,
       regex: `(${smokeOf('identity', 'image', 'compute', 'network')})|(^tempest\\.scenario\\..*\\[.*\\bsmoke\\b)`,
       validation: true,

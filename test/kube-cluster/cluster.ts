@@ -873,12 +873,7 @@ export async function stopSecondNode(stateDir = DEFAULT_STATE_DIR, report: Repor
   const sock = join(secondNode(stateDir).dir, 'containerd', 'containerd.sock');
   if (pid('containerd-2')) await killTasks(sock);
   await stopDaemons(pid, ['containerd-2']);
-  const shims = await exec('pgrep', ['-f', `containerd-shim.*${secondNode(stateDir).dir}`]);
-  for (const p of shims.stdout.split('\n').filter(Boolean)) {
-    try {
-      process.kill(Number(p), 'SIGKILL');
-    } catch {}
-  }
+  await killShims(secondNode(stateDir).dir);
   await sleep(200);
   await removeSecondCgroups();
   await exec('ip', ['netns', 'delete', SECOND_NETNS]);
@@ -917,6 +912,16 @@ export async function removeSecondNode(stateDir = DEFAULT_STATE_DIR, report: Rep
   state.nodes = 1;
   await s.save();
   report(`cluster: ${SECOND_NODE_NAME} removed`);
+}
+
+/** Shims outlive containerd by design; ours are the ones whose command line names our folder. */
+async function killShims(dir: string): Promise<void> {
+  const shims = await exec('pgrep', ['-f', `containerd-shim.*${dir}`]);
+  for (const p of shims.stdout.split('\n').filter(Boolean)) {
+    try {
+      process.kill(Number(p), 'SIGKILL');
+    } catch {}
+  }
 }
 
 async function stopDaemons(pid: (d: Daemon) => number | undefined, names: readonly Daemon[]): Promise<void> {
@@ -990,13 +995,7 @@ export async function stopCluster(stateDir = DEFAULT_STATE_DIR, report: Report =
   const netns = pid('containerd') ? await podNetworkNamespaces(sock) : [];
   if (pid('containerd')) await killTasks(sock);
   await stop(['containerd', 'kube-controller-manager', 'kube-apiserver', 'etcd']);
-  // Shims outlive containerd by design; ours are the ones pointing at our socket.
-  const shims = await exec('pgrep', ['-f', `containerd-shim.*${stateDir}`]);
-  for (const p of shims.stdout.split('\n').filter(Boolean)) {
-    try {
-      process.kill(Number(p), 'SIGKILL');
-    } catch {}
-  }
+  await killShims(stateDir);
   const mounts = readFileSync('/proc/mounts', 'utf8')
     .split('\n')
     .map((l) => l.split(' ')[1] ?? '')
