@@ -88,6 +88,7 @@ export const ovn = defineService({
     // pod, not as long as ovsdb-server's container: a new one must find the guests' ports.
     const db = { name: 'openvswitch-db', mountPath: '/var/lib/openvswitch' };
     const nodeName = { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } };
+    const encapIp = { name: 'PODSTACK_OVN_ENCAP_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } };
     const [network, prefix] = ctx.spec.network.external.split('/');
     const gateway = network!.replace(/\d+$/, (last) => String(Number(last) + 1));
     const container = (name: string, command: string[], more: Partial<V1Container> = {}): V1Container => ({
@@ -113,8 +114,17 @@ export const ovn = defineService({
         container('ovs-vswitchd', ['podstack-ovs-vswitchd'], {
           securityContext: { privileged: true },
           // Not ready while a guest's port is administratively down (its guest would have no
-          // network and nothing else would say so): status and up name the port.
+          // network and nothing else would say so), or, with tunnels, while the underlay has no
+          // flows or routes: status and up name them.
           readinessProbe: { exec: { command: ['podstack-ovs-ports'] }, periodSeconds: 5 },
+          // Geneve between nodes: the userspace datapath sends a tunnel's packets only from an
+          // address on one of its own bridges, so br-phy shares the pod's interface and address
+          // for Geneve alone; the pod's own traffic stays on its interface, and a crash of
+          // ovs-vswitchd stops only the tunnels (images/ovn/podstack-ovs-underlay). One host has
+          // no tunnels.
+          ...(ctx.manyNodes
+            ? { env: [{ name: 'PODSTACK_OVN_UNDERLAY_BRIDGE', value: 'br-phy' }, encapIp] }
+            : {}),
         }),
         container(EXTERNAL_BRIDGE_CONTAINER, ['podstack-ovn-controller'], {
           securityContext: { privileged: true },
@@ -135,18 +145,16 @@ export const ovn = defineService({
             },
             { name: 'PODSTACK_EXTERNAL_CIDR', value: `${gateway}/${prefix}` },
             { name: 'PODSTACK_OVN_BRIDGE_MAPPINGS', value: 'physnet1:br-ex' },
-            // Geneve between nodes: the userspace datapath sends a tunnel's packets only from an
-            // address on one of its own bridges, so the pod's address moves onto br-phy, with
-            // the pod's interface as that bridge's port (Open vSwitch's userspace tunnelling
-            // how-to). One host has no tunnels, and its pod keeps its plain interface.
             ...(ctx.manyNodes
               ? [
-                  { name: 'PODSTACK_OVN_UNDERLAY_BRIDGE', value: 'br-phy' },
-                  { name: 'PODSTACK_OVN_ENCAP_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+                  encapIp,
                   // Every node's br-ex is the external network's gateway address with one MAC
                   // (an anycast gateway): the router learns that address's MAC once, cloud-wide,
                   // and a floating IP NATed on any node answers through its own node's bridge.
                   { name: 'PODSTACK_EXTERNAL_MAC', value: anycastMac(ctx.spec.name) },
+                  // What the node sends to a floating IP may enter a tunnel, which Open vSwitch
+                  // 3.1 refuses while its checksums are still to be done.
+                  { name: 'PODSTACK_EXTERNAL_CHECKSUMS', value: '1' },
                 ]
               : []),
             // The external network ends in the node pod: guests reach nothing beyond it.

@@ -4,15 +4,19 @@ import type { EngineName } from '../../src/lifecycle/project.js';
 import { type DaemonSet, HYPERVISOR_TAINT_KEY, type Secret } from '../../src/model/objects.js';
 import { planOf } from './_fixtures.js';
 
-// One host (Podman) against many nodes (Kubernetes with network.tunnels): what the node pod and
-// Neutron do differently.
-const TUNNELS = 'network: {tunnels: true}\n';
+// One host (Podman) against many nodes (Kubernetes, where network.tunnels is on by default): what
+// the node pod and Neutron do differently.
+const NO_TUNNELS = 'network: {tunnels: false}\n';
 
 const objects = (yaml: string, engine: EngineName) => planOf(yaml, engine).units.flatMap((u) => u.objects);
 
-function controllerEnv(yaml: string, engine: EngineName): Record<string, string> {
+function controllerEnv(
+  yaml: string,
+  engine: EngineName,
+  container = 'ovn-controller',
+): Record<string, string> {
   const ds = objects(yaml, engine).find((o): o is DaemonSet => o.kind === 'DaemonSet')!;
-  const c = ds.spec!.template.spec!.containers.find((x) => x.name === 'ovn-controller')!;
+  const c = ds.spec!.template.spec!.containers.find((x) => x.name === container)!;
   return Object.fromEntries(
     (c.env ?? []).map((e) => [e.name, e.value ?? `from ${e.valueFrom?.fieldRef?.fieldPath ?? '?'}`]),
   );
@@ -31,19 +35,23 @@ function setting(yaml: string, engine: EngineName, key: string): string | undefi
 }
 
 describe('one host or many nodes', () => {
-  it('on Kubernetes with network.tunnels the node pod tunnels from its own address on br-phy, its br-ex has the cloud-wide gateway MAC, and it tolerates the hypervisor taint', () => {
-    const env = controllerEnv(`name: a\n${TUNNELS}`, 'kubernetes');
-    assert.equal(env.PODSTACK_OVN_UNDERLAY_BRIDGE, 'br-phy');
+  it('on Kubernetes (network.tunnels is on by default) the node pod tunnels from its own address through br-phy, its br-ex has the cloud-wide gateway MAC, and it tolerates the hypervisor taint', () => {
+    const env = controllerEnv('name: a', 'kubernetes');
     assert.equal(env.PODSTACK_OVN_ENCAP_IP, 'from status.podIP');
+    assert.equal(env.PODSTACK_EXTERNAL_CHECKSUMS, '1');
+    // The underlay is made by vswitchd's container, again after each of its starts.
+    const vswitchd = controllerEnv('name: a', 'kubernetes', 'ovs-vswitchd');
+    assert.equal(vswitchd.PODSTACK_OVN_UNDERLAY_BRIDGE, 'br-phy');
+    assert.equal(vswitchd.PODSTACK_OVN_ENCAP_IP, 'from status.podIP');
     const mac = env.PODSTACK_EXTERNAL_MAC ?? '';
     // Locally administered, unicast: 02 in the first octet.
     assert.match(mac, /^02(:[0-9a-f]{2}){5}$/);
     assert.equal(
-      controllerEnv(`name: a\n${TUNNELS}`, 'kubernetes').PODSTACK_EXTERNAL_MAC,
+      controllerEnv('name: a', 'kubernetes').PODSTACK_EXTERNAL_MAC,
       mac,
       'not the same for one cloud',
     );
-    assert.notEqual(controllerEnv(`name: b\n${TUNNELS}`, 'kubernetes').PODSTACK_EXTERNAL_MAC, mac, 'two clouds share it'); // biome-ignore format: one call
+    assert.notEqual(controllerEnv('name: b', 'kubernetes').PODSTACK_EXTERNAL_MAC, mac, 'two clouds share it'); // biome-ignore format: one call
     const ds = objects('', 'kubernetes').find((o): o is DaemonSet => o.kind === 'DaemonSet')!;
     assert.deepEqual(ds.spec!.template.spec!.tolerations, [
       { key: HYPERVISOR_TAINT_KEY, operator: 'Exists', effect: 'NoSchedule' },
@@ -55,19 +63,24 @@ describe('one host or many nodes', () => {
   });
 
   it('floating IPs are NATed on their guest’s node with tunnels, at the router’s gateway without', () => {
-    assert.equal(setting(TUNNELS, 'kubernetes', 'enable_distributed_floating_ip'), 'true');
-    assert.equal(setting('', 'kubernetes', 'enable_distributed_floating_ip'), 'false');
+    assert.equal(setting('', 'kubernetes', 'enable_distributed_floating_ip'), 'true');
+    assert.equal(setting(NO_TUNNELS, 'kubernetes', 'enable_distributed_floating_ip'), 'false');
     assert.equal(setting('', 'podman', 'enable_distributed_floating_ip'), 'false');
   });
 
-  it('without network.tunnels (the default), and on Podman even with it, the node pod keeps its plain interface', () => {
+  it('on Kubernetes without network.tunnels, and on Podman whatever it says, the node pod keeps its plain interface', () => {
     for (const [yaml, engine] of [
-      ['', 'kubernetes'],
+      [NO_TUNNELS, 'kubernetes'],
       ['', 'podman'],
-      [TUNNELS, 'podman'],
+      ['network: {tunnels: true}\n', 'podman'],
     ] as const) {
-      const env = controllerEnv(yaml, engine);
-      for (const key of ['PODSTACK_OVN_UNDERLAY_BRIDGE', 'PODSTACK_OVN_ENCAP_IP', 'PODSTACK_EXTERNAL_MAC'])
+      const env = { ...controllerEnv(yaml, engine), ...controllerEnv(yaml, engine, 'ovs-vswitchd') };
+      for (const key of [
+        'PODSTACK_OVN_UNDERLAY_BRIDGE',
+        'PODSTACK_OVN_ENCAP_IP',
+        'PODSTACK_EXTERNAL_MAC',
+        'PODSTACK_EXTERNAL_CHECKSUMS',
+      ])
         assert.equal(env[key], undefined, `${engine} ${yaml}: ${key}`);
     }
   });
