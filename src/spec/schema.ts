@@ -245,9 +245,9 @@ export function buildCloudSchema(catalog: readonly ServiceOptions[]) {
             .describe('The subnet of the tenant network podstack creates for a first server (`private`)'),
           tunnels: z
             .boolean()
-            .default(false)
+            .default(true)
             .describe(
-              "Kubernetes: Geneve between nodes' node pods, so that guests on different nodes share their networks and floating IPs are NATed on their guest's node. The node pod's address moves onto an Open vSwitch bridge (br-phy), so its own network then depends on ovs-vswitchd: a crash of it cuts the pod off until it is back. false: every node's guests are on their own",
+              "Kubernetes: Geneve between nodes' node pods, so that guests on different nodes share their networks and floating IPs are NATed on their guest's node. An Open vSwitch bridge (br-phy) shares the node pod's interface and address for Geneve alone; the pod's own traffic stays off it. Podman (one host): no effect. false: every node's guests are on their own",
             ),
           hostLink: z
             .boolean()
