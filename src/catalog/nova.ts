@@ -1,6 +1,7 @@
 import type { V1Container, V1Volume } from '@kubernetes/client-node';
 import { cephxKey } from '../config/ceph.js';
 import { type IniOverrides, mergeIni, renderIni } from '../config/ini.js';
+import { sshKeyPair } from '../config/ssh.js';
 import {
   ANNOTATION,
   componentLabels,
@@ -23,7 +24,7 @@ import {
   transportUrl,
   uwsgiIni,
 } from './_factory.js';
-import { configBundle, configMount, NODE_SHUTDOWN, podMounts, readinessHttp } from './_pod.js';
+import { configBundle, configMount, NODE_SHUTDOWN, podMounts, readinessHttp, readinessTcp } from './_pod.js';
 import { cephClientConf } from './ceph.js';
 import { rbdSecretUuid } from './cinder.js';
 import { defineService, type RenderContext } from './types.js';
@@ -92,6 +93,10 @@ export const nova = defineService({
     'nova_keystone_password',
     'rabbitmq_password',
     'metadata_proxy_shared_secret',
+    // With many nodes: libvirtd's SASL password (live migration between nodes), and the seed of
+    // the nodes' SSH key pair (cold migration).
+    'libvirt_migration_password',
+    'nova_ssh_key',
     // With Cinder: the libvirt secret QEMU opens volumes in Ceph with (client.cinder's key).
     'ceph_fsid',
     'ceph_cinder_key',
@@ -241,7 +246,7 @@ export const nova = defineService({
             }),
           ),
           secret('nova-keystone', label('config'), { password: ksPassword }),
-          ...(volumes ? [libvirtSecrets(ctx)] : []),
+          ...(volumes || ctx.manyNodes ? [libvirtSecrets(ctx, { volumes, migration: ctx.manyNodes })] : []),
           // The hypervisor node's nova.conf has no database: nova-compute reaches the database
           // only through the conductor, and a node is where a guest that broke out would be.
           // Nor the sections only the conductor and the APIs read: a change to them then leaves
@@ -255,6 +260,11 @@ export const nova = defineService({
                 '/etc/nova/nova.conf',
                 renderIni('nova.conf', mergeIni(NODE_SHUTDOWN, withoutSections(conf, NOT_ON_THE_NODE))),
               ),
+              // With many nodes, nova-compute's password for libvirtd (its own and, migrating,
+              // another node's), and the SSH key pair of the nodes (podstack-nova-ssh).
+              ...(ctx.manyNodes
+                ? [file('auth.conf', '/etc/libvirt/auth.conf', libvirtAuth(ctx), '0600'), ...sshFiles(ctx)]
+                : []),
             ]),
           ),
         ],
@@ -398,7 +408,9 @@ export const nova = defineService({
           ctx.provider('placement'),
           ...node.flatMap((p) => p.dependsOn),
         ],
-        objects: [computeNode(ctx.spec.name, ctx.image('nova-compute'), node, volumes)],
+        objects: [
+          computeNode(ctx.spec.name, ctx.image('nova-compute'), node, { volumes, migration: ctx.manyNodes }),
+        ],
       },
     ];
   },
@@ -423,14 +435,15 @@ const LIBVIRT_CONFIG = '/etc/podstack/libvirt';
 const LIBVIRT_SECRETS = 'nova-libvirt-secrets';
 
 /**
- * libvirt's secret with client.cinder's key, as the files libvirtd loads from
- * /etc/libvirt/secrets when it starts (kolla's way): no `virsh secret-set-value`, whose argument
- * would show the key. private='yes': libvirt never gives the value back. QEMU opens a volume in
- * Ceph with it, through its own RBD client (no kernel module on the node).
+ * The libvirt container's own files. With Cinder: libvirt's secret with client.cinder's key, as
+ * the files libvirtd loads from /etc/libvirt/secrets when it starts (kolla's way): no `virsh
+ * secret-set-value`, whose argument would show the key. private='yes': libvirt never gives the
+ * value back. QEMU opens a volume in Ceph with it, through its own RBD client (no kernel module
+ * on the node). With many nodes: the SASL password libvirtd asks of TCP clients (live migration
+ * between nodes; podstack-libvirtd), and the client side of it for virsh and for libvirtd itself.
  */
-function libvirtSecrets(ctx: RenderContext) {
+function libvirtSecrets(ctx: RenderContext, o: { volumes: boolean; migration: boolean }) {
   const s = ctx.secrets as Record<string, string>;
-  const uuid = rbdSecretUuid(s);
   const file = (key: string, dest: string, content: string, mode = '0600') => ({
     key,
     dest,
@@ -438,10 +451,9 @@ function libvirtSecrets(ctx: RenderContext) {
     mode,
     content,
   });
-  return secret(
-    LIBVIRT_SECRETS,
-    componentLabels('nova', 'config'),
-    configBundle([
+  const ceph = () => {
+    const uuid = rbdSecretUuid(s);
+    return [
       file(
         'ceph-secret.xml',
         `/etc/libvirt/secrets/${uuid}.xml`,
@@ -449,16 +461,74 @@ function libvirtSecrets(ctx: RenderContext) {
       ),
       file('ceph-secret.base64', `/etc/libvirt/secrets/${uuid}.base64`, cephxKey(s.ceph_cinder_key!)),
       file('ceph.conf', '/etc/ceph/ceph.conf', cephClientConf(ctx), '0644'),
+    ];
+  };
+  return secret(
+    LIBVIRT_SECRETS,
+    componentLabels('nova', 'config'),
+    configBundle([
+      ...(o.volumes ? ceph() : []),
+      ...(o.migration
+        ? [
+            file('auth.conf', '/etc/libvirt/auth.conf', libvirtAuth(ctx)),
+            file(
+              'migration-password',
+              '/etc/libvirt/podstack-migration-password',
+              s.libvirt_migration_password!,
+            ),
+          ]
+        : []),
     ]),
   );
+}
+
+/** Port of the node pod's sshd (podstack-nova-ssh), kolla's. */
+const NODE_SSH_PORT = 8022;
+
+/**
+ * The nodes' SSH: one key pair for the cloud (from secrets.yaml), root's on every node pod, with
+ * an ssh_config that takes every host on the node sshd's port and, as kolla's, checks no host
+ * key (a node pod's host keys are new with each pod).
+ */
+function sshFiles(ctx: RenderContext) {
+  const pair = sshKeyPair((ctx.secrets as Record<string, string>).nova_ssh_key!, `nova@${ctx.spec.name}`);
+  const config = [
+    'Host *',
+    `    Port ${NODE_SSH_PORT}`,
+    '    IdentityFile /root/.ssh/id_ed25519',
+    '    IdentitiesOnly yes',
+    '    StrictHostKeyChecking no',
+    '    UserKnownHostsFile /dev/null',
+    '    LogLevel ERROR',
+    '',
+  ].join('\n');
+  const file = (key: string, dest: string, content: string) => ({
+    key,
+    dest,
+    owner: 'root',
+    mode: '0600',
+    content,
+  });
+  return [
+    file('ssh-private-key', '/root/.ssh/id_ed25519', pair.privateKey),
+    file('ssh-authorized-keys', '/root/.ssh/authorized_keys', `${pair.publicKey}\n`),
+    file('ssh-config', '/root/.ssh/config', config),
+  ];
+}
+
+/** libvirt's client credentials (auth.conf) for every libvirtd of the cloud: user nova, SASL. */
+function libvirtAuth(ctx: RenderContext): string {
+  const password = (ctx.secrets as Record<string, string>).libvirt_migration_password!;
+  return `[credentials-podstack]\nauthname=nova\npassword=${password}\n\n[auth-libvirt-default]\ncredentials=podstack\n`;
 }
 
 function computeNode(
   cloud: string,
   image: string,
   parts: readonly { containers: readonly V1Container[]; volumes: readonly V1Volume[] }[],
-  volumes = false,
+  o: { volumes: boolean; migration: boolean },
 ) {
+  const ownConfig = o.volumes || o.migration;
   const labels = componentLabels('nova', 'compute');
   const instances: V1Volume = {
     name: 'instances',
@@ -474,7 +544,7 @@ function computeNode(
   const nodeName = { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } };
   const instancesMount = { name: 'instances', mountPath: INSTANCES };
   const libvirtConfig = podMounts(
-    volumes ? [{ name: 'libvirt-config', source: { secret: LIBVIRT_SECRETS }, path: LIBVIRT_CONFIG }] : [],
+    ownConfig ? [{ name: 'libvirt-config', source: { secret: LIBVIRT_SECRETS }, path: LIBVIRT_CONFIG }] : [],
   );
   const ds = daemonSet('nova-compute', labels, {
     shareProcessNamespace: true,
@@ -494,7 +564,8 @@ function computeNode(
           env: [
             nodeName,
             { name: 'PODSTACK_LIBVIRT_CGROUP', value: `podstack-${cloud}-libvirt` },
-            ...(volumes ? [{ name: 'PODSTACK_CONFIG_DIR', value: LIBVIRT_CONFIG }] : []),
+            ...(ownConfig ? [{ name: 'PODSTACK_CONFIG_DIR', value: LIBVIRT_CONFIG }] : []),
+            ...(o.migration ? [{ name: 'PODSTACK_LIBVIRT_MIGRATION', value: '1' }] : []),
           ],
         }),
         securityContext: privileged,
@@ -510,6 +581,18 @@ function computeNode(
         }),
         securityContext: privileged,
       },
+      // Other nodes' nova-compute moves guests here over SSH (cold migration, resize).
+      ...(o.migration
+        ? [
+            {
+              ...startContainer('nova-ssh', image, ['podstack-nova-ssh'], {
+                volumeMounts: [...volumeMounts, instancesMount],
+              }),
+              ports: [{ name: 'ssh', containerPort: NODE_SSH_PORT }],
+              readinessProbe: readinessTcp(NODE_SSH_PORT),
+            },
+          ]
+        : []),
       ...parts.flatMap((p) => p.containers),
     ],
   });

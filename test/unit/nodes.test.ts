@@ -1,5 +1,9 @@
 import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { exec } from '../../src/_exec.js';
 import type { EngineName } from '../../src/lifecycle/project.js';
 import { type DaemonSet, HYPERVISOR_TAINT_KEY, type Secret } from '../../src/model/objects.js';
 import { planOf } from './_fixtures.js';
@@ -82,6 +86,57 @@ describe('one host or many nodes', () => {
         'PODSTACK_EXTERNAL_CHECKSUMS',
       ])
         assert.equal(env[key], undefined, `${engine} ${yaml}: ${key}`);
+    }
+  });
+});
+
+describe('migration between nodes', () => {
+  const daemonSet = (yaml: string, engine: EngineName) =>
+    objects(yaml, engine).find((o): o is DaemonSet => o.kind === 'DaemonSet')!;
+  const secretFiles = (yaml: string, engine: EngineName, name: string): Record<string, string> => {
+    const s = objects(yaml, engine).find((o) => o.kind === 'Secret' && o.metadata.name === name) as
+      | Secret
+      | undefined;
+    return Object.fromEntries(
+      Object.entries(s?.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]),
+    );
+  };
+
+  it('on Kubernetes libvirtd asks for a password and an sshd takes other nodes; on Podman and without tunnels neither', () => {
+    const containers = daemonSet('', 'kubernetes').spec!.template.spec!.containers;
+    const ssh = containers.find((c) => c.name === 'nova-ssh');
+    assert.deepEqual(ssh?.ports, [{ name: 'ssh', containerPort: 8022 }]);
+    const libvirt = containers.find((c) => c.name === 'libvirt')!;
+    assert.ok(libvirt.env?.some((e) => e.name === 'PODSTACK_LIBVIRT_MIGRATION' && e.value === '1'));
+    const node = secretFiles('', 'kubernetes', 'nova-compute-config');
+    const own = secretFiles('', 'kubernetes', 'nova-libvirt-secrets');
+    // The client's password (nova-compute's, libvirtd's own when it migrates) is the server's.
+    const password = own['migration-password'];
+    assert.ok(password && password.length >= 16);
+    assert.match(node['auth.conf'] ?? '', new RegExp(`^password=${password}$`, 'm'));
+    assert.equal(node['auth.conf'], own['auth.conf']);
+    for (const [yaml, engine] of [
+      ['', 'podman'],
+      [NO_TUNNELS, 'kubernetes'],
+    ] as const) {
+      const names = daemonSet(yaml, engine).spec!.template.spec!.containers.map((c) => c.name);
+      assert.ok(!names.includes('nova-ssh'), `${engine} ${yaml}: ${names.join(' ')}`);
+      assert.equal(secretFiles(yaml, engine, 'nova-compute-config')['auth.conf'], undefined);
+      assert.equal(secretFiles(yaml, engine, 'nova-libvirt-secrets')['migration-password'], undefined);
+    }
+  });
+
+  it("the nodes' authorized key is the public half of nova-compute's private key (ssh-keygen -y)", async () => {
+    const node = secretFiles('', 'kubernetes', 'nova-compute-config');
+    const dir = await mkdtemp(join(tmpdir(), 'podstack-nodes-'));
+    try {
+      await writeFile(join(dir, 'id'), node['ssh-private-key'] ?? '', { mode: 0o600 });
+      const r = await exec('ssh-keygen', ['-y', '-f', join(dir, 'id')]);
+      assert.equal(r.exitCode, 0, r.stderr);
+      assert.equal(r.stdout.trim().split(' ').slice(0, 2).join(' '), node['ssh-authorized-keys']?.split(' ').slice(0, 2).join(' ')); // biome-ignore format: one call
+      assert.match(node['ssh-config'] ?? '', /^ {4}Port 8022$/m);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });
