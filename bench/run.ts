@@ -15,7 +15,9 @@
 //                                    binaries, cold up until a token, no-op re-apply (objects written),
 //                                    a redeploy, then a first server (create to ACTIVE, to SSH), the
 //                                    dashboard, and rolls under a client loop: Keystone's config and
-//                                    the node's (nova.conf: a new node pod; no guest runs then)
+//                                    the node's (nova.conf: a new node pod; no guest runs then),
+//                                    and a live migration between the test cluster's two nodes
+//                                    (its duration, and how long the floating IP went unanswered)
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,6 +39,7 @@ import {
   deleteServer,
   kubernetesNode,
   makeDiskImage,
+  makeKey,
   podmanNode,
   servicesYaml,
   sshOptions,
@@ -341,6 +344,7 @@ async function benchKubernetes(): Promise<void> {
       dashboardUrl(cluster.nodeIp, OFFSET),
       'kubernetes',
     );
+    await liveMigration(cluster.kubeconfig);
     const clusterLines = [
       `endpoints: {address: ${cluster.nodeIp}}`,
       `images: {prefix: ${cluster.registry}/podstack, tlsVerify: false}`,
@@ -352,6 +356,33 @@ async function benchKubernetes(): Promise<void> {
   } finally {
     const { engine: k8s } = await engineFor(await openProject({ file, engine: 'kubernetes' }), engine);
     await k8s.destroy({ purge: true, report: silent });
+  }
+}
+
+/**
+ * A second node joins the test cluster; a server booted on it live-migrates to the first node
+ * while it runs (test/_two-nodes.ts checks what it keeps); the node then leaves for good.
+ */
+async function liveMigration(kubeconfig: string): Promise<void> {
+  const { removeSecondNode, startCluster } = await import('../test/kube-cluster/cluster.js');
+  const { checkLiveMigration, checkTwoHypervisors, forgetNode } = await import('../test/_two-nodes.js');
+  const [joined, two] = await time(() => startCluster({ tier: 'full', nodes: 2 }));
+  line('a second node joins the test cluster', joined);
+  const [first, second] = two.nodes as [string, string];
+  const node = (name: string) => kubernetesNode(kubeconfig, 'podstack-bench', CLOUD, name);
+  try {
+    const [hypervisor] = await time(() => checkTwoHypervisors({ openstack, names: [first, second] }));
+    line('  then until it is a hypervisor and a chassis', hypervisor);
+    const key = await makeKey(openstack, dir, 'bench-migrate-key');
+    const vm = await bootServer(openstack, dir, node(second), 'bench-migrate', { key, host: second });
+    const guest = { name: 'bench-migrate', fip: vm.fip, key: key.file };
+    const m = await checkLiveMigration({ openstack, node, say: () => {} }, guest, second, first);
+    line('live migration: migrate --live-migration --wait', m.seconds);
+    line('  its floating IP unanswered (longest gap, pinged 5/s)', m.gap);
+  } finally {
+    await deleteServer(openstack, 'bench-migrate').catch(() => {});
+    await removeSecondNode();
+    await forgetNode(openstack, second).catch(() => {});
   }
 }
 

@@ -98,12 +98,13 @@ export async function guestUptime(node: CloudNode, guest: Guest): Promise<number
 
 /**
  * Pings `fip` from the node five times a second until stopped; `stop` returns the longest time
- * between two answers (from the first answer to the last), and how many pings went unanswered.
+ * between two answers (from the first answer to the last), how many pings went unanswered, and
+ * when each answer came (epoch seconds).
  */
 export function pingLoop(
   node: CloudNode,
   fip: string,
-): { stop: () => Promise<{ gap: number; lost: number }> } {
+): { stop: () => Promise<{ gap: number; lost: number; times: number[] }> } {
   const marker = `${200 + Math.floor(Math.random() * 50)}`;
   // -s makes this loop's command line unique, so that stopping it kills this one alone.
   const running = node.run('timeout', ['900', 'ping', '-D', '-n', '-i', '0.2', '-W', '1', '-s', marker, fip]);
@@ -116,7 +117,7 @@ export function pingLoop(
       let gap = 0;
       for (let i = 1; i < times.length; i++) gap = Math.max(gap, times[i]! - times[i - 1]!);
       const sent = /(\d+) packets transmitted, (\d+) received/.exec(r.output);
-      return { gap, lost: sent ? Number(sent[1]) - Number(sent[2]) : -1 };
+      return { gap, lost: sent ? Number(sent[1]) - Number(sent[2]) : -1, times };
     },
   };
 }

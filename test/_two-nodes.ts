@@ -1,6 +1,7 @@
 // Two hypervisors: a second node joins a running cloud, guests on the two nodes talk over
 // Geneve, and the second node is lost and comes back. What #19 asks of "multi-host networking".
 import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   bootServer,
   type CloudNode,
@@ -36,7 +37,7 @@ export interface TwoNodes {
 }
 
 /** Both nodes are hypervisors that are up, and both are OVN chassis that are alive. */
-export async function checkTwoHypervisors(o: TwoNodes): Promise<void> {
+export async function checkTwoHypervisors(o: Pick<TwoNodes, 'openstack' | 'names'>): Promise<void> {
   await until('two hypervisors up', 60, 3000, async () => {
     const h = JSON.parse(await o.openstack('hypervisor', 'list', '-f', 'json')) as Row[];
     const up = h.filter((x) => x.State === 'up').map((x) => String(x['Hypervisor Hostname']));
@@ -74,7 +75,8 @@ async function sshAcross(node: CloudNode, via: Guest, to: Guest & { ip: string }
  * distributed on Kubernetes), and each reaches the other's fixed address, ping and SSH, through
  * the tunnel between the nodes. Then the second node is lost: the first node's guest keeps
  * running and answering, nova says the second compute service is down; the node comes back and
- * so does its guest. The guests are the caller's to delete (o.made).
+ * so does its guest, which then live-migrates to the first node and cold-migrates back. The
+ * guests are the caller's to delete (o.made).
  */
 export async function checkTwoNodes(o: TwoNodes): Promise<void> {
   const [first, second] = o.names;
@@ -127,6 +129,96 @@ export async function checkTwoNodes(o: TwoNodes): Promise<void> {
       : r.output.slice(-200);
   });
   o.say(`${second} back: ${b.name} answered SSH again ${((Date.now() - back.getTime()) / 1000).toFixed(0)} s later`); // biome-ignore format: one line
+
+  // To the first node while it runs, then back, stopped.
+  await checkLiveMigration(o, b, second, first);
+  await checkColdMigration(o, b, first, second);
+}
+
+/**
+ * Live migration: `guest` moves from node `from` to node `to` while it runs (Nova chooses block
+ * migration or not by whether the instances folder is shared; the test cluster's two nodes share
+ * their machine's). It keeps its addresses, its floating IP and its uptime. Its floating IP is
+ * pinged from both nodes' pods at once: each pod reaches it only while the guest is on its own
+ * node (floating IPs are NATed on their guest's node, and the test cluster's nodes have no
+ * external network in common), so the longest gap between answers of either is how long a
+ * client on a shared external network would have lost it. Returns the numbers it prints.
+ */
+export async function checkLiveMigration(
+  o: Pick<TwoNodes, 'openstack' | 'node' | 'say'>,
+  guest: Guest,
+  from: string,
+  to: string,
+): Promise<{ seconds: number; gap: number }> {
+  const hostOf = async () =>
+    (await o.openstack('server', 'show', guest.name, '-f', 'value', '-c', 'OS-EXT-SRV-ATTR:host')).trim();
+  assert.equal(await hostOf(), from, `${guest.name} was to start on ${from}`);
+  const ip = await fixedIp(o.openstack, guest.name);
+  const uptime = await guestUptime(o.node(from), guest);
+  const loops = [pingLoop(o.node(from), guest.fip), pingLoop(o.node(to), guest.fip)];
+  await sleep(3000);
+  const start = Date.now();
+  // --host needs compute API 2.30; block migration is "auto" from 2.25.
+  await o.openstack('--os-compute-api-version', '2.79', 'server', 'migrate', '--live-migration', '--host', to, '--wait', guest.name); // biome-ignore format: one call
+  const seconds = (Date.now() - start) / 1000;
+  const where = await hostOf();
+  if (where !== to) {
+    const migrations = await o.openstack('server', 'migration', 'list', '--server', guest.name, '-f', 'json');
+    assert.fail(`${guest.name} is still on ${where} after its live migration to ${to}:\n${migrations}`);
+  }
+  const after = await guestUptime(o.node(to), guest);
+  await sleep(2000);
+  const answers = (await Promise.all(loops.map((l) => l.stop())))
+    .flatMap((r) => r.times)
+    .sort((a, b) => a - b);
+  let gap = 0;
+  for (let i = 1; i < answers.length; i++) gap = Math.max(gap, answers[i]! - answers[i - 1]!);
+  assert.equal(await fixedIp(o.openstack, guest.name), ip, `${guest.name} changed its address`);
+  const addresses = await o.openstack('server', 'show', guest.name, '-f', 'value', '-c', 'addresses');
+  assert.ok(addresses.includes(guest.fip), `${guest.name} lost its floating IP ${guest.fip}: ${addresses}`);
+  assert.ok(after > uptime, `${guest.name} restarted in its migration (uptime ${uptime} s, then ${after} s)`);
+  assert.ok(gap < 10, `${guest.name}'s floating IP went unanswered for ${gap.toFixed(1)} s in its migration`);
+  o.say(`${guest.name} live-migrated from ${from} to ${to} in ${seconds.toFixed(1)} s, kept ${ip} and ${guest.fip} and ran on (uptime ${uptime.toFixed(0)} -> ${after.toFixed(0)} s); its floating IP went unanswered for ${gap.toFixed(1)} s at most`); // biome-ignore format: one line
+  return { seconds, gap };
+}
+
+/**
+ * Cold migration: `guest` is stopped on node `from` and started on node `to` (Nova asks the other
+ * node over SSH whether the instances folder is shared, and copies the disk over SSH when it is
+ * not), then the move is confirmed. It keeps its addresses and answers SSH on its floating IP on
+ * the new node.
+ */
+export async function checkColdMigration(
+  o: Pick<TwoNodes, 'openstack' | 'node' | 'say'>,
+  guest: Guest,
+  from: string,
+  to: string,
+): Promise<{ seconds: number }> {
+  const show = async () => JSON.parse(await o.openstack('server', 'show', guest.name, '-f', 'json')) as Row;
+  const ip = await fixedIp(o.openstack, guest.name);
+  const start = Date.now();
+  // --host needs compute API 2.56.
+  await o.openstack('--os-compute-api-version', '2.56', 'server', 'migrate', '--host', to, '--wait', guest.name); // biome-ignore format: one call
+  const moved = await show();
+  if (moved.status !== 'VERIFY_RESIZE' || moved['OS-EXT-SRV-ATTR:host'] !== to) {
+    const migrations = await o.openstack('server', 'migration', 'list', '--server', guest.name, '-f', 'json');
+    assert.fail(`${guest.name} is ${String(moved.status)} on ${String(moved['OS-EXT-SRV-ATTR:host'])} after its cold migration to ${to}:\n${String(moved.fault ?? '')}\n${migrations}`); // biome-ignore format: one line
+  }
+  await o.openstack('server', 'resize', 'confirm', guest.name);
+  await until(`${guest.name} ACTIVE after its migration was confirmed`, 30, 2000, async () => {
+    const s = await show();
+    return s.status === 'ACTIVE' ? undefined : String(s.status);
+  });
+  await until(`ssh ${guest.name} on ${guest.fip} on ${to}`, 60, 3000, async () => {
+    const r = await o.node(to).run('ssh', [...sshOptions(guest.key), `root@${guest.fip}`, 'hostname']);
+    return r.exitCode === 0 && r.output.trim().split('\n').pop() === guest.name
+      ? undefined
+      : r.output.slice(-200);
+  });
+  const seconds = (Date.now() - start) / 1000;
+  assert.equal(await fixedIp(o.openstack, guest.name), ip, `${guest.name} changed its address`);
+  o.say(`${guest.name} cold-migrated from ${from} to ${to}: SSH on ${guest.fip} there ${seconds.toFixed(1)} s after the migrate command, same address ${ip}`); // biome-ignore format: one line
+  return { seconds };
 }
 
 /**

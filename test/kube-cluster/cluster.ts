@@ -21,6 +21,7 @@ import {
 import { stringify } from 'yaml';
 import { exec } from '../../src/_exec.js';
 import { ensurePackages } from '../../src/host/packages.js';
+import { NODE_DATA_ROOT } from '../../src/model/objects.js';
 import { binaryCache, CLUSTER_PACKAGES, ensureKubernetesBinaries, type Report } from './binaries.js';
 import { ensureNodePki, ensurePki, NODE_NAME, writeKubeconfig } from './pki.js';
 
@@ -79,9 +80,9 @@ type Daemon = (typeof CONTROL_PLANE)[number] | (typeof NODE)[number] | (typeof S
 /**
  * A node of the test cluster. The first is this host's own network namespace; the second has
  * one of its own (a veth to the host, routes between the two pod subnets), its own containerd,
- * kubelet and kube-proxy, and its own cgroup root, /var/log and /var/lib/kubelet (a mount
- * namespace of its containerd and kubelet): two kubelets that share those delete each other's
- * pod logs and kill each other's pods' cgroups as orphans.
+ * kubelet and kube-proxy, and its own cgroup root, /var/log, /var/lib/kubelet and podstack's
+ * node folder (a mount namespace of its containerd and kubelet): two kubelets that share those
+ * delete each other's pod logs and kill each other's pods' cgroups as orphans.
  */
 interface NodeSpec {
   readonly name: string;
@@ -800,13 +801,19 @@ function netnsOf(node: NodeSpec): string[] {
  * The second node's containerd starts in a mount namespace of its own, with its own /var/log
  * and /var/lib/kubelet bound over the host's (its kubelet joins it): kubelet 1.20 keeps pod logs
  * in /var/log/pods and its device-plugin socket in /var/lib/kubelet whatever its root dir, and
- * deletes what it does not know there. Slave propagation: the host's mounts still show inside.
+ * deletes what it does not know there. And its own podstack node folder (NODE_DATA_ROOT, the
+ * guests' disks): two machines do not share a disk, and with one folder Nova took the two nodes
+ * for shared storage, which libvirt then refused to live-migrate on ("Migration without shared
+ * storage is unsafe": the folder is not on a shared file system). Slave propagation: the host's
+ * mounts still show inside.
  */
 function privateMounts(node: NodeSpec): string[] {
   const own = (d: string) => join(node.dir, 'host', d.replaceAll('/', '-').slice(1));
   const script = [
     'set -e',
-    ...['/var/log', '/var/lib/kubelet'].map((d) => `mkdir -p ${own(d)} ${d} && mount --bind ${own(d)} ${d}`),
+    ...['/var/log', '/var/lib/kubelet', NODE_DATA_ROOT].map(
+      (d) => `mkdir -p ${own(d)} ${d} && mount --bind ${own(d)} ${d}`,
+    ),
     `exec nsenter --net=/run/netns/${node.netns} -- "$@"`,
   ].join('\n');
   return ['unshare', '--mount', '--propagation', 'slave', '--', 'sh', '-c', script, 'sh'];
@@ -882,11 +889,16 @@ export async function stopSecondNode(stateDir = DEFAULT_STATE_DIR, report: Repor
 }
 
 /**
- * Takes the second node out of the cluster for good: stopped, its Node object deleted (its pods
- * go with it), and the cluster back to one node.
+ * Takes the second node out of the cluster for good: stopped, its node folder removed, its Node
+ * object deleted (its pods go with it), and the cluster back to one node.
  */
 export async function removeSecondNode(stateDir = DEFAULT_STATE_DIR, report: Report = quiet): Promise<void> {
   await stopSecondNode(stateDir, report);
+  // Its disk goes with it: the guests' disks and node folders it kept.
+  await rm(join(secondNode(stateDir).dir, 'host', NODE_DATA_ROOT.replaceAll('/', '-').slice(1)), {
+    recursive: true,
+    force: true,
+  });
   const state = await readState(stateDir);
   if (!state) return;
   const s = new Starter(stateDir, join(binaryCache(), 'bin'), report, state);

@@ -369,17 +369,31 @@ describe('the default cloud on kubernetes, end to end', {
     await checkPartsComeBack(node, guest, { label: 'kubernetes', kills: 2, unhealthy: nodeUnhealthy });
   });
 
-  it('a floating IP moves to another server, and a router interface goes, without errors or stale MAC bindings', async () => {
+  // CI runs it on Podman; here the two-node test's migrations move a floating IP with its guest
+  // between chassis.
+  let fipMoved = false;
+  it('a floating IP moves to another server, and a router interface goes, without errors or stale MAC bindings', {
+    skip: SOAK_ONLY,
+  }, async () => {
     const node = kubernetesNode(cluster.kubeconfig, NAMESPACE, CLOUD);
     const [from, to] = kept;
     assert.ok(from && to, 'the guests of the previous test did not boot');
     await checkFloatingIpAndRouterInterface(openstack, node, from, to);
-    await deleteGuests(openstack, [{ ...to, fip: from.fip }]);
-    await deleteGuests(openstack, kept.slice(2));
-    await openstack('server', 'delete', '--wait', from.name);
+    fipMoved = true;
   });
 
-  it("a second node joins: two hypervisors and two chassis; vm1 on the first node and a server booted on the second, on one tenant network, each answer on their floating IP and ping and SSH to each other over Geneve; the second node lost, the first node's guest keeps running and nova says the second is down; back, its guest runs again", async () => {
+  it('the three guests are deleted, with their floating IPs', async () => {
+    const [from, to, ...rest] = kept;
+    assert.ok(from && to, 'the guests of an earlier test did not boot');
+    if (fipMoved) {
+      await deleteGuests(openstack, [{ ...to, fip: from.fip }, ...rest]);
+      await openstack('server', 'delete', '--wait', from.name);
+    } else {
+      await deleteGuests(openstack, kept);
+    }
+  });
+
+  it("a second node joins: two hypervisors and two chassis; vm1 on the first node and a server booted on the second, on one tenant network, each answer on their floating IP and ping and SSH to each other over Geneve; the second node lost, the first node's guest keeps running and nova says the second is down; back, its guest runs again, and live-migrates to the first node and cold-migrates back keeping its addresses", async () => {
     const say = (line: string) => console.log(`    ${line}`);
     assert.ok(server, 'the first server (vm1) did not boot');
     const joined = Date.now();
