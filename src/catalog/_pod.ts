@@ -48,6 +48,11 @@ export interface ConfigFile {
   readonly content: string;
 }
 
+/** A file only root reads (a key, a password), copied into place by podstack-start. */
+export function rootFile(key: string, dest: string, content: string, mode = '0600'): ConfigFile {
+  return { key, dest, owner: 'root', mode, content };
+}
+
 /**
  * The data of a config volume: the files, plus the `podstack-files` manifest
  * that tells podstack-start where each goes, who owns it and its mode.

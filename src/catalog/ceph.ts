@@ -11,7 +11,7 @@ import {
   startContainer,
 } from '../model/objects.js';
 import type { Unit } from '../model/unit.js';
-import { type ConfigFile, configBundle, configMount, podMounts } from './_pod.js';
+import { type ConfigFile, configBundle, configMount, podMounts, rootFile } from './_pod.js';
 import { defineService, type RenderContext } from './types.js';
 
 /**
@@ -99,13 +99,6 @@ export function cephClientsUnit(
 ): Unit {
   const name = `${o.service}-ceph-clients`;
   const s = ctx.secrets as Record<string, string>;
-  const file = (key: string, dest: string, content: string): ConfigFile => ({
-    key,
-    dest,
-    owner: 'root',
-    mode: '0600',
-    content,
-  });
   return {
     name,
     service: o.service,
@@ -115,13 +108,13 @@ export function cephClientsUnit(
       name,
       labels: componentLabels(o.service, 'ceph-clients'),
       files: [
-        file('ceph.conf', '/etc/ceph/ceph.conf', cephClientConf(ctx)),
-        file(
+        rootFile('ceph.conf', '/etc/ceph/ceph.conf', cephClientConf(ctx)),
+        rootFile(
           'admin.keyring',
           '/etc/ceph/ceph.client.admin.keyring',
           renderKeyring([{ entity: 'client.admin', key: cephxKey(s.ceph_admin_key!), caps: {} }]),
         ),
-        file('clients.keyring', '/etc/ceph/clients.keyring', renderKeyring(o.clients)),
+        rootFile('clients.keyring', '/etc/ceph/clients.keyring', renderKeyring(o.clients)),
       ],
       pools: '',
     }),

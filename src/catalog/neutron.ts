@@ -12,7 +12,7 @@ import {
   sharedSections,
   transportUrl,
 } from './_factory.js';
-import { configBundle, configMount, NODE_SHUTDOWN, podMounts } from './_pod.js';
+import { configBundle, configMount, NODE_SHUTDOWN, podMounts, rootFile } from './_pod.js';
 import { NODE_OVSDB } from './ovn.js';
 import { defineService, type RenderContext } from './types.js';
 
@@ -253,23 +253,16 @@ function metadataAgentSecret(ctx: RenderContext) {
     },
     ctx.overrides('neutron_ovn_metadata_agent.ini'),
   );
-  const file = (key: string, dest: string, content: string) => ({
-    key,
-    dest,
-    owner: 'root',
-    mode: '0600',
-    content,
-  });
   return secret(
     METADATA_SECRET,
     componentLabels('neutron', 'metadata-agent'),
     configBundle([
-      file(
+      rootFile(
         'neutron.conf',
         '/etc/neutron/neutron.conf',
         renderIni('neutron.conf', sharedSections('/var/lib/neutron/tmp')),
       ),
-      file(
+      rootFile(
         'neutron_ovn_metadata_agent.ini',
         '/etc/neutron/neutron_ovn_metadata_agent.ini',
         renderIni('neutron_ovn_metadata_agent.ini', agent),

@@ -24,7 +24,15 @@ import {
   transportUrl,
   uwsgiIni,
 } from './_factory.js';
-import { configBundle, configMount, NODE_SHUTDOWN, podMounts, readinessHttp, readinessTcp } from './_pod.js';
+import {
+  configBundle,
+  configMount,
+  NODE_SHUTDOWN,
+  podMounts,
+  readinessHttp,
+  readinessTcp,
+  rootFile,
+} from './_pod.js';
 import { cephClientConf } from './ceph.js';
 import { rbdSecretUuid } from './cinder.js';
 import { defineService, type RenderContext } from './types.js';
@@ -444,23 +452,16 @@ const LIBVIRT_SECRETS = 'nova-libvirt-secrets';
  */
 function libvirtSecrets(ctx: RenderContext, o: { volumes: boolean; migration: boolean }) {
   const s = ctx.secrets as Record<string, string>;
-  const file = (key: string, dest: string, content: string, mode = '0600') => ({
-    key,
-    dest,
-    owner: 'root',
-    mode,
-    content,
-  });
   const ceph = () => {
     const uuid = rbdSecretUuid(s);
     return [
-      file(
+      rootFile(
         'ceph-secret.xml',
         `/etc/libvirt/secrets/${uuid}.xml`,
         `<secret ephemeral='no' private='yes'>\n  <uuid>${uuid}</uuid>\n  <usage type='ceph'>\n    <name>client.cinder secret</name>\n  </usage>\n</secret>\n`,
       ),
-      file('ceph-secret.base64', `/etc/libvirt/secrets/${uuid}.base64`, cephxKey(s.ceph_cinder_key!)),
-      file('ceph.conf', '/etc/ceph/ceph.conf', cephClientConf(ctx), '0644'),
+      rootFile('ceph-secret.base64', `/etc/libvirt/secrets/${uuid}.base64`, cephxKey(s.ceph_cinder_key!)),
+      rootFile('ceph.conf', '/etc/ceph/ceph.conf', cephClientConf(ctx), '0644'),
     ];
   };
   return secret(
@@ -470,8 +471,8 @@ function libvirtSecrets(ctx: RenderContext, o: { volumes: boolean; migration: bo
       ...(o.volumes ? ceph() : []),
       ...(o.migration
         ? [
-            file('auth.conf', '/etc/libvirt/auth.conf', libvirtAuth(ctx)),
-            file(
+            rootFile('auth.conf', '/etc/libvirt/auth.conf', libvirtAuth(ctx)),
+            rootFile(
               'migration-password',
               '/etc/libvirt/podstack-migration-password',
               s.libvirt_migration_password!,
@@ -502,17 +503,10 @@ function sshFiles(ctx: RenderContext) {
     '    LogLevel ERROR',
     '',
   ].join('\n');
-  const file = (key: string, dest: string, content: string) => ({
-    key,
-    dest,
-    owner: 'root',
-    mode: '0600',
-    content,
-  });
   return [
-    file('ssh-private-key', '/root/.ssh/id_ed25519', pair.privateKey),
-    file('ssh-authorized-keys', '/root/.ssh/authorized_keys', `${pair.publicKey}\n`),
-    file('ssh-config', '/root/.ssh/config', config),
+    rootFile('ssh-private-key', '/root/.ssh/id_ed25519', pair.privateKey),
+    rootFile('ssh-authorized-keys', '/root/.ssh/authorized_keys', `${pair.publicKey}\n`),
+    rootFile('ssh-config', '/root/.ssh/config', config),
   ];
 }
 
