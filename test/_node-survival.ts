@@ -114,12 +114,18 @@ export function pingLoop(
       const r = await running;
       const times = [...r.output.matchAll(/^\[(\d+\.\d+)\] \d+ bytes from/gm)].map((m) => Number(m[1]));
       assert.ok(times.length > 10, `the ping loop got ${times.length} answers:\n${r.output.slice(-400)}`);
-      let gap = 0;
-      for (let i = 1; i < times.length; i++) gap = Math.max(gap, times[i]! - times[i - 1]!);
+      const gap = longestGap(times);
       const sent = /(\d+) packets transmitted, (\d+) received/.exec(r.output);
       return { gap, lost: sent ? Number(sent[1]) - Number(sent[2]) : -1, times };
     },
   };
+}
+
+/** The longest time between two of `times` (sorted, seconds); 0 for fewer than two. */
+export function longestGap(times: readonly number[]): number {
+  let gap = 0;
+  for (let i = 1; i < times.length; i++) gap = Math.max(gap, times[i]! - times[i - 1]!);
+  return gap;
 }
 
 /** The parts whose crash the guest must not notice on the network (ping within 2 s). */

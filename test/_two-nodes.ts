@@ -13,7 +13,7 @@ import {
   until,
 } from './_cloud-checks.js';
 import type { Guest } from './_guest-network.js';
-import { guestUptime, pingLoop } from './_node-survival.js';
+import { guestUptime, longestGap, pingLoop } from './_node-survival.js';
 
 type Row = Record<string, unknown>;
 
@@ -49,6 +49,16 @@ export async function checkTwoHypervisors(o: Pick<TwoNodes, 'openstack' | 'names
     return o.names.every((n) => controllers.some((a) => a.Host === n && a.Alive === true))
       ? undefined
       : JSON.stringify(controllers.map((a) => [a.Host, a.Alive]));
+  });
+}
+
+/** `guest` answers SSH on its floating IP from `node`'s pod, as itself, within 3 minutes. */
+async function sshAnswers(node: CloudNode, guest: Guest, when: string): Promise<void> {
+  await until(`ssh ${guest.name} on ${guest.fip} ${when}`, 60, 3000, async () => {
+    const r = await node.run('ssh', [...sshOptions(guest.key), `root@${guest.fip}`, 'hostname']);
+    return r.exitCode === 0 && r.output.trim().split('\n').pop() === guest.name
+      ? undefined
+      : r.output.slice(-200);
   });
 }
 
@@ -122,12 +132,7 @@ export async function checkTwoNodes(o: TwoNodes): Promise<void> {
   const back = new Date();
   await o.bringBackSecond();
   await checkServerBack(o.openstack, o.node(second), b.name, back);
-  await until(`ssh ${b.name} on ${b.fip} after ${second} came back`, 60, 3000, async () => {
-    const r = await o.node(second).run('ssh', [...sshOptions(b.key), `root@${b.fip}`, 'hostname']);
-    return r.exitCode === 0 && r.output.trim().split('\n').pop() === b.name
-      ? undefined
-      : r.output.slice(-200);
-  });
+  await sshAnswers(o.node(second), b, `after ${second} came back`);
   o.say(`${second} back: ${b.name} answered SSH again ${((Date.now() - back.getTime()) / 1000).toFixed(0)} s later`); // biome-ignore format: one line
 
   // To the first node while it runs, then back, stopped.
@@ -171,8 +176,7 @@ export async function checkLiveMigration(
   const answers = (await Promise.all(loops.map((l) => l.stop())))
     .flatMap((r) => r.times)
     .sort((a, b) => a - b);
-  let gap = 0;
-  for (let i = 1; i < answers.length; i++) gap = Math.max(gap, answers[i]! - answers[i - 1]!);
+  const gap = longestGap(answers);
   assert.equal(await fixedIp(o.openstack, guest.name), ip, `${guest.name} changed its address`);
   const addresses = await o.openstack('server', 'show', guest.name, '-f', 'value', '-c', 'addresses');
   assert.ok(addresses.includes(guest.fip), `${guest.name} lost its floating IP ${guest.fip}: ${addresses}`);
@@ -209,12 +213,7 @@ export async function checkColdMigration(
     const s = await show();
     return s.status === 'ACTIVE' ? undefined : String(s.status);
   });
-  await until(`ssh ${guest.name} on ${guest.fip} on ${to}`, 60, 3000, async () => {
-    const r = await o.node(to).run('ssh', [...sshOptions(guest.key), `root@${guest.fip}`, 'hostname']);
-    return r.exitCode === 0 && r.output.trim().split('\n').pop() === guest.name
-      ? undefined
-      : r.output.slice(-200);
-  });
+  await sshAnswers(o.node(to), guest, `on ${to}`);
   const seconds = (Date.now() - start) / 1000;
   assert.equal(await fixedIp(o.openstack, guest.name), ip, `${guest.name} changed its address`);
   o.say(`${guest.name} cold-migrated from ${from} to ${to}: SSH on ${guest.fip} there ${seconds.toFixed(1)} s after the migrate command, same address ${ip}`); // biome-ignore format: one line

@@ -797,6 +797,11 @@ function netnsOf(node: NodeSpec): string[] {
   return node.netns ? ['nsenter', `--net=/run/netns/${node.netns}`, '--'] : [];
 }
 
+/** Where a node with a mount namespace of its own keeps what it binds over the host's `dir`. */
+function ownHostDir(node: NodeSpec, dir: string): string {
+  return join(node.dir, 'host', dir.replaceAll('/', '-').slice(1));
+}
+
 /**
  * The second node's containerd starts in a mount namespace of its own, with its own /var/log
  * and /var/lib/kubelet bound over the host's (its kubelet joins it): kubelet 1.20 keeps pod logs
@@ -808,7 +813,7 @@ function netnsOf(node: NodeSpec): string[] {
  * mounts still show inside.
  */
 function privateMounts(node: NodeSpec): string[] {
-  const own = (d: string) => join(node.dir, 'host', d.replaceAll('/', '-').slice(1));
+  const own = (d: string) => ownHostDir(node, d);
   const script = [
     'set -e',
     ...['/var/log', '/var/lib/kubelet', NODE_DATA_ROOT].map(
@@ -895,10 +900,7 @@ export async function stopSecondNode(stateDir = DEFAULT_STATE_DIR, report: Repor
 export async function removeSecondNode(stateDir = DEFAULT_STATE_DIR, report: Report = quiet): Promise<void> {
   await stopSecondNode(stateDir, report);
   // Its disk goes with it: the guests' disks and node folders it kept.
-  await rm(join(secondNode(stateDir).dir, 'host', NODE_DATA_ROOT.replaceAll('/', '-').slice(1)), {
-    recursive: true,
-    force: true,
-  });
+  await rm(ownHostDir(secondNode(stateDir), NODE_DATA_ROOT), { recursive: true, force: true });
   const state = await readState(stateDir);
   if (!state) return;
   const s = new Starter(stateDir, join(binaryCache(), 'bin'), report, state);
