@@ -33,6 +33,18 @@ function anycastMac(cloud: string): string {
   return ['02', ...[...bytes].map((b) => b.toString(16).padStart(2, '0'))].join(':');
 }
 
+/**
+ * The name of the veth pair between a node's external bridge (network.externalBridge) and its
+ * node pod's br-ex: both ends have it, one in each namespace. The cloud's own, so that two clouds'
+ * node pods on one node each have theirs.
+ */
+export function uplinkPort(cloud: string): string {
+  return `pse${createHash('sha256').update(cloud).digest('hex').slice(0, 8)}`;
+}
+
+/** Where the ovn-controller container sees the node's /proc (externalBridge on Kubernetes). */
+const HOST_PROC = '/host/proc';
+
 export const ovn = defineService({
   name: 'ovn',
   description: 'OVN, the network backend: its databases, ovn-northd, and Open vSwitch on every node',
@@ -91,6 +103,12 @@ export const ovn = defineService({
     const encapIp = { name: 'PODSTACK_OVN_ENCAP_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } };
     const [network, prefix] = ctx.spec.network.external.split('/');
     const gateway = network!.replace(/\d+$/, (last) => String(Number(last) + 1));
+    const { externalBridge } = ctx.spec.network;
+    // With a real external network (network.externalBridge) its router is the gateway, not br-ex:
+    // br-ex is a switch between the node's bridge and the guests' floating IPs, and has no address.
+    // On Kubernetes the pod itself joins br-ex to the node's bridge (below); on Podman the engine
+    // does, from the host, as it makes the host link (src/engines/podman/host-link.ts).
+    const uplink = externalBridge !== '' && ctx.nodeHostPaths;
     const container = (name: string, command: string[], more: Partial<V1Container> = {}): V1Container => ({
       name,
       image,
@@ -104,6 +122,11 @@ export const ovn = defineService({
       volumes: [
         { name: 'openvswitch-run', emptyDir: {} },
         { name: 'openvswitch-db', emptyDir: {} },
+        // The node's network namespace is its container runtime's, found through the node's /proc
+        // (images/ovn/podstack-ovn-controller): the node pod keeps a network of its own (the
+        // switch's underlay and the guests' ports stay out of the node's), and a pod sees no
+        // namespace but its own otherwise.
+        ...(uplink ? [{ name: 'host-proc', hostPath: { path: '/proc', type: 'Directory' } }] : []),
       ],
       dependsOn: ['ovn-central'],
       containers: [
@@ -128,6 +151,9 @@ export const ovn = defineService({
         }),
         container(EXTERNAL_BRIDGE_CONTAINER, ['podstack-ovn-controller'], {
           securityContext: { privileged: true },
+          ...(uplink
+            ? { volumeMounts: [run, { name: 'host-proc', mountPath: HOST_PROC, readOnly: true }] }
+            : {}),
           // Ready once connected to the southbound database, not merely started: its script
           // waits (for the name, the bridges, SB_Global) before ovn-controller runs, and a
           // node pod that never connects must not count as ready (on Kubernetes it did).
@@ -143,15 +169,24 @@ export const ovn = defineService({
               name: 'PODSTACK_OVN_REMOTE',
               value: `tcp:${ctx.endpoints.address('ovn').split(':')[0]}:${SB_PORT}`,
             },
-            { name: 'PODSTACK_EXTERNAL_CIDR', value: `${gateway}/${prefix}` },
+            ...(externalBridge ? [] : [{ name: 'PODSTACK_EXTERNAL_CIDR', value: `${gateway}/${prefix}` }]),
             { name: 'PODSTACK_OVN_BRIDGE_MAPPINGS', value: 'physnet1:br-ex' },
+            ...(uplink
+              ? [
+                  { name: 'PODSTACK_EXTERNAL_UPLINK', value: externalBridge },
+                  { name: 'PODSTACK_EXTERNAL_PORT', value: uplinkPort(ctx.spec.name) },
+                  { name: 'PODSTACK_HOST_PROC', value: HOST_PROC },
+                ]
+              : []),
             ...(ctx.manyNodes
               ? [
                   encapIp,
                   // Every node's br-ex is the external network's gateway address with one MAC
                   // (an anycast gateway): the router learns that address's MAC once, cloud-wide,
                   // and a floating IP NATed on any node answers through its own node's bridge.
-                  { name: 'PODSTACK_EXTERNAL_MAC', value: anycastMac(ctx.spec.name) },
+                  ...(externalBridge
+                    ? []
+                    : [{ name: 'PODSTACK_EXTERNAL_MAC', value: anycastMac(ctx.spec.name) }]),
                   // What the node sends to a floating IP may enter a tunnel, which Open vSwitch
                   // 3.1 refuses while its checksums are still to be done.
                   { name: 'PODSTACK_EXTERNAL_CHECKSUMS', value: '1' },

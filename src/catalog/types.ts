@@ -78,6 +78,8 @@ export interface RenderContext<S extends string = string, F extends string = str
   nodeParts(): readonly NodePart[];
   /** Geneve between nodes (Kubernetes with network.tunnels): see PlanTarget. */
   readonly manyNodes: boolean;
+  /** The node pod's hostPaths are the node's own folders (Kubernetes): see PlanTarget. */
+  readonly nodeHostPaths: boolean;
 }
 
 /**

@@ -18,9 +18,11 @@ export const HOST_PACKAGES = [
   // Name resolution between pods on the CNI network backend (Podman 4.3 on Debian 12).
   'golang-github-containernetworking-plugin-dnsname',
   'dnsmasq-base',
-  // The host's link to the external network: a veth pair, and the rules that fence it.
+  // The host's link to the external network: a veth pair, the rules that fence it, and (as a
+  // port of network.externalBridge) its checksum offload turned off.
   'iptables',
   'iproute2',
+  'ethtool',
   'uidmap',
 ] as const;
 

@@ -67,8 +67,12 @@ export async function engineFor(
       stateDir: project.stateDir,
       subnet: cloudSubnet(project.spec.name, project.spec.network.subnet),
       hostLink: {
-        link: hostLinkOf(project.spec.name, project.spec.network.external),
-        enabled: project.spec.network.hostLink,
+        link: hostLinkOf(
+          project.spec.name,
+          project.spec.network.external,
+          project.spec.network.externalBridge,
+        ),
+        enabled: project.spec.network.hostLink || project.spec.network.externalBridge !== '',
         unit: NODE_UNIT,
         container: EXTERNAL_BRIDGE_CONTAINER,
       },

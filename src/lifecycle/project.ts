@@ -151,6 +151,7 @@ export function planTarget(spec: CloudSpec, engine: EngineName): PlanTarget {
       internalAddress: spec.endpoints.internal || spec.endpoints.address,
       inClusterWaits: true,
       manyNodes: spec.network.tunnels,
+      nodeHostPaths: true,
       // Kubernetes only: on Podman a claim is a named volume, and the setting would only change hashes.
       ...(spec.kubernetes.storageClass ? { storageClass: spec.kubernetes.storageClass } : {}),
     };
@@ -158,5 +159,6 @@ export function planTarget(spec: CloudSpec, engine: EngineName): PlanTarget {
     internalAddress: spec.endpoints.internal || gatewayOf(cloudSubnet(spec.name, spec.network.subnet)),
     inClusterWaits: false,
     manyNodes: false,
+    nodeHostPaths: false,
   };
 }

@@ -37,6 +37,12 @@ export interface PlanTarget {
    */
   readonly manyNodes: boolean;
   /**
+   * A hostPath is the node's own (Kubernetes), so the node pod can do on its node what needs the
+   * node (join br-ex to network.externalBridge). On Podman a hostPath is a volume, and the engine,
+   * on the one host, does that itself.
+   */
+  readonly nodeHostPaths: boolean;
+  /**
    * Kubernetes: the StorageClass every PersistentVolumeClaim names (kubernetes.storageClass).
    * Unset: claims name none, and the cluster's default StorageClass provisions them.
    */
@@ -136,6 +142,7 @@ export function buildPlan(inputs: PlanInputs): Plan {
           : {},
       nodeParts: () => nodeParts,
       manyNodes: inputs.target.manyNodes,
+      nodeHostPaths: inputs.target.nodeHostPaths,
     };
     return [def, ctx] as const;
   });

@@ -249,11 +249,21 @@ export function buildCloudSchema(catalog: readonly ServiceOptions[]) {
             .describe(
               "Kubernetes: Geneve between nodes' node pods, so that guests on different nodes share their networks and floating IPs are NATed on their guest's node. An Open vSwitch bridge (br-phy) shares the node pod's interface and address for Geneve alone; the pod's own traffic stays off it. Podman (one host): no effect. false: every node's guests are on their own",
             ),
+          externalBridge: z
+            .string()
+            .regex(
+              /^$|^[A-Za-z0-9_.-]{1,15}$/,
+              'must be the name of a network interface (at most 15 characters)',
+            )
+            .default('')
+            .describe(
+              "A Linux bridge on every hypervisor node that carries a real external network (a physical NIC is its port): the node pod's br-ex gets a port on it, and floating IPs answer wherever that network reaches. The external subnet's first address is then that network's router, and its addresses from the 100th on are the cloud's. Kubernetes: the node pod reads the node's /proc to find the node's network namespace. Podman: this host's bridge, instead of the host link's address. Empty: the external network ends in the node pod (Podman: with the host link)",
+            ),
           hostLink: z
             .boolean()
             .default(true)
             .describe(
-              "Podman: give this host the external network's second address, on an interface podstack makes, so floating IPs answer ping and SSH here; it lets in replies only, and forwards nothing. false: floating IPs answer in the node pod only",
+              "Podman: give this host the external network's second address, on an interface podstack makes, so floating IPs answer ping and SSH here; it lets in replies only, and forwards nothing. false: floating IPs answer in the node pod only. With externalBridge the link has no address and is that bridge's port instead (the bridge's own address, if any, is the host's)",
             ),
         })
         .prefault({}),
@@ -370,6 +380,7 @@ export interface CloudSpec {
     readonly external: string;
     readonly tenant: string;
     readonly tunnels: boolean;
+    readonly externalBridge: string;
     readonly hostLink: boolean;
   };
   readonly images: {

@@ -90,6 +90,45 @@ describe('one host or many nodes', () => {
   });
 });
 
+describe('a real external network (network.externalBridge)', () => {
+  const BRIDGE = 'network: {externalBridge: br-provider}\n';
+  const podSpec = (yaml: string, engine: EngineName) =>
+    objects(yaml, engine).find((o): o is DaemonSet => o.kind === 'DaemonSet')!.spec!.template.spec!;
+
+  it('on Kubernetes the node pod joins br-ex to the node’s bridge itself, through the node’s /proc, and br-ex is no gateway', () => {
+    const env = controllerEnv(BRIDGE, 'kubernetes');
+    assert.equal(env.PODSTACK_EXTERNAL_UPLINK, 'br-provider');
+    assert.match(env.PODSTACK_EXTERNAL_PORT ?? '', /^pse[0-9a-f]{8}$/);
+    assert.ok((env.PODSTACK_EXTERNAL_PORT ?? '').length <= 15, 'longer than an interface name may be');
+    assert.notEqual(controllerEnv('name: other\n' + BRIDGE, 'kubernetes').PODSTACK_EXTERNAL_PORT, env.PODSTACK_EXTERNAL_PORT, 'two clouds on one node would share it'); // biome-ignore format: one call
+    // The network's own router is the gateway: no address on br-ex, and no anycast MAC.
+    assert.equal(env.PODSTACK_EXTERNAL_CIDR, undefined);
+    assert.equal(env.PODSTACK_EXTERNAL_MAC, undefined);
+    const spec = podSpec(BRIDGE, 'kubernetes');
+    const proc = spec.volumes?.find((v) => v.hostPath?.path === '/proc');
+    assert.ok(proc, 'no hostPath of the node’s /proc');
+    const controller = spec.containers.find((c) => c.name === 'ovn-controller')!;
+    const mount = controller.volumeMounts?.find((m) => m.name === proc.name);
+    assert.equal(mount?.mountPath, env.PODSTACK_HOST_PROC);
+    assert.equal(mount?.readOnly, true);
+    // Only that container sees it.
+    for (const c of spec.containers.filter((x) => x.name !== 'ovn-controller'))
+      assert.ok(!c.volumeMounts?.some((m) => m.name === proc.name), `${c.name} mounts the node’s /proc`);
+    // Unset, none of it: the anycast gateway on br-ex as before.
+    const plain = controllerEnv('', 'kubernetes');
+    assert.equal(plain.PODSTACK_EXTERNAL_UPLINK, undefined);
+    assert.ok(plain.PODSTACK_EXTERNAL_CIDR);
+    assert.ok(!podSpec('', 'kubernetes').volumes?.some((v) => v.hostPath?.path === '/proc'));
+  });
+
+  it('on Podman the engine makes the port from the host: the pod gets no /proc, and br-ex no address', () => {
+    const env = controllerEnv(BRIDGE, 'podman');
+    assert.equal(env.PODSTACK_EXTERNAL_UPLINK, undefined);
+    assert.equal(env.PODSTACK_EXTERNAL_CIDR, undefined);
+    assert.ok(!podSpec(BRIDGE, 'podman').volumes?.some((v) => v.hostPath?.path === '/proc'));
+  });
+});
+
 describe('migration between nodes', () => {
   const daemonSet = (yaml: string, engine: EngineName) =>
     objects(yaml, engine).find((o): o is DaemonSet => o.kind === 'DaemonSet')!;

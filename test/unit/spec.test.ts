@@ -75,6 +75,13 @@ describe('cloud file', () => {
     const compression = specError('images:\n  compression: lz4\n').issues[0]!;
     assert.equal(compression.path, 'images.compression');
     assert.match(compression.message, /got "lz4"; allowed: "zstd", "gzip"/);
+    const bridge = specError('network:\n  externalBridge: "br ex; rm"\n').issues[0]!;
+    assert.equal(bridge.path, 'network.externalBridge');
+    assert.match(bridge.message, /name of a network interface/);
+    assert.equal(
+      specError('network:\n  externalBridge: a-name-too-long-16\n').issues[0]!.path,
+      'network.externalBridge',
+    );
   });
 
   it('rejects a service whose requirement is disabled, pointing at the requirement', () => {

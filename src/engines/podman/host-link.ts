@@ -16,6 +16,10 @@ import { addressIn } from './network.js';
  * the link are accepted only as replies to what the host sent (conntrack), and nothing is
  * forwarded to or from it (the host forwards for Podman's own networks, so a guest's router
  * pointed at the host's address would otherwise leave the machine through it).
+ *
+ * With a real external network (network.externalBridge) the host's end is a port of that bridge
+ * instead, with no address and no fence: the network is the operator's, and so are its addresses
+ * (the bridge's own, if any, is the host's) and its routers.
  */
 export interface HostLink {
   /** The host's interface (its name fits IFNAMSIZ: 15 characters). */
@@ -24,6 +28,8 @@ export interface HostLink {
   readonly address: string;
   /** The external network's subnet. */
   readonly subnet: string;
+  /** network.externalBridge: the host's end is its port and has no address. */
+  readonly bridge?: string;
 }
 
 /** The pod's end of the pair, a port of br-ex in the node pod's network namespace. */
@@ -31,10 +37,15 @@ export const POD_END = 'podstack-host';
 const BRIDGE = 'br-ex';
 
 /** The link of a cloud whose external network is `subnet`: its name from the cloud's. */
-export function hostLinkOf(cloud: string, subnet: string): HostLink {
+export function hostLinkOf(cloud: string, subnet: string, bridge = ''): HostLink {
   const bits = subnet.split('/')[1];
   const address = addressIn(subnet, 2);
-  return { device: `psx${hashOf(cloud).slice(0, 8)}`, address: `${address}/${bits}`, subnet };
+  return {
+    device: `psx${hashOf(cloud).slice(0, 8)}`,
+    address: `${address}/${bits}`,
+    subnet,
+    ...(bridge ? { bridge } : {}),
+  };
 }
 
 /** The rules (iptables arguments after the chain operation) that fence the link, in order. */
@@ -66,7 +77,7 @@ async function run(file: string, args: readonly string[]) {
   const r = await exec(file, args);
   if (r.notFound)
     throw new PodstackError(`${file} is not installed`, {
-      hint: 'podstack up installs it (iproute2, iptables); or set network.hostLink: false.',
+      hint: 'podstack up installs it (iproute2, iptables, ethtool); or set network.hostLink: false.',
     });
   return r;
 }
@@ -109,14 +120,8 @@ export async function ensureHostLink(o: EnsureHostLinkOptions): Promise<string |
   const inspect = await o.podman.run(['inspect', '--format', '{{.State.Pid}}', o.container]);
   const pid = Number(inspect.stdout.trim());
   if (inspect.exitCode !== 0 || !pid) return `${o.container} is not running`;
-  // Another interface routing the subnet (another cloud's link, a real network): two routes to
-  // the same addresses would send one cloud's traffic to the other.
-  const routes = JSON.parse((await must('ip', ['-j', 'route', 'show', 'match', link.subnet])) || '[]') as {
-    dst: string;
-    dev: string;
-  }[];
-  const taken = routes.find((r) => r.dst === link.subnet && r.dev !== link.device);
-  if (taken) return `${link.subnet} is already routed through ${taken.dev} on this host`;
+  const why = await (link.bridge ? checkBridge(link.bridge) : subnetTaken(link));
+  if (why) return why;
 
   const hostEnd = await linkExists(link.device);
   const podEnd = await linkExists(POD_END, pid);
@@ -136,8 +141,7 @@ export async function ensureHostLink(o: EnsureHostLinkOptions): Promise<string |
       String(pid),
     ]);
   }
-  await must('ip', ['addr', 'replace', link.address, 'dev', link.device]);
-  await must('ip', ['link', 'set', 'dev', link.device, 'up']);
+  await setHostEnd(link);
   await must('nsenter', ['-t', String(pid), '-n', 'ip', 'link', 'set', 'dev', POD_END, 'up']);
   // The port stays in the OVS database (the pod's) across a new pair: --may-exist keeps it.
   const port = await o.podman.run([
@@ -151,17 +155,60 @@ export async function ensureHostLink(o: EnsureHostLinkOptions): Promise<string |
   ]);
   if (port.exitCode !== 0)
     throw new PodstackError(`cannot add ${POD_END} to ${BRIDGE} in ${o.container}: ${port.stderr.trim()}`);
-  // Inserted from the last, each at the top: they end up in order, above anything else.
-  for (const { chain, rule } of [...fenceRules(link, o.cloud)].reverse()) {
-    if ((await run('iptables', ['-w', '-C', chain, ...rule])).exitCode !== 0)
-      await must('iptables', ['-w', '-I', chain, '1', ...rule]);
-  }
+  await setFence(link, o.cloud);
   if (!(hostEnd && podEnd))
     o.report({
       type: 'step',
-      message: `floating IPs answer on this host: ${link.subnet} through ${link.device} (${link.address}), which lets in replies only`,
+      message: link.bridge
+        ? `the external network ${link.subnet} is this host's bridge ${link.bridge}: ${link.device} is its port`
+        : `floating IPs answer on this host: ${link.subnet} through ${link.device} (${link.address}), which lets in replies only`,
     });
   return undefined;
+}
+
+/** Another interface routing the subnet (another cloud's link, a real network): two routes to the same addresses would send one cloud's traffic to the other. */
+async function subnetTaken(link: HostLink): Promise<string | undefined> {
+  const routes = JSON.parse((await must('ip', ['-j', 'route', 'show', 'match', link.subnet])) || '[]') as {
+    dst: string;
+    dev: string;
+  }[];
+  const taken = routes.find((r) => r.dst === link.subnet && r.dev !== link.device);
+  return taken ? `${link.subnet} is already routed through ${taken.dev} on this host` : undefined;
+}
+
+/** network.externalBridge must name a Linux bridge of this host's: a clear error otherwise. */
+async function checkBridge(bridge: string): Promise<undefined> {
+  const kind = await run('ip', ['-d', '-j', 'link', 'show', 'dev', bridge]);
+  if (kind.exitCode !== 0 || !kind.stdout.includes('"info_kind":"bridge"'))
+    throw new PodstackError(`network.externalBridge: this host has no Linux bridge named ${bridge}`, {
+      hint: "Make it (ip link add NAME type bridge) with the external network's NIC as its port, or fix the name.",
+    });
+  return undefined;
+}
+
+/** The host's end: the external network's second address, or a port of network.externalBridge. */
+async function setHostEnd(link: HostLink): Promise<void> {
+  if (link.bridge) {
+    await must('ip', ['addr', 'flush', 'dev', link.device]);
+    await must('ip', ['link', 'set', 'dev', link.device, 'master', link.bridge]);
+    // What the host sends to a floating IP gets its checksums here: Open vSwitch's userspace
+    // datapath reads the other end and does not fill them in.
+    await must('ethtool', ['-K', link.device, 'tx', 'off']);
+  } else {
+    await must('ip', ['link', 'set', 'dev', link.device, 'nomaster']);
+    await must('ip', ['addr', 'replace', link.address, 'dev', link.device]);
+  }
+  await must('ip', ['link', 'set', 'dev', link.device, 'up']);
+}
+
+/** The fence's rules, each at the top in order; none for a port of network.externalBridge. */
+async function setFence(link: HostLink, cloud: string): Promise<void> {
+  // Inserted from the last, each at the top: they end up in order, above anything else.
+  for (const { chain, rule } of [...fenceRules(link, cloud)].reverse()) {
+    const present = (await run('iptables', ['-w', '-C', chain, ...rule])).exitCode === 0;
+    if (!present && !link.bridge) await must('iptables', ['-w', '-I', chain, '1', ...rule]);
+    if (present && link.bridge) await must('iptables', ['-w', '-D', chain, ...rule]);
+  }
 }
 
 /** Removes the link and its fence (`down`); what is not there is not an error. */
