@@ -76,7 +76,7 @@ export async function backupPurgeRestore(h: BackupHarness): Promise<string> {
   // volume that Nova grew to the flavor's 1 GB: 512 MiB in is outside it, and is the server's own.
   const written = `kept-by-the-backup-${Date.now()}`;
   const at = 'bs=512 skip=1048576 count=1';
-  const write = await h.node.run('ssh', [
+  const write = await h.node.reach('ssh', [
     ...sshOptions(h.guest.key),
     `root@${h.guest.fip}`,
     `echo ${written} > /tmp/kept && dd if=/tmp/kept of=/dev/vda bs=512 seek=1048576 conv=notrunc && sync && dd if=/dev/vda ${at}`,
@@ -174,7 +174,7 @@ export async function backupPurgeRestore(h: BackupHarness): Promise<string> {
   await checkServerBack(h.openstack, h.node, h.guest.name, restoredAt);
   await checkSsh(h.openstack, h.node, h.guest);
   const reachedAt = performance.now();
-  const read = await h.node.run('ssh', [
+  const read = await h.node.reach('ssh', [
     ...sshOptions(h.guest.key),
     `root@${h.guest.fip}`,
     `dd if=/dev/vda ${at}`,
@@ -183,7 +183,7 @@ export async function backupPurgeRestore(h: BackupHarness): Promise<string> {
     // Reached a moment ago, lost now: say whether the guest started again (its uptime against
     // the time since it answered) and what the cloud knew of it, as CI once saw this on Kubernetes.
     await new Promise((r) => setTimeout(r, 30_000));
-    const again = await h.node.run('ssh', [
+    const again = await h.node.reach('ssh', [
       ...sshOptions(h.guest.key),
       `root@${h.guest.fip}`,
       'cat /proc/uptime',

@@ -171,8 +171,13 @@ export interface Ran {
  * off there, so the external network ends in the pod).
  */
 export interface CloudNode {
-  /** A host program (ping, ssh) in the pod's network namespace. */
+  /** A host program (ip, readlink) in the pod's network namespace. */
   readonly run: (program: string, args: readonly string[]) => Promise<Ran>;
+  /**
+   * A host program (ping, ssh) where floating IPs answer: the pod's network namespace, or the
+   * host, for a cloud on an external network the host is on (network.externalBridge).
+   */
+  readonly reach: (program: string, args: readonly string[]) => Promise<Ran>;
   /** A program of the pod's ovn-controller container, in all its namespaces (ovs-vsctl, ovn-nbctl). */
   readonly runInPod: (program: string, args: readonly string[]) => Promise<Ran>;
   /** The last `lines` lines of the log of one of the pod's containers (`nova-compute`, `libvirt`...). */
@@ -198,8 +203,10 @@ function nsenterNode(pid: () => Promise<string | undefined>, logs: CloudNode['lo
     const r = await exec('nsenter', ['-t', await target(), namespaces, program, ...args], { env });
     return { exitCode: r.exitCode ?? -1, output: r.output };
   };
+  const run: CloudNode['run'] = (program, args) => nsenter('-n', program, args);
   return {
-    run: (program, args) => nsenter('-n', program, args),
+    run,
+    reach: run,
     // nsenter looks the program up in the container's files but on the test's own PATH: from a
     // shell with no /usr/local/bin on it (`env -i`), the image's checks there were not found.
     runInPod: (program, args) => nsenter('-a', program, args, { PATH: CONTAINER_PATH }),
@@ -236,14 +243,35 @@ export function podmanNode(cloud: string): CloudNode {
 }
 
 /**
+ * Floating IPs from the host, on an external network the host has an address on (the test
+ * cluster's bridge): every program runs only once `ip route get` says that an address of the
+ * subnet (`probe`) is routed through `device`. Otherwise it would leave the machine by the
+ * default route.
+ */
+export function fromHost(device: string, probe: string): CloudNode['reach'] {
+  return async (program, args) => {
+    const route = (await exec('ip', ['-o', 'route', 'get', probe])).stdout;
+    assert.match(
+      route,
+      new RegExp(` dev ${device} `),
+      `not sending to the floating IPs: ${probe}'s route is ${route}`,
+    );
+    const r = await exec(program, args);
+    return { exitCode: r.exitCode ?? -1, output: r.output };
+  };
+}
+
+/**
  * The node pod of a cloud on Kubernetes (containerd): found from the host by the pod's address.
- * `nodeName`: the pod on that node (with two nodes); by default the first running one.
+ * `nodeName`: the pod on that node (with two nodes); by default the first running one. `reach`:
+ * where floating IPs answer, when not in the pod (fromHost).
  */
 export function kubernetesNode(
   kubeconfig: string,
   namespace: string,
   cloud: string,
   nodeName?: string,
+  reach?: CloudNode['reach'],
 ): CloudNode {
   const c = connect({ kubeconfig, namespace });
   const pod = async () => {
@@ -260,11 +288,12 @@ export function kubernetesNode(
     );
     return { name: running.metadata.name, ip: running.status.podIP };
   };
-  return nsenterNode(
+  const node = nsenterNode(
     async () => pidWithAddress((await pod()).ip).catch(() => undefined),
     async (container, lines) =>
       c.core.readNamespacedPodLog({ namespace, name: (await pod()).name, container, tailLines: lines }),
   );
+  return reach ? { ...node, reach } : node;
 }
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -431,7 +460,7 @@ export async function bootServer(
   await openstack('server', 'add', 'floating', 'ip', name, fip);
   await diagnosed(() =>
     until(`ping ${fip}`, 30, 1000, async () => {
-      const r = await node.run('ping', ['-c', '1', '-W', '2', fip]);
+      const r = await node.reach('ping', ['-c', '1', '-W', '2', fip]);
       return r.exitCode === 0 ? undefined : r.output.slice(-200);
     }),
   );
@@ -466,7 +495,7 @@ export async function checkSsh(
   const { fip, key, name } = server;
   await withDiagnosis(openstack, node, name, () =>
     until(`ssh root@${fip}`, 40, 2000, async () => {
-      const r = await node.run('ssh', [...sshOptions(key), `root@${fip}`, 'hostname']);
+      const r = await node.reach('ssh', [...sshOptions(key), `root@${fip}`, 'hostname']);
       return r.exitCode === 0 && r.output.trim().split('\n').pop() === name
         ? undefined
         : r.output.slice(-200);

@@ -315,7 +315,7 @@ export async function checkFloatingIpAndRouterInterface(
       mac,
     });
     // Traffic through it: the guest on `private` pings the router's new address.
-    const ping = await node.run('ssh', [
+    const ping = await node.reach('ssh', [
       ...sshOptions(to.key),
       `root@${from.fip}`,
       'ping -c 2 -W 2 10.99.0.1',

@@ -3,7 +3,10 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exec } from '../src/_exec.js';
 import { fenceRules, type HostLink } from '../src/engines/podman/host-link.js';
-import { type OpenStack, sshOptions } from './_cloud-checks.js';
+import { addressIn } from '../src/engines/podman/network.js';
+import { type CloudNode, fromHost, type OpenStack, sshOptions } from './_cloud-checks.js';
+import type { Guest } from './_guest-network.js';
+import { guestUptime } from './_node-survival.js';
 
 /**
  * Floating IPs from the host, through the cloud's own link (src/engines/podman/host-link.ts).
@@ -98,4 +101,73 @@ export async function checkHostLinkGone(cloud: string, link: HostLink): Promise<
   );
   const rules = (await exec('iptables', ['-w', '-S'])).stdout;
   assert.ok(!rules.includes(`podstack:${cloud}`), `rules of ${cloud} are left:\n${rules}`);
+}
+
+export interface ExternalBridgeCheck {
+  readonly cloud: string;
+  readonly link: HostLink;
+  /** The cloud's node pod (its `reach` is the pod's namespace, where the host link ends). */
+  readonly node: CloudNode;
+  readonly guest: Guest;
+  /** `up` with the cloud file that has `network.externalBridge: bridge`, then without it. */
+  readonly upWith: (bridge: string | undefined) => Promise<void>;
+}
+
+/** The stand-in for the operator's external network: a bridge the test makes, and removes. */
+const TEST_BRIDGE = 'podstack-t-ext';
+
+/**
+ * network.externalBridge on Podman: on a bridge of the host's (with the external subnet's first
+ * address, its router, as an operator's would have), `up` makes the host link that bridge's port,
+ * with no address and no fence, and takes br-ex's address away; the running guest answers ping and
+ * SSH from the host through the bridge and keeps running. Then back: without the setting (and the
+ * bridge), the host link has its address and fence again, and br-ex its.
+ */
+export async function checkExternalBridge(o: ExternalBridgeCheck): Promise<string> {
+  const router = `${addressIn(o.link.subnet, 1)}/${o.link.subnet.split('/')[1]}`;
+  const host = { ...o.node, reach: fromHost(TEST_BRIDGE, o.guest.fip) };
+  const before = await guestUptime(o.node, o.guest);
+  await exec('ip', ['link', 'del', TEST_BRIDGE]);
+  for (const args of [
+    ['link', 'add', TEST_BRIDGE, 'type', 'bridge'],
+    ['addr', 'add', router, 'dev', TEST_BRIDGE],
+    ['link', 'set', TEST_BRIDGE, 'up'],
+  ]) {
+    const r = await exec('ip', args);
+    assert.equal(r.exitCode, 0, `ip ${args.join(' ')}: ${r.output}`);
+  }
+  let printed: string;
+  try {
+    await o.upWith(TEST_BRIDGE);
+    const port = JSON.parse((await exec('ip', ['-j', 'addr', 'show', 'dev', o.link.device])).stdout) as {
+      master?: string;
+      addr_info: unknown[];
+    }[];
+    assert.equal(port[0]?.master, TEST_BRIDGE, `${o.link.device} is not a port of ${TEST_BRIDGE}`);
+    assert.deepEqual(
+      port[0]?.addr_info.filter((a) => (a as { family: string }).family === 'inet'),
+      [],
+    );
+    const brEx = await o.node.run('ip', ['-4', '-o', 'addr', 'show', 'dev', 'br-ex']);
+    assert.equal(brEx.exitCode, 0, brEx.output);
+    assert.equal(brEx.output.trim(), '', `br-ex still has an address: ${brEx.output}`);
+    assert.ok(
+      !(await exec('iptables', ['-w', '-S'])).stdout.includes(`podstack:${o.cloud}`),
+      'the fence is left',
+    );
+    const ping = await host.reach('ping', ['-c', '3', '-W', '2', o.guest.fip]);
+    assert.equal(ping.exitCode, 0, `ping ${o.guest.fip} through ${TEST_BRIDGE}:\n${ping.output}`);
+    const during = await guestUptime(host, o.guest);
+    assert.ok(during > before, `the guest restarted (uptime ${before} s, then ${during} s)`);
+    printed = `through ${TEST_BRIDGE}: ping 3 of 3, SSH answered, the guest ran on (uptime ${before.toFixed(0)} -> ${during.toFixed(0)} s)`;
+  } finally {
+    await exec('ip', ['link', 'del', TEST_BRIDGE]);
+    await o.upWith(undefined);
+  }
+  await routeIsTheLink(o.guest.fip, o.link);
+  const address = (await exec('ip', ['-o', '-4', 'addr', 'show', 'dev', o.link.device])).stdout;
+  assert.ok(address.includes(` ${o.link.address} `), `${o.link.device} has not its address back: ${address}`);
+  const brEx = await o.node.run('ip', ['-4', '-o', 'addr', 'show', 'dev', 'br-ex']);
+  assert.match(brEx.output, new RegExp(` ${router} `), `br-ex has not its address back: ${brEx.output}`);
+  return printed;
 }

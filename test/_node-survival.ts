@@ -87,7 +87,7 @@ export async function crashPart(node: CloudNode, part: NodePart): Promise<number
 export async function guestUptime(node: CloudNode, guest: Guest): Promise<number> {
   let seconds = 0;
   await until(`uptime of ${guest.name} over ssh`, 20, 2000, async () => {
-    const r = await node.run('ssh', [...sshOptions(guest.key), `root@${guest.fip}`, 'cat /proc/uptime']);
+    const r = await node.reach('ssh', [...sshOptions(guest.key), `root@${guest.fip}`, 'cat /proc/uptime']);
     const up = Number(r.output.trim().split('\n').pop()?.split(' ')[0]);
     if (r.exitCode !== 0 || !Number.isFinite(up)) return r.output.slice(-200);
     seconds = up;
@@ -107,7 +107,19 @@ export function pingLoop(
 ): { stop: () => Promise<{ gap: number; lost: number; times: number[] }> } {
   const marker = `${200 + Math.floor(Math.random() * 50)}`;
   // -s makes this loop's command line unique, so that stopping it kills this one alone.
-  const running = node.run('timeout', ['900', 'ping', '-D', '-n', '-i', '0.2', '-W', '1', '-s', marker, fip]);
+  const running = node.reach('timeout', [
+    '900',
+    'ping',
+    '-D',
+    '-n',
+    '-i',
+    '0.2',
+    '-W',
+    '1',
+    '-s',
+    marker,
+    fip,
+  ]);
   return {
     async stop() {
       await exec('pkill', ['-INT', '-f', `ping -D -n -i 0.2 -W 1 -s ${marker} ${fip}`]);

@@ -175,7 +175,7 @@ export async function checkGuestVolumes(
   const mark = randomBytes(8).toString('hex');
   try {
     const run = (fip: string, script: string) =>
-      node.run('ssh', [...sshOptions(a.key), `root@${fip}`, script]);
+      node.reach('ssh', [...sshOptions(a.key), `root@${fip}`, script]);
     const ssh = async (fip: string, script: string) => {
       const r = await run(fip, script);
       assert.equal(r.exitCode, 0, `ssh ${fip} ${script}:\n${r.output}`);

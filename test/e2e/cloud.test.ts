@@ -55,7 +55,7 @@ import {
   type Guest,
   soakGuests,
 } from '../_guest-network.js';
-import { checkHostLink, checkHostLinkGone, routeIsTheLink } from '../_host-link.js';
+import { checkExternalBridge, checkHostLink, checkHostLinkGone, routeIsTheLink } from '../_host-link.js';
 import { keysRotateUnderTokens, type RotationHarness } from '../_key-rotation.js';
 import { checkGuestSurvives, checkPartsComeBack, guestUptime, killPart } from '../_node-survival.js';
 import { rollbackAcrossSchemaMove } from '../_schema-move.js';
@@ -390,6 +390,22 @@ describe('the default cloud on podman, end to end', {
       guest: server,
       otherHostAddress: gatewayOf(cloudSubnet(CLOUD, project.spec.network.subnet)),
       up: async () => {
+        await up({ file, report, installHostPackages: false });
+      },
+    });
+    console.log(`    ${printed}`);
+  });
+
+  it('with network.externalBridge the floating IPs are on a bridge of the host’s: the host link is its port, with no address or fence, and br-ex has none; the running guest answers ping and SSH from the host through the bridge; without it, all back', async () => {
+    assert.ok(server, 'the server of the first server test did not boot');
+    const project = await openProject({ file });
+    const printed = await checkExternalBridge({
+      cloud: CLOUD,
+      link: hostLinkOf(CLOUD, project.spec.network.external),
+      node,
+      guest: { name: 'vm1', ...server },
+      upWith: async (bridge) => {
+        await writeFile(file, `${cloudYaml()}${bridge ? `\nnetwork: {externalBridge: ${bridge}}\n` : ''}`);
         await up({ file, report, installHostPackages: false });
       },
     });

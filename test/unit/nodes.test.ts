@@ -100,7 +100,7 @@ describe('a real external network (network.externalBridge)', () => {
     assert.equal(env.PODSTACK_EXTERNAL_UPLINK, 'br-provider');
     assert.match(env.PODSTACK_EXTERNAL_PORT ?? '', /^pse[0-9a-f]{8}$/);
     assert.ok((env.PODSTACK_EXTERNAL_PORT ?? '').length <= 15, 'longer than an interface name may be');
-    assert.notEqual(controllerEnv('name: other\n' + BRIDGE, 'kubernetes').PODSTACK_EXTERNAL_PORT, env.PODSTACK_EXTERNAL_PORT, 'two clouds on one node would share it'); // biome-ignore format: one call
+    assert.notEqual(controllerEnv(`name: other\n${BRIDGE}`, 'kubernetes').PODSTACK_EXTERNAL_PORT, env.PODSTACK_EXTERNAL_PORT, 'two clouds on one node would share it'); // biome-ignore format: one call
     // The network's own router is the gateway: no address on br-ex, and no anycast MAC.
     assert.equal(env.PODSTACK_EXTERNAL_CIDR, undefined);
     assert.equal(env.PODSTACK_EXTERNAL_MAC, undefined);
