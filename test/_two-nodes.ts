@@ -55,7 +55,7 @@ export async function checkTwoHypervisors(o: Pick<TwoNodes, 'openstack' | 'names
 /** `guest` answers SSH on its floating IP from `node`'s pod, as itself, within 3 minutes. */
 async function sshAnswers(node: CloudNode, guest: Guest, when: string): Promise<void> {
   await until(`ssh ${guest.name} on ${guest.fip} ${when}`, 60, 3000, async () => {
-    const r = await node.run('ssh', [...sshOptions(guest.key), `root@${guest.fip}`, 'hostname']);
+    const r = await node.reach('ssh', [...sshOptions(guest.key), `root@${guest.fip}`, 'hostname']);
     return r.exitCode === 0 && r.output.trim().split('\n').pop() === guest.name
       ? undefined
       : r.output.slice(-200);
@@ -66,13 +66,13 @@ async function sshAnswers(node: CloudNode, guest: Guest, when: string): Promise<
 async function sshAcross(node: CloudNode, via: Guest, to: Guest & { ip: string }) {
   const jump = ['ssh', ...sshOptions(via.key), '-W', '%h:%p', `root@${via.fip}`].join(' ');
   await until(`ssh ${to.name} (${to.ip}) through ${via.name}`, 15, 2000, async () => {
-    const ping = await node.run('ssh', [
+    const ping = await node.reach('ssh', [
       ...sshOptions(via.key),
       `root@${via.fip}`,
       `ping -c 3 -W 2 ${to.ip}`,
     ]);
     if (ping.exitCode !== 0) return `${via.name} cannot ping ${to.ip}: ${ping.output.slice(-300)}`;
-    const r = await node.run('ssh', [...sshOptions(to.key), '-o', `ProxyCommand=${jump}`, `root@${to.ip}`, 'hostname']); // biome-ignore format: one call
+    const r = await node.reach('ssh', [...sshOptions(to.key), '-o', `ProxyCommand=${jump}`, `root@${to.ip}`, 'hostname']); // biome-ignore format: one call
     return r.exitCode === 0 && r.output.trim().split('\n').pop() === to.name
       ? undefined
       : r.output.slice(-300);
@@ -91,8 +91,8 @@ async function sshAcross(node: CloudNode, via: Guest, to: Guest & { ip: string }
 export async function checkTwoNodes(o: TwoNodes): Promise<void> {
   const [first, second] = o.names;
   await checkTwoHypervisors(o);
-  // Each node's external bridge is its own (no shared external network on the test cluster):
-  // a guest's floating IP answers in its own node's pod.
+  // A floating IP answers where its node's `reach` is: the host on the cluster's external bridge
+  // (network.externalBridge), or its own node's pod when each node's br-ex is its own.
   const nodeOf = { first: o.node(first), second: o.node(second) };
   const a = o.onFirst;
   const key = await makeKey(o.openstack, o.dir, 'on-second-key');
@@ -142,12 +142,12 @@ export async function checkTwoNodes(o: TwoNodes): Promise<void> {
 
 /**
  * Live migration: `guest` moves from node `from` to node `to` while it runs (Nova chooses block
- * migration or not by whether the instances folder is shared; the test cluster's two nodes share
- * their machine's). It keeps its addresses, its floating IP and its uptime. Its floating IP is
- * pinged from both nodes' pods at once: each pod reaches it only while the guest is on its own
- * node (floating IPs are NATed on their guest's node, and the test cluster's nodes have no
- * external network in common), so the longest gap between answers of either is how long a
- * client on a shared external network would have lost it. Returns the numbers it prints.
+ * migration or not by whether the instances folder is shared). It keeps its addresses, its
+ * floating IP and its uptime. Its floating IP is pinged from where each node reaches it, at once:
+ * the host, on a shared external network (network.externalBridge); otherwise each node's pod,
+ * which reaches it only while the guest is on its own node (floating IPs are NATed on their
+ * guest's node), so that the longest gap between answers of either is how long a client on a
+ * shared external network would have lost it. Returns the numbers it prints.
  */
 export async function checkLiveMigration(
   o: Pick<TwoNodes, 'openstack' | 'node' | 'say'>,

@@ -37,6 +37,12 @@ export interface Cluster {
   readonly tier: Tier;
   /** The nodes' names, the first (this host's network namespace) first. */
   readonly nodes: readonly string[];
+  /**
+   * The full tier's stand-in for a physical external network: a Linux bridge of this name on every
+   * node (network.externalBridge), one L2 segment, on which this host has EXTERNAL_HOST_ADDRESS
+   * (the external subnet's router, for a cloud with the default subnet).
+   */
+  readonly externalBridge: string;
 }
 
 export interface StartOptions {
@@ -115,6 +121,15 @@ const SECOND_POD_CIDR = '10.244.1.0/24';
 /** The registry the second node pulls from: the first's storage, read-only, on the node address. */
 const NODE_REGISTRY = `${NODE_IP}:15501`;
 const SECOND_CGROUP = 'podstack-node2';
+/**
+ * The external network's bridge on each node; the second node's is joined to the first's (this
+ * host's) by a veth pair, EXTERNAL_LINK here and `uplink` in the node. The host's address on it
+ * is the default external subnet's first, its gateway: the host answers guests' replies and
+ * nothing else (externalFence), so a guest's traffic to anywhere else ends here.
+ */
+export const EXTERNAL_BRIDGE = 'podstack-ext';
+export const EXTERNAL_HOST_ADDRESS = '172.24.4.1/24';
+const EXTERNAL_LINK = 'podstack-ext2';
 
 interface State {
   tier: Tier;
@@ -153,6 +168,7 @@ const clusterOf = (stateDir: string, tier: Tier, nodes: number): Cluster => ({
   stateDir,
   tier,
   nodes: nodes > 1 ? [NODE_NAME, SECOND_NODE_NAME] : [NODE_NAME],
+  externalBridge: EXTERNAL_BRIDGE,
 });
 
 const firstNode = (dir: string): NodeSpec => ({
@@ -421,6 +437,7 @@ class Starter {
   /** The nodes' daemons that are not running; only the second node missing leaves the first alone. */
   async nodes(tier: Tier, nodes: number, home: string): Promise<void> {
     const firstUp = daemonsOf('full', 1).every((d) => alive(this.state.pids[d], d));
+    if (tier === 'full') await ensureExternalNetwork();
     if (tier === 'full' && !firstUp) await this.node(home);
     if (nodes > 1) await this.secondNode(home);
   }
@@ -854,6 +871,13 @@ async function prepareSecondNode(node: NodeSpec): Promise<void> {
   await inside(['ip', 'route', 'add', SERVICE_CIDR, 'via', SECOND_LINK_HOST_IP]);
   await inside(['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
   await exec('nsenter', [`--net=/run/netns/${ns}`, 'sysctl', '-qw', 'net.bridge.bridge-nf-call-iptables=1']);
+  // Its external bridge, joined to the first node's: the same L2 segment, as one switch would be.
+  await exec('ip', ['link', 'del', EXTERNAL_LINK]);
+  await must('ip', ['link', 'add', EXTERNAL_LINK, 'type', 'veth', 'peer', 'name', 'uplink', 'netns', ns]);
+  await must('ip', ['link', 'set', EXTERNAL_LINK, 'master', EXTERNAL_BRIDGE, 'up']);
+  await inside(['ip', 'link', 'add', EXTERNAL_BRIDGE, 'type', 'bridge']);
+  await inside(['ip', 'link', 'set', 'uplink', 'master', EXTERNAL_BRIDGE, 'up']);
+  await inside(['ip', 'link', 'set', EXTERNAL_BRIDGE, 'up']);
   for (const dir of secondCgroups()) {
     await mkdir(dir, { recursive: true });
     // A new cpuset cgroup has no CPUs or memory nodes of its own; its parent's are every one.
@@ -862,6 +886,44 @@ async function prepareSecondNode(node: NodeSpec): Promise<void> {
         await writeFile(join(dir, f), await readFile(join(dir, '..', f), 'utf8'));
       }
     }
+  }
+}
+
+/**
+ * The external network's bridge on this host (the first node), with the host's address on it, and
+ * its fence: what comes in on it is let in only as a reply to what the host sent, and nothing is
+ * routed to or from it (frames bridged between its ports, the nodes', pass).
+ */
+async function ensureExternalNetwork(): Promise<void> {
+  if ((await exec('ip', ['link', 'show', EXTERNAL_BRIDGE])).exitCode !== 0) {
+    await must('ip', ['link', 'add', EXTERNAL_BRIDGE, 'type', 'bridge']);
+    await must('ip', ['addr', 'add', EXTERNAL_HOST_ADDRESS, 'dev', EXTERNAL_BRIDGE]);
+    await must('ip', ['link', 'set', EXTERNAL_BRIDGE, 'up']);
+  }
+  for (const { chain, rule } of [...externalFence()].reverse()) {
+    if ((await exec('iptables', ['-w', '-C', chain, ...rule])).exitCode !== 0)
+      await must('iptables', ['-w', '-I', chain, '1', ...rule]);
+  }
+}
+
+/** The rules of ensureExternalNetwork, in order (iptables arguments after the chain). */
+export function externalFence(): { chain: string; rule: string[] }[] {
+  const tag = ['-m', 'comment', '--comment', 'podstack-test-cluster external'];
+  const b = EXTERNAL_BRIDGE;
+  return [
+    { chain: 'INPUT', rule: ['-i', b, ...tag, '-m', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', '-j', 'ACCEPT'] }, // biome-ignore format: one rule
+    { chain: 'INPUT', rule: ['-i', b, ...tag, '-j', 'DROP'] },
+    { chain: 'FORWARD', rule: ['-i', b, '!', '-o', b, ...tag, '-j', 'DROP'] },
+    { chain: 'FORWARD', rule: ['-o', b, '!', '-i', b, ...tag, '-j', 'DROP'] },
+  ];
+}
+
+async function removeExternalNetwork(): Promise<void> {
+  await exec('ip', ['link', 'del', EXTERNAL_LINK]);
+  await exec('ip', ['link', 'del', EXTERNAL_BRIDGE]);
+  for (const { chain, rule } of externalFence()) {
+    while ((await exec('iptables', ['-w', '-C', chain, ...rule])).exitCode === 0)
+      await exec('iptables', ['-w', '-D', chain, ...rule]);
   }
 }
 
@@ -1021,6 +1083,7 @@ export async function stopCluster(stateDir = DEFAULT_STATE_DIR, report: Report =
   await removeHostPortRules();
   for (const name of netns) await exec('ip', ['netns', 'delete', name]);
   await exec('ip', ['link', 'del', BRIDGE]);
+  await removeExternalNetwork();
   await rm(stateDir, { recursive: true, force: true });
   report('cluster: stopped and removed');
 }

@@ -38,6 +38,7 @@ import {
   checkInternalFromHost,
   checkPlacement,
   dashboardUrl,
+  fromHost,
   kubernetesNode,
   makeDiskImage,
   pidWithAddress,
@@ -103,8 +104,19 @@ const cloudYaml = (keystone = '', more: Record<string, string> = {}) =>
     `dataDir: ${join(dir, 'data')}`,
     `endpoints: {address: ${cluster.nodeIp}}`,
     `images: {prefix: ${cluster.registry}/podstack, tlsVerify: false}`,
+    `network: {externalBridge: ${cluster.externalBridge}}`,
     servicesYaml(OFFSET, { ...settled, ...(blockStorage ? BLOCK_STORAGE : {}), keystone, ...more }),
   ].join('\n');
+
+/**
+ * The cloud's node pod (on node `name`, by default the first running one). Floating IPs answer
+ * from this host: the cloud's external network is the test cluster's bridge on every node
+ * (network.externalBridge), on which the host has the subnet's gateway address.
+ */
+const nodePod = (name?: string) =>
+  kubernetesNode(cluster.kubeconfig, NAMESPACE, CLOUD, name, fromHost(cluster.externalBridge, FIP_PROBE));
+/** An address of the external subnet's floating IP pool: its route must be the cluster's bridge. */
+const FIP_PROBE = '172.24.4.100';
 
 /** Every event podstack reported, for the check that no Ceph key is among them. */
 const events: ProgressEvent[] = [];
@@ -278,7 +290,7 @@ describe('the default cloud on kubernetes, end to end', {
   it('a server boots on the hypervisor DaemonSet and answers ping and SSH on its floating IP', async () => {
     await checkComputeUp(openstack);
     // The node pod runs under containerd: its network namespace is found by the pod's address.
-    const node = kubernetesNode(cluster.kubeconfig, NAMESPACE, CLOUD);
+    const node = nodePod();
     const vm = await bootServer(openstack, dir, node, 'vm1');
     server = { ...vm, name: 'vm1' };
     console.log(
@@ -302,20 +314,20 @@ describe('the default cloud on kubernetes, end to end', {
   it('every guest gets its network: one after another and many at once, each to its lease, ping and SSH', {
     skip: SOAK_ONLY,
   }, async () => {
-    const node = kubernetesNode(cluster.kubeconfig, NAMESPACE, CLOUD);
+    const node = nodePod();
     await soakGuests(openstack, dir, node, { prefix: 'soak', label: 'kubernetes', ...GUEST_COUNTS });
   });
 
   let kept: Guest[] = [];
   it('three guests boot beside the first, each to its lease, ping and SSH', async () => {
     // The first server stays, as on Podman: the backup's test needs a server that ran all along.
-    kept = await bootGuests(openstack, dir, kubernetesNode(cluster.kubeconfig, NAMESPACE, CLOUD), 'keep', 3);
+    kept = await bootGuests(openstack, dir, nodePod(), 'keep', 3);
   });
 
   it("the node pod deleted, with guests running: the DaemonSet's new pod runs every guest again, reachable by SSH", {
     skip: SOAK_ONLY,
   }, async () => {
-    const node = kubernetesNode(cluster.kubeconfig, NAMESPACE, CLOUD);
+    const node = nodePod();
     await checkNodeRecreated(openstack, node, kept, {
       label: 'kubernetes',
       times: GUEST_COUNTS.recreate,
@@ -324,7 +336,7 @@ describe('the default cloud on kubernetes, end to end', {
   });
 
   it("a guest's tap that is down makes the node not ready in status (its switch's readiness check)", async () => {
-    const node = kubernetesNode(cluster.kubeconfig, NAMESPACE, CLOUD);
+    const node = nodePod();
     const guest = kept[2];
     assert.ok(guest, 'the guests of the previous test did not boot');
     await checkDownPortIsSeen(openstack, node, guest, {
@@ -335,7 +347,7 @@ describe('the default cloud on kubernetes, end to end', {
   });
 
   it('a guest keeps running through a SIGKILL of ovn-controller, nova-compute, libvirtd and ovs-vswitchd; a nova.conf change, which needs a new node pod, is refused naming the guest', async () => {
-    const node = kubernetesNode(cluster.kubeconfig, NAMESPACE, CLOUD);
+    const node = nodePod();
     const guest = kept[0];
     assert.ok(guest, 'the guests of an earlier test did not boot');
     const daemonSet = async () =>
@@ -363,7 +375,7 @@ describe('the default cloud on kubernetes, end to end', {
   it('every node part killed twice in a row comes back by itself; the guest keeps running; status is healthy within a minute, with no up', {
     skip: SOAK_ONLY,
   }, async () => {
-    const node = kubernetesNode(cluster.kubeconfig, NAMESPACE, CLOUD);
+    const node = nodePod();
     const guest = kept[0];
     assert.ok(guest, 'the guests of an earlier test did not boot');
     await checkPartsComeBack(node, guest, { label: 'kubernetes', kills: 2, unhealthy: nodeUnhealthy });
@@ -375,7 +387,7 @@ describe('the default cloud on kubernetes, end to end', {
   it('a floating IP moves to another server, and a router interface goes, without errors or stale MAC bindings', {
     skip: SOAK_ONLY,
   }, async () => {
-    const node = kubernetesNode(cluster.kubeconfig, NAMESPACE, CLOUD);
+    const node = nodePod();
     const [from, to] = kept;
     assert.ok(from && to, 'the guests of the previous test did not boot');
     await checkFloatingIpAndRouterInterface(openstack, node, from, to);
@@ -406,7 +418,7 @@ describe('the default cloud on kubernetes, end to end', {
         openstack,
         dir,
         names: [first, second],
-        node: (name) => kubernetesNode(cluster.kubeconfig, NAMESPACE, CLOUD, name),
+        node: (name) => nodePod(name),
         loseSecond: () => stopSecondNode(cluster.stateDir),
         bringBackSecond: async () => {
           await startCluster({ tier: 'full', nodes: 2 });
@@ -682,7 +694,7 @@ describe('the default cloud on kubernetes, end to end', {
       file,
       dir,
       openstack,
-      node: kubernetesNode(cluster.kubeconfig, NAMESPACE, CLOUD),
+      node: nodePod(),
       guest: server,
       image: { name: 'k8s-disk', file: disk },
       podstack: (...args) =>
@@ -738,9 +750,9 @@ describe('the default cloud on kubernetes, end to end', {
       assert.ok(r.apply.changed.includes(unit), r.apply.changed.join(' '));
     await checkCatalog(openstack, cluster.nodeIp, OFFSET, ['cinder']);
     await checkCluster(inMon, cluster.nodeIp);
-    const node = kubernetesNode(cluster.kubeconfig, NAMESPACE, CLOUD);
+    const node = nodePod();
     await until('vm1 answers SSH on the new node pod', 300, 3000, async () => {
-      const x = await node.run('ssh', [...sshOptions(server!.key), `root@${server!.fip}`, 'true']);
+      const x = await node.reach('ssh', [...sshOptions(server!.key), `root@${server!.fip}`, 'true']);
       return x.exitCode === 0 ? undefined : x.output.slice(-200);
     });
     const { secrets } = await openProject({ file, engine: 'kubernetes' });
@@ -792,7 +804,7 @@ describe('the default cloud on kubernetes, end to end', {
 
   it('a volume attached to a guest on the node pod is a disk it writes a file system and a file on, which a second server reads after a detach; a server boots from a volume, and what it wrote there is there for the next server booted from it', async () => {
     assert.ok(server, 'no server was booted');
-    const node = kubernetesNode(cluster.kubeconfig, NAMESPACE, CLOUD);
+    const node = nodePod();
     await checkGuestVolumes(openstack, node, { keyName: 'vm1-key', ...server });
   });
 });
