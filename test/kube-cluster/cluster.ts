@@ -39,10 +39,11 @@ export interface Cluster {
   readonly nodes: readonly string[];
   /**
    * The full tier's stand-in for a physical external network: a Linux bridge of this name on every
-   * node (network.externalBridge), one L2 segment, on which this host has EXTERNAL_HOST_ADDRESS
-   * (the external subnet's router, for a cloud with the default subnet).
+   * node (network.externalBridge), one L2 segment, with this subnet, whose first address is this
+   * host's (its router).
    */
   readonly externalBridge: string;
+  readonly externalSubnet: string;
 }
 
 export interface StartOptions {
@@ -124,11 +125,14 @@ const SECOND_CGROUP = 'podstack-node2';
 /**
  * The external network's bridge on each node; the second node's is joined to the first's (this
  * host's) by a veth pair, EXTERNAL_LINK here and `uplink` in the node. The host's address on it
- * is the default external subnet's first, its gateway: the host answers guests' replies and
- * nothing else (externalFence), so a guest's traffic to anywhere else ends here.
+ * is the subnet's first, its router: the host answers guests' replies and nothing else
+ * (externalFence), so a guest's traffic to anywhere else ends here. Not the default external
+ * subnet (172.24.4.0/24): a Podman cloud's host link beside a running cluster would find that
+ * routed here already, and make none.
  */
 export const EXTERNAL_BRIDGE = 'podstack-ext';
-export const EXTERNAL_HOST_ADDRESS = '172.24.4.1/24';
+export const EXTERNAL_SUBNET = '172.24.5.0/24';
+const EXTERNAL_HOST_ADDRESS = '172.24.5.1/24';
 const EXTERNAL_LINK = 'podstack-ext2';
 
 interface State {
@@ -169,6 +173,7 @@ const clusterOf = (stateDir: string, tier: Tier, nodes: number): Cluster => ({
   tier,
   nodes: nodes > 1 ? [NODE_NAME, SECOND_NODE_NAME] : [NODE_NAME],
   externalBridge: EXTERNAL_BRIDGE,
+  externalSubnet: EXTERNAL_SUBNET,
 });
 
 const firstNode = (dir: string): NodeSpec => ({

@@ -104,7 +104,7 @@ const cloudYaml = (keystone = '', more: Record<string, string> = {}) =>
     `dataDir: ${join(dir, 'data')}`,
     `endpoints: {address: ${cluster.nodeIp}}`,
     `images: {prefix: ${cluster.registry}/podstack, tlsVerify: false}`,
-    `network: {externalBridge: ${cluster.externalBridge}}`,
+    `network: {external: ${cluster.externalSubnet}, externalBridge: ${cluster.externalBridge}}`,
     servicesYaml(OFFSET, { ...settled, ...(blockStorage ? BLOCK_STORAGE : {}), keystone, ...more }),
   ].join('\n');
 
@@ -114,9 +114,9 @@ const cloudYaml = (keystone = '', more: Record<string, string> = {}) =>
  * (network.externalBridge), on which the host has the subnet's gateway address.
  */
 const nodePod = (name?: string) =>
-  kubernetesNode(cluster.kubeconfig, NAMESPACE, CLOUD, name, fromHost(cluster.externalBridge, FIP_PROBE));
-/** An address of the external subnet's floating IP pool: its route must be the cluster's bridge. */
-const FIP_PROBE = '172.24.4.100';
+  kubernetesNode(cluster.kubeconfig, NAMESPACE, CLOUD, name, fromHost(cluster.externalBridge, fipProbe()));
+/** An address of the external subnet's floating IP pool (its 100th): its route must be the cluster's bridge. */
+const fipProbe = () => cluster.externalSubnet.replace(/0\/\d+$/, '100');
 
 /** Every event podstack reported, for the check that no Ceph key is among them. */
 const events: ProgressEvent[] = [];
