@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { V1Container } from '@kubernetes/client-node';
+import { hashOf } from '../model/hash.js';
 import { componentLabels, deployment, persistentVolumeClaim, service } from '../model/objects.js';
 import { podMounts, readinessTcp } from './_pod.js';
 import { defineService } from './types.js';
@@ -39,7 +40,7 @@ function anycastMac(cloud: string): string {
  * node pods on one node each have theirs.
  */
 export function uplinkPort(cloud: string): string {
-  return `pse${createHash('sha256').update(cloud).digest('hex').slice(0, 8)}`;
+  return `pse${hashOf(cloud).slice(0, 8)}`;
 }
 
 /** Where the ovn-controller container sees the node's /proc (externalBridge on Kubernetes). */
