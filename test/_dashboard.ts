@@ -202,6 +202,23 @@ function volumeToggles(page: Page, dialog: Locator): [string, Locator][] {
   ];
 }
 
+/** The boot sources Launch Instance offers on a cloud with block storage, all loaded. */
+const BOOT_SOURCES = ['Image', 'Instance Snapshot', 'Volume', 'Volume Snapshot'];
+
+/** Waits (30 s at most) until the Source step's "Select Boot Source" lists every boot source. */
+async function bootSourcesLoaded(dialog: Locator): Promise<void> {
+  const options = dialog.locator('select#boot-source-type option');
+  let seen: string[] = [];
+  for (let i = 0; i < 120; i++) {
+    seen = (await options.allTextContents()).map((t) => t.trim());
+    if (BOOT_SOURCES.every((s) => seen.includes(s))) return;
+    await dialog.page().waitForTimeout(250);
+  }
+  throw new Error(
+    `Launch Instance's boot sources did not all load in 30 s: it offers ${JSON.stringify(seen)}, not ${JSON.stringify(BOOT_SOURCES)}`,
+  );
+}
+
 /** Waits until a toggle button shows as chosen (Angular's `active`), naming it if it never does. */
 async function expectActive(button: Locator, name: string): Promise<void> {
   for (let i = 0; i < 20; i++) {
@@ -225,8 +242,11 @@ async function launchInstance(page: Page, instances: string, name: string, volum
   await allocate(/Source/, 'podstack-guest');
   if (volume) {
     // Offered only when the cloud has block storage; podstack's default is No (local_settings).
-    // Chosen once the step has loaded its sources: chosen before, the step's own default (No)
-    // was once set over it as it finished loading, and the instance booted from its image.
+    // Chosen once every boot source has loaded: Horizon 23's Source step sets the toggle back
+    // to that default each time a source type arrives (its allowedBootSources watcher), and
+    // Volume Snapshot arrives last, after two Cinder round trips. Chosen before, it was undone
+    // twice in full runs, and the instance would have booted from its image.
+    await bootSourcesLoaded(dialog);
     for (const [group, button] of volumeToggles(page, dialog)) {
       await button.click();
       await expectActive(button, group);
