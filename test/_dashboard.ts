@@ -208,15 +208,12 @@ const BOOT_SOURCES = ['Image', 'Instance Snapshot', 'Volume', 'Volume Snapshot']
 /** Waits (30 s at most) until the Source step's "Select Boot Source" lists every boot source. */
 async function bootSourcesLoaded(dialog: Locator): Promise<void> {
   const options = dialog.locator('select#boot-source-type option');
-  let seen: string[] = [];
-  for (let i = 0; i < 120; i++) {
-    seen = (await options.allTextContents()).map((t) => t.trim());
-    if (BOOT_SOURCES.every((s) => seen.includes(s))) return;
-    await dialog.page().waitForTimeout(250);
-  }
-  throw new Error(
-    `Launch Instance's boot sources did not all load in 30 s: it offers ${JSON.stringify(seen)}, not ${JSON.stringify(BOOT_SOURCES)}`,
-  );
+  await until("Launch Instance's boot sources all loaded within 30 s", 120, 250, async () => {
+    const seen = (await options.allTextContents()).map((t) => t.trim());
+    return BOOT_SOURCES.every((s) => seen.includes(s))
+      ? undefined
+      : `it offers ${JSON.stringify(seen)}, not ${JSON.stringify(BOOT_SOURCES)}`;
+  });
 }
 
 /** Waits until a toggle button shows as chosen (Angular's `active`), naming it if it never does. */

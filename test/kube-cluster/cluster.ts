@@ -20,6 +20,7 @@ import {
 } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { exec } from '../../src/_exec.js';
+import { addressIn } from '../../src/engines/podman/network.js';
 import { ensurePackages } from '../../src/host/packages.js';
 import { NODE_DATA_ROOT } from '../../src/model/objects.js';
 import { binaryCache, CLUSTER_PACKAGES, ensureKubernetesBinaries, type Report } from './binaries.js';
@@ -132,7 +133,7 @@ const SECOND_CGROUP = 'podstack-node2';
  */
 export const EXTERNAL_BRIDGE = 'podstack-ext';
 export const EXTERNAL_SUBNET = '172.24.5.0/24';
-const EXTERNAL_HOST_ADDRESS = '172.24.5.1/24';
+const EXTERNAL_HOST_ADDRESS = `${addressIn(EXTERNAL_SUBNET, 1)}/${EXTERNAL_SUBNET.split('/')[1]}`;
 const EXTERNAL_LINK = 'podstack-ext2';
 
 interface State {

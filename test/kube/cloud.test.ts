@@ -8,6 +8,7 @@ import { exec } from '../../src/_exec.js';
 import { ROTATION_CONTAINER, ROTATION_UNIT } from '../../src/catalog/keystone.js';
 import { MARIADB_CONTAINER, MARIADB_UNIT } from '../../src/catalog/mariadb.js';
 import { connect } from '../../src/engines/kubernetes/client.js';
+import { addressIn } from '../../src/engines/podman/network.js';
 import { GuestRestartError } from '../../src/errors.js';
 import type { ProgressEvent } from '../../src/events.js';
 import { ensurePackages } from '../../src/host/packages.js';
@@ -116,7 +117,7 @@ const cloudYaml = (keystone = '', more: Record<string, string> = {}) =>
 const nodePod = (name?: string) =>
   kubernetesNode(cluster.kubeconfig, NAMESPACE, CLOUD, name, fromHost(cluster.externalBridge, fipProbe()));
 /** An address of the external subnet's floating IP pool (its 100th): its route must be the cluster's bridge. */
-const fipProbe = () => cluster.externalSubnet.replace(/0\/\d+$/, '100');
+const fipProbe = () => addressIn(cluster.externalSubnet, 100);
 
 /** Every event podstack reported, for the check that no Ceph key is among them. */
 const events: ProgressEvent[] = [];
